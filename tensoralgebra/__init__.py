@@ -1,0 +1,54 @@
+"""tensoralgebra: the mathematics of transformer circuits, executable and checkable.
+
+An attention-only transformer written as Kronecker-product expressions (Elhage et al., 2021,
+"A Mathematical Framework for Transformer Circuits"), expanded rule by rule into path terms.
+
+>>> import tensoralgebra as ta
+>>> arch = ta.Architecture(heads=(2, 2))
+>>> ta.count_logit_paths(arch), ta.count_logit_paths(arch, order=2)
+(9, 4)
+>>> print(ta.expand(ta.logits(ta.Architecture.schematic(n_layers=1))))
+Id ⊗ W_U W_E + Σ_{h∈H0} A^{h} ⊗ W_U W_OV^{h} W_E
+"""
+
+from tensoralgebra.architecture import Architecture
+from tensoralgebra.errors import ExpansionLimitError, SpaceMismatchError, TensorAlgebraError
+from tensoralgebra.expr import (
+    Expr,
+    Head,
+    HeadSet,
+    HeadVar,
+    canonical,
+    equivalent,
+    expand,
+    expansion_steps,
+    terms,
+)
+from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths, path_kind
+from tensoralgebra.transformer import embedding, layer_factor, logits, residual_stream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture",
+    "ExpansionLimitError",
+    "Expr",
+    "Head",
+    "HeadSet",
+    "HeadVar",
+    "LogitPath",
+    "SpaceMismatchError",
+    "TensorAlgebraError",
+    "canonical",
+    "count_logit_paths",
+    "embedding",
+    "equivalent",
+    "expand",
+    "expansion_steps",
+    "layer_factor",
+    "logit_paths",
+    "logits",
+    "path_kind",
+    "residual_stream",
+    "terms",
+]

@@ -1,0 +1,142 @@
+"""The shape of an attention-only transformer: how many heads each layer has, and its positions.
+
+>>> Architecture(heads=(2, 3, 1))
+Architecture(heads=(2, 3, 1))
+>>> Architecture.schematic(n_layers=3, positional="standard")
+Architecture.schematic(n_layers=3, positional='standard')
+>>> Architecture(heads=(2, -1))  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+  ...
+tensoralgebra.errors.TensorAlgebraError: heads[1] is -1: every layer's head count must be ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tensoralgebra.errors import TensorAlgebraError
+
+#: The positional kinds an architecture may have.
+POSITIONAL_KINDS = (None, "standard")
+
+
+def _check_positional(positional: object) -> str | None:
+    if positional not in POSITIONAL_KINDS or isinstance(positional, bool):
+        raise TensorAlgebraError(
+            f"unknown positional kind {positional!r}: expected None (no positional embedding) "
+            "or 'standard' (W_pos added to the residual stream)"
+        )
+    return positional
+
+
+def _check_count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TensorAlgebraError(f"{what} is {value!r}: {_COUNT_RULE[what.split('[')[0]]}")
+    return value
+
+
+_COUNT_RULE = {
+    "heads": "every layer's head count must be a non-negative integer",
+    "n_layers": "the number of layers must be a non-negative integer",
+}
+
+
+class Architecture:
+    """An attention-only transformer's layers and heads; layers and heads count from 0.
+
+    ``Architecture(heads=(2, 3, 1))`` has three layers with 2, 3 and 1 heads; ``heads=()`` is the
+    zero-layer model and a layer may have no heads. ``positional="standard"`` adds the position
+    source ``Id_n ⊗ W_pos`` to the residual stream. :meth:`schematic` leaves the head sets
+    ``H_l`` symbolic: expansions then group terms as sums over them.
+    """
+
+    __slots__ = ("heads", "n_layers", "positional")
+
+    heads: tuple[int, ...] | None
+    n_layers: int
+    positional: str | None
+
+    def __init__(self, heads: Sequence[int], positional: str | None = None):
+        if isinstance(heads, (str, bytes)) or not isinstance(heads, Sequence):
+            raise TensorAlgebraError(
+                f"heads must be a sequence of head counts, one per layer, got {heads!r}"
+            )
+        counts = tuple(_check_count(h, f"heads[{i}]") for i, h in enumerate(heads))
+        self._set(counts, len(counts), _check_positional(positional))
+
+    @classmethod
+    def schematic(cls, n_layers: int, positional: str | None = None) -> Architecture:
+        """``n_layers`` layers whose head sets ``H_0, H_1, ...`` are left symbolic."""
+        arch = object.__new__(cls)
+        arch._set(None, _check_count(n_layers, "n_layers"), _check_positional(positional))
+        return arch
+
+    def _set(self, heads, n_layers, positional) -> None:
+        object.__setattr__(self, "heads", heads)
+        object.__setattr__(self, "n_layers", n_layers)
+        object.__setattr__(self, "positional", positional)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Architecture is immutable")
+
+    def __reduce__(self):
+        return (_rebuild, (self.heads, self.n_layers, self.positional))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Architecture):
+            return NotImplemented
+        return (self.heads, self.n_layers, self.positional) == (
+            other.heads,
+            other.n_layers,
+            other.positional,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.heads, self.n_layers, self.positional))
+
+    @property
+    def is_schematic(self) -> bool:
+        """Whether the head sets are symbolic."""
+        return self.heads is None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Where paths start: ``("token",)``, or ``("token", "position")`` with positions."""
+        return ("token",) if self.positional is None else ("token", "position")
+
+    def n_heads(self, layer: int) -> int:
+        """The number of heads of ``layer`` (concrete architectures only)."""
+        self.check_layer(layer)
+        if self.heads is None:
+            raise TensorAlgebraError(
+                f"layer {layer} of a schematic architecture has a symbolic number of heads"
+            )
+        return self.heads[layer]
+
+    def check_layer(self, layer: object) -> int:
+        """``layer`` if it is a layer of this architecture, else a clear error."""
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.n_layers:
+            has = f"layers 0..{self.n_layers - 1}" if self.n_layers else "no layers"
+            raise TensorAlgebraError(f"layer {layer!r} does not exist: this architecture has {has}")
+        return layer
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description."""
+        return {
+            "n_layers": self.n_layers,
+            "heads": None if self.heads is None else list(self.heads),
+            "schematic": self.is_schematic,
+            "positional": self.positional,
+        }
+
+    def __repr__(self) -> str:
+        pos = "" if self.positional is None else f", positional={self.positional!r}"
+        if self.heads is None:
+            return f"Architecture.schematic(n_layers={self.n_layers}{pos})"
+        return f"Architecture(heads={self.heads!r}{pos})"
+
+
+def _rebuild(heads, n_layers, positional) -> Architecture:
+    if heads is None:
+        return Architecture.schematic(n_layers, positional)
+    return Architecture(heads, positional)

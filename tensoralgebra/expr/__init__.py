@@ -1,0 +1,62 @@
+"""The expression layer: immutable nodes, rewrite rules, expansion and canonical form."""
+
+from tensoralgebra.expr.build import add, indexed_sum, kron, product, symbol, transpose
+from tensoralgebra.expr.canonical import canonical, equivalent
+from tensoralgebra.expr.engine import RULES, Application, apply_rule, innermost, rule
+from tensoralgebra.expr.expand import MAX_TERMS, Step, expand, expansion_steps, terms
+from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
+from tensoralgebra.expr.nodes import (
+    Expr,
+    Identity,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Sum,
+    Transpose,
+    Zero,
+)
+from tensoralgebra.expr.spaces import HEAD, MODEL, POS, POSITIONS, VOCAB, Base, DirectSum, Space
+from tensoralgebra.expr.text import to_text
+
+__all__ = [
+    "HEAD",
+    "MAX_TERMS",
+    "MODEL",
+    "POS",
+    "POSITIONS",
+    "RULES",
+    "VOCAB",
+    "Application",
+    "Base",
+    "DirectSum",
+    "Expr",
+    "Head",
+    "HeadSet",
+    "HeadVar",
+    "Identity",
+    "IndexedSum",
+    "Kron",
+    "MatrixSymbol",
+    "Product",
+    "Space",
+    "Step",
+    "Sum",
+    "Transpose",
+    "Zero",
+    "add",
+    "apply_rule",
+    "canonical",
+    "equivalent",
+    "expand",
+    "expansion_steps",
+    "indexed_sum",
+    "innermost",
+    "kron",
+    "product",
+    "rule",
+    "symbol",
+    "terms",
+    "to_text",
+    "transpose",
+]

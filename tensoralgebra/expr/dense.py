@@ -1,0 +1,149 @@
+"""Dense numeric values of expressions, Kronecker products materialised with ``numpy.kron``.
+
+This is the reference semantics the rules are tested against: small sizes only (a Kronecker
+product of an [n, n] and a [d, d] matrix is [n·d, n·d]). Efficient evaluation on real models
+never materialises a Kronecker product.
+
+An operator from ``cols`` to ``rows`` becomes a matrix of shape ``[dim(rows), dim(cols)]``; a
+tensor-product space is laid out row-major (``numpy.kron``'s order); a direct sum of spaces is
+laid out block after block, in the order of ``DirectSum.parts``.
+
+>>> import numpy as np
+>>> from tensoralgebra.expr.build import kron, symbol
+>>> from tensoralgebra.expr.spaces import MODEL, POSITIONS, Space
+>>> A = symbol("A", Space.of(POSITIONS), Space.of(POSITIONS))
+>>> W = symbol("W", Space.of(MODEL), Space.of(MODEL))
+>>> values = RandomValues({"n_ctx": 3, "d_model": 2}, seed=0)
+>>> to_dense(kron(A, W), values).shape
+(6, 6)
+>>> np.allclose(to_dense(kron(A, W), values), np.kron(values[A], values[W]))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.expr.indices import Head, HeadVar
+from tensoralgebra.expr.nodes import (
+    Expr,
+    Identity,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Sum,
+    Transpose,
+    Zero,
+)
+from tensoralgebra.expr.spaces import AnySpace
+
+
+class RandomValues(dict):
+    """Values for matrix symbols, drawn from a standard normal the first time each is asked for.
+
+    Keys are :class:`MatrixSymbol` s with concrete (or no) head index; ``sizes`` maps dimension
+    names (``n_ctx``, ``d_model``, ``d_vocab``, ``d_head``) to sizes.
+    """
+
+    def __init__(self, sizes: Mapping[str, int], seed: int = 0):
+        super().__init__()
+        self.sizes = dict(sizes)
+        self.rng = np.random.default_rng(seed)
+
+    def __missing__(self, sym: MatrixSymbol) -> np.ndarray:
+        value = self.rng.standard_normal((dim(sym.rows, self.sizes), dim(sym.cols, self.sizes)))
+        self[sym] = value
+        return value
+
+
+def dim(space: AnySpace, sizes: Mapping[str, int]) -> int:
+    """The dimension of ``space`` (a direct sum adds its parts' dimensions)."""
+    try:
+        return sum(part.dims(sizes) for part in space.parts)
+    except KeyError as e:
+        raise TensorAlgebraError(f"no size given for {e.args[0]} (needed by {space})") from None
+
+
+def to_dense(
+    expr: Expr,
+    values: Mapping[MatrixSymbol, np.ndarray],
+    heads: Sequence[int] = (),
+    sizes: Mapping[str, int] | None = None,
+) -> np.ndarray:
+    """The matrix of ``expr``: [dim(expr.rows), dim(expr.cols)].
+
+    ``values`` gives each symbol's matrix (a :class:`RandomValues` draws them as needed);
+    ``heads[l]`` is the number of heads of layer ``l``, which indexed sums range over.
+    """
+    sizes = getattr(values, "sizes", None) if sizes is None else sizes
+    if sizes is None:
+        raise TensorAlgebraError("to_dense needs sizes: pass sizes= or a RandomValues")
+    return _Dense(values, tuple(heads), sizes).eval(expr, {})
+
+
+class _Dense:
+    def __init__(self, values, heads, sizes):
+        self.values, self.heads, self.sizes = values, heads, sizes
+
+    def eval(self, e: Expr, env: dict[HeadVar, Head]) -> np.ndarray:
+        kind = type(e)
+        if kind is MatrixSymbol:
+            if isinstance(e.index, HeadVar):
+                if e.index not in env:
+                    raise TensorAlgebraError(f"{e} uses the free head variable {e.index!r}")
+                e = MatrixSymbol(e.name, e.rows, e.cols, env[e.index])
+            return np.asarray(self.values[e])
+        if kind is Identity:
+            return np.eye(dim(e.space, self.sizes))
+        if kind is Zero:
+            return np.zeros((dim(e.rows, self.sizes), dim(e.cols, self.sizes)))
+        if kind is Transpose:
+            return self.eval(e.arg, env).T
+        if kind is Product:
+            out = self.eval(e.args[0], env)
+            for a in e.args[1:]:
+                out = out @ self.eval(a, env)
+            return out
+        if kind is Kron:
+            out = self.eval(e.args[0], env)
+            for a in e.args[1:]:
+                out = np.kron(out, self.eval(a, env))
+            return out
+        if kind is Sum:
+            return sum((self._placed(a, e, env) for a in e.args), self._zeros(e))
+        if kind is IndexedSum:
+            total = self._zeros(e)
+            for layer in e.over.layers:
+                if layer >= len(self.heads):
+                    raise TensorAlgebraError(f"{e.over!r} needs the head count of layer {layer}")
+                for h in range(self.heads[layer]):
+                    total = total + self.eval(e.body, {**env, e.var: Head(layer, h)})
+            return total
+        raise TensorAlgebraError(f"cannot evaluate a {kind.__name__}")
+
+    def _zeros(self, e: Expr) -> np.ndarray:
+        return np.zeros((dim(e.rows, self.sizes), dim(e.cols, self.sizes)))
+
+    def _placed(self, term: Expr, whole: Expr, env) -> np.ndarray:
+        """The term's matrix inside the blocks of the sum's (possibly direct-sum) spaces."""
+        value = self.eval(term, env)
+        if term.rows == whole.rows and term.cols == whole.cols:
+            return value
+        out = self._zeros(whole)
+        rows = self._block(term.rows, whole.rows)
+        cols = self._block(term.cols, whole.cols)
+        out[np.ix_(rows, cols)] = value
+        return out
+
+    def _block(self, part: AnySpace, whole: AnySpace) -> np.ndarray:
+        offsets, start = {}, 0
+        for p in whole.parts:
+            offsets[p] = start
+            start += p.dims(self.sizes)
+        return np.concatenate(
+            [np.arange(offsets[p], offsets[p] + p.dims(self.sizes)) for p in part.parts]
+        )

@@ -1,0 +1,131 @@
+"""Mechanical expansion: the rules applied pass by pass, and the canonical form built on it.
+
+:func:`expand` turns any expression into a flat sum of pure Kronecker terms (or of whatever
+products of symbols remain when there is no Kronecker structure). It runs these passes in order,
+each an :func:`~tensoralgebra.expr.engine.innermost` strategy over a few rules:
+
+1. ``transpose``: push transposes down to symbols;
+2. ``distribute``: distribute products and Kronecker products over sums, pull Σ to the front,
+   flatten, drop zeros;
+3. ``mixed product``: ``(a ⊗ b)·(c ⊗ d) → ac ⊗ bd`` (identities between factors dropped first);
+4. ``identity``: drop identities from products, ``Id ⊗ Id → Id``;
+5. ``name heads``: name bound head variables the paper's way (``h``, or ``h_l`` per layer);
+6. ``order``: sort the terms by path order (direct path, single heads, virtual heads).
+
+:func:`expansion_steps` runs the same passes and keeps the whole expression after each, with every
+rule application that led there: the raw material of derivations and proofs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tensoralgebra.errors import ExpansionLimitError
+from tensoralgebra.expr import rules
+from tensoralgebra.expr.engine import Application, Recorder, Strategy, at_root, innermost, on_terms
+from tensoralgebra.expr.nodes import Expr, Sum
+from tensoralgebra.expr.traversal import count_terms
+
+#: Eager expansion refuses to produce more terms than this unless told otherwise.
+MAX_TERMS = 100_000
+
+_TRANSPOSE = [
+    rules.double_transpose,
+    rules.transpose_identity,
+    rules.transpose_product,
+    rules.transpose_kron,
+    rules.transpose_sum,
+    rules.transpose_indexed_sum,
+    rules.eliminate_zero,
+]
+_DISTRIBUTE = [
+    rules.flatten_sum,
+    rules.flatten_product,
+    rules.flatten_kron,
+    rules.eliminate_zero,
+    rules.distribute_product,
+    rules.distribute_kron,
+    rules.pull_sum_out_of_product,
+    rules.pull_sum_out_of_kron,
+    rules.split_indexed_sum,
+]
+_MIXED = [rules.flatten_product, rules.eliminate_identity, rules.mixed_product]
+_IDENTITY = [rules.eliminate_identity, rules.kron_of_identities, rules.flatten_product]
+
+
+def _passes(record: Recorder | None) -> list[tuple[str, Strategy]]:
+    return [
+        ("transpose", innermost(_TRANSPOSE, record)),
+        ("distribute", innermost(_DISTRIBUTE, record)),
+        ("mixed product", innermost(_MIXED, record)),
+        ("identity", innermost(_IDENTITY, record)),
+        ("name heads", on_terms(rules.name_bound_heads, record)),
+        ("order", at_root(rules.order_terms, record)),
+    ]
+
+
+def _check_size(expr: Expr, max_terms: int | None) -> None:
+    if max_terms is None:
+        return
+    n = count_terms(expr)
+    if n > max_terms:
+        raise ExpansionLimitError(
+            f"expanding this expression gives {n} terms, more than max_terms={max_terms}; "
+            "enumerate the terms lazily with ta.logit_paths(arch, max_order=...), count them with "
+            "ta.count_logit_paths, or pass a larger max_terms"
+        )
+
+
+def expand(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> Expr:
+    """Expand ``expr`` by the rules into a flat sum of terms, ordered by path order.
+
+    Raises :class:`~tensoralgebra.errors.ExpansionLimitError` (before doing any work) if the
+    expansion would have more than ``max_terms`` terms; ``max_terms=None`` lifts the limit.
+
+    >>> import tensoralgebra as ta
+    >>> print(ta.expand(ta.logits(ta.Architecture(heads=(1,)))))
+    Id ⊗ W_U W_E + A^{L0H0} ⊗ W_U W_OV^{L0H0} W_E
+    """
+    _check_size(expr, max_terms)
+    for _, strategy in _passes(None):
+        expr = strategy(expr)
+    return expr
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pass of an expansion: its name, the whole expression after it, and the rule
+    applications that got there (in the order they happened)."""
+
+    name: str
+    expr: Expr
+    applications: tuple[Application, ...]
+
+
+def expansion_steps(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> list[Step]:
+    """The expansion of ``expr`` pass by pass, starting with ``Step("factored", expr, ())``.
+
+    Passes that change nothing are left out. The last step's expression equals ``expand(expr)``.
+
+    >>> import tensoralgebra as ta
+    >>> steps = ta.expansion_steps(ta.logits(ta.Architecture(heads=(1,))))
+    >>> [s.name for s in steps]
+    ['factored', 'distribute', 'mixed product']
+    >>> sorted({a.rule for a in steps[2].applications})
+    ['eliminate_identity', 'mixed_product']
+    """
+    _check_size(expr, max_terms)
+    steps = [Step("factored", expr, ())]
+    log: list[Application] = []
+    for name, strategy in _passes(log.append):
+        out = strategy(expr)
+        if out != expr:
+            steps.append(Step(name, out, tuple(log)))
+        log.clear()
+        expr = out
+    return steps
+
+
+def terms(expr: Expr) -> tuple[Expr, ...]:
+    """The terms of a sum, or ``(expr,)`` for anything else."""
+    return expr.args if isinstance(expr, Sum) else (expr,)

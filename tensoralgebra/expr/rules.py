@@ -1,0 +1,352 @@
+"""Rewrite rules: each a small named function that rewrites the root of an expression.
+
+A rule returns the rewritten expression, or ``None`` when it does not apply. Every rule preserves
+the value of the expression for every binding of its symbols (the test suite checks each one on
+random matrices). Rules rewrite exactly one thing; the strategies in
+:mod:`tensoralgebra.expr.engine` apply them across a tree.
+
+>>> from tensoralgebra.expr.build import symbol
+>>> from tensoralgebra.expr.spaces import MODEL, POSITIONS, VOCAB, Space
+>>> A, B = (symbol(n, Space.of(POSITIONS), Space.of(POSITIONS)) for n in "AB")
+>>> W_U = symbol("W_U", Space.of(VOCAB), Space.of(MODEL))
+>>> W = symbol("W", Space.of(MODEL), Space.of(MODEL))
+>>> mixed_product(Product((Kron((A, W_U)), Kron((B, W)))))
+A B ⊗ W_U W
+>>> transpose_kron(Transpose(Kron((A, W))))
+A^T ⊗ W^T
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from tensoralgebra.expr.engine import rule
+from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
+from tensoralgebra.expr.nodes import (
+    Expr,
+    Identity,
+    IndexedSum,
+    Kron,
+    Product,
+    Sum,
+    Transpose,
+    Zero,
+)
+from tensoralgebra.expr.spaces import POS
+from tensoralgebra.expr.traversal import bound_vars, free_vars, fresh_var, substitute
+
+# --- flattening -------------------------------------------------------------------------------
+
+
+def _flatten(expr: Expr, kind: type) -> Expr | None:
+    if type(expr) is not kind or kind not in map(type, expr.args):
+        return None
+    flat: list[Expr] = []
+    for a in expr.args:
+        flat.extend(a.args if type(a) is kind else (a,))
+    return kind(flat)
+
+
+@rule(Product)
+def flatten_product(expr: Expr) -> Expr | None:
+    """``a·(b·c) → a·b·c`` (associativity)."""
+    return _flatten(expr, Product)
+
+
+@rule(Kron)
+def flatten_kron(expr: Expr) -> Expr | None:
+    """``a ⊗ (b ⊗ c) → a ⊗ b ⊗ c`` (associativity)."""
+    return _flatten(expr, Kron)
+
+
+@rule(Sum)
+def flatten_sum(expr: Expr) -> Expr | None:
+    """``a + (b + c) → a + b + c`` (associativity)."""
+    return _flatten(expr, Sum)
+
+
+# --- identities and zeros ---------------------------------------------------------------------
+
+
+@rule(Product)
+def eliminate_identity(expr: Expr) -> Expr | None:
+    """``a·Id·b → a·b``; a product of identities is the identity."""
+    if type(expr) is not Product or Identity not in map(type, expr.args):
+        return None
+    kept = [a for a in expr.args if type(a) is not Identity]
+    if not kept:
+        return Identity(expr.rows)
+    return kept[0] if len(kept) == 1 else Product(kept)
+
+
+@rule(Kron)
+def kron_of_identities(expr: Expr) -> Expr | None:
+    """``Id ⊗ Id → Id`` (on the tensor-product space)."""
+    if type(expr) is not Kron or not all(type(a) is Identity for a in expr.args):
+        return None
+    return Identity(expr.rows)
+
+
+@rule(Transpose)
+def transpose_identity(expr: Expr) -> Expr | None:
+    """``Id^T → Id``."""
+    if type(expr) is Transpose and type(expr.arg) is Identity:
+        return expr.arg
+    return None
+
+
+@rule(Product, Kron, Transpose, IndexedSum, Sum)
+def eliminate_zero(expr: Expr) -> Expr | None:
+    """``a·0 → 0``, ``a ⊗ 0 → 0``, ``0^T → 0``, ``Σ 0 → 0``, ``a + 0 → a``."""
+    kind = type(expr)
+    if kind in (Product, Kron) and any(type(a) is Zero for a in expr.args):
+        return Zero(expr.rows, expr.cols)
+    if kind in (Transpose, IndexedSum) and type(expr.children[0]) is Zero:
+        return Zero(expr.rows, expr.cols)
+    if kind is Sum and any(type(a) is Zero for a in expr.args):
+        kept = [a for a in expr.args if type(a) is not Zero]
+        if not kept:
+            return Zero(expr.rows, expr.cols)
+        return kept[0] if len(kept) == 1 else Sum(kept)
+    return None
+
+
+# --- distribution -----------------------------------------------------------------------------
+
+
+def _distribute(expr: Expr, kind: type) -> Expr | None:
+    if type(expr) is not kind or Sum not in map(type, expr.args):
+        return None
+    choices = [a.args if type(a) is Sum else (a,) for a in expr.args]
+    return Sum(kind(chosen) for chosen in itertools.product(*choices))
+
+
+@rule(Product)
+def distribute_product(expr: Expr) -> Expr | None:
+    """``a·(b + c)·(d + e) → a·b·d + a·b·e + a·c·d + a·c·e`` (every sum at once, leftmost
+    varying slowest)."""
+    return _distribute(expr, Product)
+
+
+@rule(Kron)
+def distribute_kron(expr: Expr) -> Expr | None:
+    """``a ⊗ (b + c) → a ⊗ b + a ⊗ c`` (bilinearity; every sum at once)."""
+    return _distribute(expr, Kron)
+
+
+def _pull_indexed_sum(expr: Expr, kind: type) -> Expr | None:
+    if type(expr) is not kind:
+        return None
+    for i, a in enumerate(expr.args):
+        if type(a) is IndexedSum:
+            others = expr.args[:i] + expr.args[i + 1 :]
+            clash = frozenset().union(*map(free_vars, others))
+            var, body = a.var, a.body
+            if var in clash:  # pulling the Σ out would capture the other factors' ``var``
+                layer = a.over.layers[0] if len(a.over.layers) == 1 else None
+                avoid = clash | free_vars(body) | bound_vars(body)
+                var = fresh_var(HeadVar(var.name, layer), avoid)
+                body = substitute(body, {a.var: var})
+            return IndexedSum(var, a.over, kind((*expr.args[:i], body, *expr.args[i + 1 :])))
+    return None
+
+
+@rule(Product)
+def pull_sum_out_of_product(expr: Expr) -> Expr | None:
+    """``a·(Σ_h b_h)·c → Σ_h a·b_h·c``, renaming ``h`` if ``a`` or ``c`` use that name."""
+    return _pull_indexed_sum(expr, Product)
+
+
+@rule(Kron)
+def pull_sum_out_of_kron(expr: Expr) -> Expr | None:
+    """``a ⊗ (Σ_h b_h) → Σ_h a ⊗ b_h``, renaming ``h`` if ``a`` uses that name."""
+    return _pull_indexed_sum(expr, Kron)
+
+
+@rule(IndexedSum)
+def split_indexed_sum(expr: Expr) -> Expr | None:
+    """``Σ_h (a_h + b_h) → Σ_h a_h + Σ_h b_h``."""
+    if type(expr) is IndexedSum and type(expr.body) is Sum:
+        return Sum(IndexedSum(expr.var, expr.over, t) for t in expr.body.args)
+    return None
+
+
+# --- transposes -------------------------------------------------------------------------------
+
+
+@rule(Transpose)
+def transpose_product(expr: Expr) -> Expr | None:
+    """``(a·b)^T → b^T·a^T``."""
+    if type(expr) is Transpose and type(expr.arg) is Product:
+        return Product(Transpose(a) for a in reversed(expr.arg.args))
+    return None
+
+
+@rule(Transpose)
+def transpose_kron(expr: Expr) -> Expr | None:
+    """``(a ⊗ b)^T → a^T ⊗ b^T``."""
+    if type(expr) is Transpose and type(expr.arg) is Kron:
+        return Kron(Transpose(a) for a in expr.arg.args)
+    return None
+
+
+@rule(Transpose)
+def transpose_sum(expr: Expr) -> Expr | None:
+    """``(a + b)^T → a^T + b^T``."""
+    if type(expr) is Transpose and type(expr.arg) is Sum:
+        return Sum(Transpose(a) for a in expr.arg.args)
+    return None
+
+
+@rule(Transpose)
+def transpose_indexed_sum(expr: Expr) -> Expr | None:
+    """``(Σ_h a_h)^T → Σ_h a_h^T``."""
+    if type(expr) is Transpose and type(expr.arg) is IndexedSum:
+        inner = expr.arg
+        return IndexedSum(inner.var, inner.over, Transpose(inner.body))
+    return None
+
+
+@rule(Transpose)
+def double_transpose(expr: Expr) -> Expr | None:
+    """``(a^T)^T → a``."""
+    if type(expr) is Transpose and type(expr.arg) is Transpose:
+        return expr.arg.arg
+    return None
+
+
+# --- the mixed-product rule -------------------------------------------------------------------
+
+
+def _kron_pair_fits(left: Expr, right: Expr) -> bool:
+    return (
+        type(left) is Kron
+        and type(right) is Kron
+        and len(left.args) == len(right.args)
+        and all(a.cols == b.rows for a, b in zip(left.args, right.args))
+    )
+
+
+@rule(Product)
+def mixed_product(expr: Expr) -> Expr | None:
+    """``(a ⊗ b)·(c ⊗ d) → (a·c) ⊗ (b·d)``, for every run of adjacent Kronecker products whose
+    factors fit one to one (two or three factors alike): ``(a⊗b)(c⊗d)(e⊗f) → ace ⊗ bdf``."""
+    if type(expr) is not Product:
+        return None
+    runs: list[list[Expr]] = []
+    for arg in expr.args:
+        if runs and _kron_pair_fits(runs[-1][-1], arg):
+            runs[-1].append(arg)
+        else:
+            runs.append([arg])
+    if len(runs) == len(expr.args):
+        return None
+    out = [
+        run[0] if len(run) == 1 else Kron(map(_chain, zip(*(k.args for k in run)))) for run in runs
+    ]
+    return out[0] if len(out) == 1 else Product(out)
+
+
+def _chain(factors: tuple[Expr, ...]) -> Product:
+    # Products of products stay flat, so a run of n Kronecker products is one rewrite.
+    return Product([g for f in factors for g in (f.args if type(f) is Product else (f,))])
+
+
+# --- naming and ordering the terms of an expansion ----------------------------------------------
+
+
+def binders(expr: Expr) -> tuple[list[IndexedSum], Expr]:
+    """The chain of indexed sums at the top of ``expr`` (outermost first) and the body inside."""
+    chain: list[IndexedSum] = []
+    while type(expr) is IndexedSum:
+        chain.append(expr)
+        expr = expr.body
+    return chain, expr
+
+
+@rule(IndexedSum)
+def name_bound_heads(expr: Expr) -> Expr | None:
+    """Rename the head variables of a term the paper's way (a renaming of bound variables).
+
+    A term with one Σ binds a plain ``h``; a term whose Σs range over distinct single layers binds
+    ``h_l`` for layer ``l`` (``Σ_{h_1∈H1} Σ_{h_0∈H0}``). Other terms are left as they are.
+    """
+    chain, body = binders(expr)
+    if not chain:
+        return None
+    roots = [HeadVar(s.var.name.rstrip("'")) for s in chain]
+    if len(chain) == 1:
+        wanted = roots
+    else:
+        layers = [s.over.layers for s in chain]
+        if any(len(ls) != 1 for ls in layers) or len({ls[0] for ls in layers}) != len(chain):
+            return None
+        wanted = [HeadVar(r.name, ls[0]) for r, ls in zip(roots, layers)]
+    if len(set(wanted)) != len(wanted) or wanted == [s.var for s in chain]:
+        return None
+    body = substitute(body, {s.var: w for s, w in zip(chain, wanted)})
+    for s, w in reversed(list(zip(chain, wanted))):
+        body = IndexedSum(w, s.over, body)
+    return body
+
+
+def _path_heads(factor: Expr, sets: dict[HeadVar, HeadSet]) -> tuple[tuple[int, int], ...]:
+    """The (layer, head) of each pattern in a position factor, earliest (rightmost) first."""
+    leaves = factor.args if type(factor) is Product else (factor,)
+    heads = []
+    for leaf in reversed(leaves):
+        index = getattr(leaf, "index", None)
+        if isinstance(index, Head):
+            heads.append((index.layer, index.head))
+        elif isinstance(index, HeadVar):
+            heads.append((sets[index].layers[0] if index in sets else -1, -1))
+        elif type(leaf) is not Identity:
+            heads.append((-1, -1))
+    return tuple(heads)
+
+
+def path_key(term: Expr) -> tuple:
+    """Where a term stands in an expansion: by path order, then the layers and heads along its
+    path(s), then its source (tokens before positions).
+
+    For ``A^{L1H1} A^{L0H1} ⊗ W_U W_OV^{L1H1} W_OV^{L0H1} W_E`` the path is ``((0, 1), (1, 1))``;
+    a three-factor term has a path for each of its two position factors.
+    """
+    chain, body = binders(term)
+    if type(body) is not Kron:
+        return (0,)
+    sets = {s.var: s.over for s in chain}
+    paths = [_path_heads(f, sets) for f in body.args[:-1]]
+    layers = tuple(tuple(layer for layer, _ in p) for p in paths)
+    sources = tuple(b is POS for b in body.cols.factors)
+    return (sum(map(len, paths)), layers, tuple(paths), sources)
+
+
+@rule(Sum)
+def order_terms(expr: Expr) -> Expr | None:
+    """Reorder a sum's terms by :func:`path_key` (commutativity of +); ties keep their order."""
+    if type(expr) is not Sum:
+        return None
+    ordered = sorted(expr.args, key=path_key)
+    return None if ordered == list(expr.args) else Sum(ordered)
+
+
+@rule(Sum)
+def merge_head_sets(expr: Expr) -> Expr | None:
+    """``Σ_{h∈H0} a_h + Σ_{h∈H1} a_h → Σ_{h∈H0∪H1} a_h`` for Σ terms with equal bodies.
+
+    This is how the paper writes the single-head terms of a two-layer model as one sum.
+    """
+    if type(expr) is not Sum:
+        return None
+    args = list(expr.args)
+    for i, a in enumerate(args):
+        if type(a) is not IndexedSum:
+            continue
+        for j in range(i + 1, len(args)):
+            b = args[j]
+            if type(b) is IndexedSum and b.var == a.var and b.body == a.body:
+                args[i] = IndexedSum(a.var, a.over | b.over, a.body)
+                del args[j]
+                return args[0] if len(args) == 1 else Sum(args)
+    return None

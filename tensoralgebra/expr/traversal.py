@@ -1,0 +1,94 @@
+"""Walking expressions: free head variables, substitution, renaming, and term counts.
+
+>>> from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
+>>> from tensoralgebra.expr.spaces import POSITIONS, Space
+>>> h = HeadVar("h")
+>>> A_h = MatrixSymbol("A", Space.of(POSITIONS), Space.of(POSITIONS), h)
+>>> free_vars(A_h), free_vars(IndexedSum(h, HeadSet((0,)), A_h))
+(frozenset({h}), frozenset())
+>>> substitute(A_h, {h: Head(0, 1)})
+A^{L0H1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import reduce
+from operator import mul
+
+from tensoralgebra.expr.indices import HeadVar, Index
+from tensoralgebra.expr.nodes import (
+    Expr,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Sum,
+    Transpose,
+    Zero,
+)
+
+
+def free_vars(expr: Expr) -> frozenset[HeadVar]:
+    """Head variables that occur in ``expr`` outside any sum that binds them."""
+    if isinstance(expr, MatrixSymbol):
+        return frozenset((expr.index,)) if isinstance(expr.index, HeadVar) else frozenset()
+    if isinstance(expr, IndexedSum):
+        return free_vars(expr.body) - {expr.var}
+    return frozenset().union(*map(free_vars, expr.children))
+
+
+def bound_vars(expr: Expr) -> frozenset[HeadVar]:
+    """Head variables bound by some indexed sum inside ``expr``."""
+    inner = frozenset().union(*map(bound_vars, expr.children))
+    return inner | {expr.var} if isinstance(expr, IndexedSum) else inner
+
+
+def substitute(expr: Expr, mapping: Mapping[HeadVar, Index]) -> Expr:
+    """Replace free head variables by heads (or other variables); bound ones are left alone."""
+    if not mapping:
+        return expr
+    if isinstance(expr, MatrixSymbol):
+        if isinstance(expr.index, HeadVar) and expr.index in mapping:
+            return MatrixSymbol(expr.name, expr.rows, expr.cols, mapping[expr.index])
+        return expr
+    if isinstance(expr, IndexedSum):
+        inner = {v: i for v, i in mapping.items() if v != expr.var}
+        return IndexedSum(expr.var, expr.over, substitute(expr.body, inner))
+    if not expr.children:
+        return expr
+    return expr.with_children(tuple(substitute(c, mapping) for c in expr.children))
+
+
+def fresh_var(preferred: HeadVar, avoid: frozenset[HeadVar]) -> HeadVar:
+    """``preferred`` unless it is in ``avoid``; else the first of ``h'``, ``h''``, ... not in it."""
+    var = preferred
+    while var in avoid:
+        var = HeadVar(var.name + "'", var.layer)
+    return var
+
+
+def count_terms(expr: Expr) -> int:
+    """How many terms full distribution of ``expr`` gives, counted without expanding.
+
+    An indexed sum counts as one (grouped) term; a zero counts as none.
+    """
+    if isinstance(expr, Sum):
+        return sum(map(count_terms, expr.args))
+    if isinstance(expr, (Product, Kron)):
+        return reduce(mul, map(count_terms, expr.args), 1)
+    if isinstance(expr, (Transpose, IndexedSum)):
+        return count_terms(expr.children[0])
+    return 0 if isinstance(expr, Zero) else 1
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Every node of ``expr``, parents before children."""
+    yield expr
+    for child in expr.children:
+        yield from walk(child)
+
+
+def symbols(expr: Expr) -> frozenset[MatrixSymbol]:
+    """The matrix symbols that occur in ``expr``."""
+    return frozenset(e for e in walk(expr) if isinstance(e, MatrixSymbol))
