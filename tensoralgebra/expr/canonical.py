@@ -46,7 +46,9 @@ def _field_key(value: object) -> tuple:
 
 def _sorted_binders(term: Expr) -> Expr:
     chain, body = binders(term)
-    for s in sorted(chain, key=lambda s: (s.over.layers, s.var), reverse=True):
+    if len({s.var for s in chain}) < len(chain):
+        return term  # a shadowed variable: reordering the Σs would change what it refers to
+    for s in sorted(chain, key=lambda s: (s.over.layers, repr(s.var)), reverse=True):
         body = IndexedSum(s.var, s.over, body)
     return body
 

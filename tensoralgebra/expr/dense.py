@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -46,16 +47,20 @@ class RandomValues(dict):
     """Values for matrix symbols, drawn from a standard normal the first time each is asked for.
 
     Keys are :class:`MatrixSymbol` s with concrete (or no) head index; ``sizes`` maps dimension
-    names (``n_ctx``, ``d_model``, ``d_vocab``, ``d_head``) to sizes.
+    names (``n_ctx``, ``d_model``, ``d_vocab``, ``d_head``) to sizes. A symbol's value depends
+    only on ``seed`` and the symbol, never on the order symbols are asked for, so two
+    expressions over the same symbols are evaluated with the same matrices.
     """
 
     def __init__(self, sizes: Mapping[str, int], seed: int = 0):
         super().__init__()
         self.sizes = dict(sizes)
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
     def __missing__(self, sym: MatrixSymbol) -> np.ndarray:
-        value = self.rng.standard_normal((dim(sym.rows, self.sizes), dim(sym.cols, self.sizes)))
+        key = f"{sym.name}|{sym.index!r}|{sym.rows!r}|{sym.cols!r}".encode()
+        rng = np.random.default_rng([self.seed, zlib.crc32(key)])
+        value = rng.standard_normal((dim(sym.rows, self.sizes), dim(sym.cols, self.sizes)))
         self[sym] = value
         return value
 

@@ -40,7 +40,7 @@ class Head:
         return f"L{self.layer}H{self.head}"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class HeadVar:
     """A head variable bound by an indexed sum ``Σ_{h ∈ H_l}``.
 

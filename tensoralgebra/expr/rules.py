@@ -268,8 +268,9 @@ def binders(expr: Expr) -> tuple[list[IndexedSum], Expr]:
 def name_bound_heads(expr: Expr) -> Expr | None:
     """Rename the head variables of a term the paper's way (a renaming of bound variables).
 
-    A term with one Σ binds a plain ``h``; a term whose Σs range over distinct single layers binds
-    ``h_l`` for layer ``l`` (``Σ_{h_1∈H1} Σ_{h_0∈H0}``). Other terms are left as they are.
+    Each variable keeps its letter (primes dropped). A term with one Σ binds the plain letter
+    (``h``); a term whose Σs range over distinct single layers binds ``h_l`` for layer ``l``
+    (``Σ_{h_1∈H1} Σ_{h_0∈H0}``). Other terms are left as they are.
     """
     chain, body = binders(expr)
     if not chain:

@@ -12,11 +12,12 @@ A^{L0H1}
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import reduce
 from operator import mul
 
-from tensoralgebra.expr.indices import HeadVar, Index
+from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.expr.indices import Head, HeadVar, Index
 from tensoralgebra.expr.nodes import (
     Expr,
     IndexedSum,
@@ -92,3 +93,33 @@ def walk(expr: Expr) -> Iterator[Expr]:
 def symbols(expr: Expr) -> frozenset[MatrixSymbol]:
     """The matrix symbols that occur in ``expr``."""
     return frozenset(e for e in walk(expr) if isinstance(e, MatrixSymbol))
+
+
+def instantiate(expr: Expr, heads: Sequence[int]) -> Expr:
+    """Replace every indexed sum by the explicit sum over the heads it ranges over.
+
+    ``heads[l]`` is the number of heads of layer ``l``; a sum over no heads becomes a zero.
+
+    >>> from tensoralgebra.expr.indices import HeadSet, HeadVar
+    >>> from tensoralgebra.expr.spaces import POSITIONS, Space
+    >>> h = HeadVar("h")
+    >>> A_h = MatrixSymbol("A", Space.of(POSITIONS), Space.of(POSITIONS), h)
+    >>> instantiate(IndexedSum(h, HeadSet((0, 1)), A_h), heads=(1, 2))
+    A^{L0H0} + A^{L1H0} + A^{L1H1}
+    """
+    if isinstance(expr, IndexedSum):
+        body = instantiate(expr.body, heads)
+        terms = []
+        for layer in expr.over.layers:
+            if layer >= len(heads):
+                raise TensorAlgebraError(
+                    f"{expr.over!r} ranges over layer {layer}, but heads={tuple(heads)!r} "
+                    f"gives head counts for layers 0..{len(heads) - 1} only"
+                )
+            terms += [substitute(body, {expr.var: Head(layer, h)}) for h in range(heads[layer])]
+        if not terms:
+            return Zero(expr.rows, expr.cols)
+        return terms[0] if len(terms) == 1 else Sum(terms)
+    if not expr.children:
+        return expr
+    return expr.with_children(tuple(instantiate(c, heads) for c in expr.children))

@@ -1,0 +1,118 @@
+"""Expression nodes: typing, immutability, structural equality, printing."""
+
+import pickle
+
+import pytest
+
+from tensoralgebra import SpaceMismatchError, TensorAlgebraError
+from tensoralgebra.expr import (
+    DirectSum,
+    Head,
+    HeadSet,
+    HeadVar,
+    Identity,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Space,
+    Sum,
+    Transpose,
+    Zero,
+    add,
+    kron,
+    product,
+)
+from tensoralgebra.expr.spaces import MODEL, POS, POSITIONS, VOCAB
+from tensoralgebra.transformer import W_E, W_OV, W_U, A, W_pos
+
+P, M, V = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
+
+
+def test_ill_typed_product_names_both_operands_and_spaces():
+    with pytest.raises(SpaceMismatchError) as err:
+        Product((W_E, W_E))
+    message = str(err.value)
+    assert "W_E [model × vocab] takes vocab" in message
+    assert "but W_E [model × vocab] gives model" in message
+
+
+def test_ill_typed_sum_and_kron():
+    with pytest.raises(SpaceMismatchError, match=r"ill-typed sum W_U \+ W_E"):
+        Sum((W_U, W_E))
+    residual_sum = Sum((Kron((Identity(P), W_E)), Kron((Identity(P), W_pos))))
+    with pytest.raises(SpaceMismatchError, match="Kronecker product needs"):
+        Kron((Identity(P), residual_sum))
+
+
+def test_positions_and_the_position_source_are_different_spaces():
+    with pytest.raises(SpaceMismatchError, match="takes positions, but W_pos"):
+        Product((A((0, 0)), Transpose(W_pos)))
+
+
+def test_a_sum_over_two_sources_is_an_operator_on_their_direct_sum():
+    s = Sum((Kron((Identity(P), W_E)), Kron((Identity(P), W_pos))))
+    assert s.rows == P @ M
+    assert s.cols == DirectSum((P @ V, P @ Space.of(POS)))
+    # Distributing keeps the blocks apart: each term still reads its own source.
+    assert product(Kron((Identity(P), W_U)), s).cols == s.cols
+
+
+def test_nodes_are_immutable_hashable_and_structurally_equal():
+    a = Kron((A((1, 0)), W_OV((1, 0))))
+    b = Kron((A(Head(1, 0)), W_OV(Head(1, 0))))
+    assert a == b and hash(a) == hash(b) and a is not b
+    assert a != Kron((A((1, 1)), W_OV((1, 0))))
+    with pytest.raises(AttributeError, match="immutable"):
+        a.args = ()
+    assert {a, b} == {a}
+    assert pickle.loads(pickle.dumps(a)) == a
+
+
+def test_sum_order_matters_structurally():
+    assert Sum((W_U, W_U)) == Sum((W_U, W_U))
+    x, y = MatrixSymbol("x", M, M), MatrixSymbol("y", M, M)
+    assert Sum((x, y)) != Sum((y, x))
+
+
+def test_smart_constructors_flatten_and_unwrap():
+    x, y, z = (MatrixSymbol(n, M, M) for n in "xyz")
+    assert product(x, product(y, z)) == Product((x, y, z))
+    assert add(add(x, y), z) == Sum((x, y, z))
+    assert kron(x) is x
+    assert (x @ y) + z == Sum((Product((x, y)), z))
+    assert Transpose(x) == x.T
+    with pytest.raises(TensorAlgebraError, match="a product of nothing"):
+        product()
+
+
+def test_constructors_refuse_non_expressions_and_too_few_operands():
+    with pytest.raises(TensorAlgebraError, match="takes expressions, got int 3"):
+        Product((W_U, 3))
+    with pytest.raises(TensorAlgebraError, match="at least two operands, got 1"):
+        Sum((W_U,))
+    with pytest.raises(TensorAlgebraError, match="non-empty string"):
+        MatrixSymbol("", M, M)
+
+
+def test_indices_validate():
+    with pytest.raises(TensorAlgebraError, match="non-negative integer, got -1"):
+        Head(-1, 0)
+    with pytest.raises(TensorAlgebraError, match="got 'h_1'"):
+        HeadVar("h_1")
+    with pytest.raises(TensorAlgebraError, match="increasing and distinct"):
+        HeadSet((1, 0))
+    with pytest.raises(TensorAlgebraError, match="binds a HeadVar"):
+        IndexedSum(Head(0, 0), HeadSet((0,)), W_U)
+
+
+def test_printing_uses_one_precedence_table():
+    h = HeadVar("h")
+    layer = Sum((Identity(P @ M), IndexedSum(h, HeadSet((0,)), Kron((A(h), W_OV(h))))))
+    assert str(Product((Kron((Identity(P), W_U)), layer))) == (
+        "(Id ⊗ W_U)·(Id + Σ_{h∈H0} A^{h} ⊗ W_OV^{h})"
+    )
+    assert str(Transpose(Product((W_U, W_E)))) == "(W_U W_E)^T"
+    assert str(Transpose(W_OV((0, 1)))) == "W_OV^{L0H1 T}"
+    assert str(Zero(M, M)) == "0"
+    assert str(Kron((A((0, 0)), Kron((A((0, 1)), W_U))))) == "A^{L0H0} ⊗ (A^{L0H1} ⊗ W_U)"
