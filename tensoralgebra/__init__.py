@@ -29,6 +29,22 @@ from tensoralgebra.transformer import embedding, layer_factor, logits, residual_
 
 __version__ = "0.1.0"
 
+# SymPy is the oracle, not the engine: its bridge is imported on first use, so that importing
+# tensoralgebra stays fast.
+_LAZY = {
+    "to_sympy": "tensoralgebra.expr.sympy_bridge",
+    "sympy_expansion": "tensoralgebra.expr.sympy_bridge",
+    "split_sources": "tensoralgebra.expr.sympy_bridge",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tensoralgebra' has no attribute {name!r}")
+
 __all__ = [
     "Architecture",
     "ExpansionLimitError",
@@ -50,5 +66,8 @@ __all__ = [
     "logits",
     "path_kind",
     "residual_stream",
+    "split_sources",
+    "sympy_expansion",
     "terms",
+    "to_sympy",
 ]

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from functools import partial
+from itertools import chain, cycle, repeat
 from math import comb
+from typing import NamedTuple
 
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import TensorAlgebraError
@@ -42,19 +45,17 @@ def path_kind(order: int) -> str:
     return KINDS[min(order, 2)]
 
 
-class LogitPath:
-    """One term of the logit expansion.
+class LogitPath(NamedTuple):
+    """One term of the logit expansion: a path of heads and the source it starts from.
 
     ``heads`` is a tuple of ``(layer, head)`` pairs, earliest layer first (for a schematic
     architecture ``head`` is the bound :class:`HeadVar` and the term is a Σ over its layer's heads);
     ``source`` is ``"token"`` or ``"position"``. ``order``, ``kind`` and ``expr`` follow from them.
+    A path is a small immutable tuple ``(heads, source)``, so enumerating millions stays cheap.
     """
 
-    __slots__ = ("heads", "source")
-
-    def __init__(self, heads: tuple[tuple[int, int | HeadVar], ...], source: str = "token"):
-        self.heads = heads
-        self.source = source
+    heads: tuple[tuple[int, int | HeadVar], ...]
+    source: str = "token"
 
     @property
     def order(self) -> int:
@@ -89,17 +90,6 @@ class LogitPath:
                 term = IndexedSum(h, HeadSet((layer,)), term)
         return term
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, LogitPath):
-            return NotImplemented
-        return self.heads == other.heads and self.source == other.source
-
-    def __hash__(self) -> int:
-        return hash((self.heads, self.source))
-
-    def __repr__(self) -> str:
-        return f"LogitPath(heads={self.heads!r}, source={self.source!r})"
-
     def __str__(self) -> str:
         names = "→".join(_head_name(layer, h) for layer, h in self.heads) or "direct"
         return names if self.source == "token" else f"{names} (position)"
@@ -130,6 +120,17 @@ def _heads_of(arch: Architecture, layers: tuple[int, ...]) -> Iterator[tuple]:
     return itertools.product(*choices)
 
 
+_new_path = partial(tuple.__new__, LogitPath)
+
+
+def _with_sources(heads: Iterator[tuple], sources: tuple[str, ...]) -> Iterator[tuple]:
+    """``(heads, source)`` for each heads and source, heads slowest, lazily and in C loops."""
+    if len(sources) == 1:
+        return zip(heads, repeat(sources[0]))
+    each_twice = chain.from_iterable(map(repeat, heads, repeat(len(sources))))
+    return zip(each_twice, cycle(sources))
+
+
 def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[LogitPath]:
     """Every term of the logit expansion with order ≤ ``max_order``, lazily.
 
@@ -138,12 +139,9 @@ def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[Lo
     """
     top = check_order(arch, max_order)
     top = arch.n_layers if top is None else top
-    sources = arch.sources
     for order in range(top + 1):
         for layers in itertools.combinations(range(arch.n_layers), order):
-            for heads in _heads_of(arch, layers):
-                for source in sources:
-                    yield LogitPath(heads, source)
+            yield from map(_new_path, _with_sources(_heads_of(arch, layers), arch.sources))
 
 
 def _elementary_symmetric(values: tuple[int, ...]) -> list[int]:

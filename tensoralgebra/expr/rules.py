@@ -82,7 +82,7 @@ def eliminate_identity(expr: Expr) -> Expr | None:
 @rule(Kron)
 def kron_of_identities(expr: Expr) -> Expr | None:
     """``Id ⊗ Id → Id`` (on the tensor-product space)."""
-    if type(expr) is not Kron or not all(type(a) is Identity for a in expr.args):
+    if type(expr) is not Kron or set(map(type, expr.args)) != {Identity}:
         return None
     return Identity(expr.rows)
 
@@ -231,7 +231,7 @@ def _kron_pair_fits(left: Expr, right: Expr) -> bool:
 def mixed_product(expr: Expr) -> Expr | None:
     """``(a ⊗ b)·(c ⊗ d) → (a·c) ⊗ (b·d)``, for every run of adjacent Kronecker products whose
     factors fit one to one (two or three factors alike): ``(a⊗b)(c⊗d)(e⊗f) → ace ⊗ bdf``."""
-    if type(expr) is not Product:
+    if type(expr) is not Product or list(map(type, expr.args)).count(Kron) < 2:
         return None
     runs: list[list[Expr]] = []
     for arg in expr.args:
