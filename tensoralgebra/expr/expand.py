@@ -7,10 +7,10 @@ each an :func:`~tensoralgebra.expr.engine.innermost` strategy over a few rules:
 1. ``transpose``: push transposes down to symbols;
 2. ``distribute``: distribute products and Kronecker products over sums, pull Σ to the front,
    flatten, drop zeros;
-3. ``mixed product``: ``(a ⊗ b)·(c ⊗ d) → ac ⊗ bd`` (identities between factors dropped first);
-4. ``identity``: drop identities from products, ``Id ⊗ Id → Id``;
-5. ``name heads``: name bound head variables the paper's way (``h``, or ``h_l`` per layer);
-6. ``order``: sort the terms by path order (direct path, single heads, virtual heads).
+3. ``mixed product``: ``(a ⊗ b)·(c ⊗ d) → ac ⊗ bd``, with the identity rules that clear the
+   way and tidy up (``a·Id → a``, ``Id ⊗ Id → Id``);
+4. ``name heads``: name bound head variables the paper's way (``h``, or ``h_l`` per layer);
+5. ``order``: sort the terms by path order (direct path, single heads, virtual heads).
 
 :func:`expansion_steps` runs the same passes and keeps the whole expression after each, with every
 rule application that led there: the raw material of derivations and proofs.
@@ -49,8 +49,12 @@ _DISTRIBUTE = [
     rules.pull_sum_out_of_kron,
     rules.split_indexed_sum,
 ]
-_MIXED = [rules.flatten_product, rules.eliminate_identity, rules.mixed_product]
-_IDENTITY = [rules.eliminate_identity, rules.kron_of_identities, rules.flatten_product]
+_MIXED = [
+    rules.flatten_product,
+    rules.eliminate_identity,
+    rules.kron_of_identities,
+    rules.mixed_product,
+]
 
 
 def _passes(record: Recorder | None) -> list[tuple[str, Strategy]]:
@@ -58,7 +62,6 @@ def _passes(record: Recorder | None) -> list[tuple[str, Strategy]]:
         ("transpose", innermost(_TRANSPOSE, record)),
         ("distribute", innermost(_DISTRIBUTE, record)),
         ("mixed product", innermost(_MIXED, record)),
-        ("identity", innermost(_IDENTITY, record)),
         ("name heads", on_terms(rules.name_bound_heads, record)),
         ("order", at_root(rules.order_terms, record)),
     ]

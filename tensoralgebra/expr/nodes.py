@@ -28,7 +28,7 @@ from collections.abc import Iterable
 
 from tensoralgebra.errors import SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr.indices import HeadSet, HeadVar, Index
-from tensoralgebra.expr.spaces import AnySpace, DirectSum, Space, join
+from tensoralgebra.expr.spaces import AnySpace, DirectSum, Space, join, tensor
 
 _set = object.__setattr__
 
@@ -209,6 +209,14 @@ class _Nary(Expr):
         return self.args
 
     def with_children(self, children: tuple[Expr, ...]) -> Expr:
+        old = self.args
+        if len(children) == len(old) and all(map(_same_spaces, children, old)):
+            # Operands replaced by operands on the same spaces cannot break the typing this node
+            # was validated with: rewriting inside a tree skips re-validating every ancestor.
+            node = object.__new__(type(self))
+            _set(node, "args", tuple(children))
+            node._freeze(self.rows, self.cols)
+            return node
         return type(self)(children)
 
 
@@ -241,12 +249,10 @@ class Kron(_Nary):
 
     def __init__(self, args: Iterable[Expr]):
         args = self._set_args(args)
-        rows: list = []
-        cols: list = []
-        for arg in args:
-            rows += _plain(arg.rows, arg, "a Kronecker product").factors
-            cols += _plain(arg.cols, arg, "a Kronecker product").factors
-        self._freeze(Space(rows), Space(cols))
+        self._freeze(
+            tensor(tuple(_plain(a.rows, a, "a Kronecker product") for a in args)),
+            tensor(tuple(_plain(a.cols, a, "a Kronecker product") for a in args)),
+        )
 
 
 class Sum(_Nary):
@@ -305,6 +311,10 @@ def _expr(value: object, what: str) -> Expr:
     if not isinstance(value, Expr):
         raise TensorAlgebraError(f"{what} takes expressions, got {type(value).__name__} {value!r}")
     return value
+
+
+def _same_spaces(a: Expr, b: Expr) -> bool:
+    return a.rows == b.rows and a.cols == b.cols
 
 
 def _typed(e: Expr) -> str:

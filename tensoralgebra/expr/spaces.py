@@ -101,11 +101,7 @@ class Space:
 
     def __matmul__(self, other: Space) -> Space:
         """Tensor product of two spaces (``@`` reads as ``⊗`` here)."""
-        key = (self, other)
-        space = _TENSOR_PRODUCTS.get(key)
-        if space is None:
-            space = _TENSOR_PRODUCTS[key] = Space(self.factors + other.factors)
-        return space
+        return tensor((self, other))
 
     @property
     def parts(self) -> tuple[Space, ...]:
@@ -132,7 +128,15 @@ class Space:
         return "⊗".join(map(str, self.factors)) if self.factors else "scalar"
 
 
-_TENSOR_PRODUCTS: dict[tuple[Space, Space], Space] = {}
+_TENSOR_PRODUCTS: dict[tuple[Space, ...], Space] = {}
+
+
+def tensor(spaces: tuple[Space, ...]) -> Space:
+    """``spaces[0] ⊗ spaces[1] ⊗ ...`` (memoised: Kronecker products build it constantly)."""
+    space = _TENSOR_PRODUCTS.get(spaces)
+    if space is None:
+        space = _TENSOR_PRODUCTS[spaces] = Space(sum((s.factors for s in spaces), ()))
+    return space
 
 
 @dataclass(frozen=True, slots=True)
