@@ -45,6 +45,7 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tensoralgebra' has no attribute {name!r}")
 
+
 __all__ = [
     "Architecture",
     "ExpansionLimitError",
