@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from functools import partial
+from functools import lru_cache, partial
 from itertools import chain, cycle, repeat
 from math import comb
 from typing import NamedTuple
@@ -83,6 +83,10 @@ class LogitPath(NamedTuple):
             pattern = A(latest_first[0])
         else:
             pattern = Product(A(i) for i in latest_first)
+        if self.source not in _SOURCE_MATRIX:
+            raise TensorAlgebraError(
+                f"unknown source {self.source!r}: a logit path starts from 'token' or 'position'"
+            )
         ov = (W_U, *(W_OV(i) for i in latest_first), _SOURCE_MATRIX[self.source])
         term: Expr = Kron((pattern, Product(ov)))
         for layer, h in self.heads:
@@ -144,13 +148,14 @@ def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[Lo
             yield from map(_new_path, _with_sources(_heads_of(arch, layers), arch.sources))
 
 
-def _elementary_symmetric(values: tuple[int, ...]) -> list[int]:
+@lru_cache(maxsize=64)
+def _elementary_symmetric(values: tuple[int, ...]) -> tuple[int, ...]:
     """``e[k]`` = the sum over k-subsets of the product of their values, for k = 0..len."""
     e = [1] + [0] * len(values)
     for n, v in enumerate(values, start=1):
         for k in range(n, 0, -1):
             e[k] += e[k - 1] * v
-    return e
+    return tuple(e)
 
 
 def count_logit_paths(arch: Architecture, order: int | None = None) -> int:

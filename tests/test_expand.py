@@ -121,3 +121,25 @@ def test_eager_expansion_refuses_above_the_limit_before_working():
     with pytest.raises(ta.ExpansionLimitError, match="gives 16 terms"):
         ta.expand(small, max_terms=10)
     assert len(ta.terms(ta.expand(small, max_terms=None))) == 16
+
+
+def test_canonical_form_identifies_renamed_and_merged_head_sums():
+    from tensoralgebra.expr.rules import merge_head_sets
+
+    schematic = ta.expand(ta.logits(ta.Architecture.schematic(n_layers=2)))
+    merged = merge_head_sets(schematic)
+    assert merged != schematic and equivalent(merged, schematic)
+    renamed = schematic.args[1].var  # h, in Σ_{h∈H0}
+    g = ta.HeadVar("g")
+    from tensoralgebra.expr.traversal import substitute
+
+    first = schematic.args[1]
+    alpha = IndexedSum(g, first.over, substitute(first.body, {renamed: g}))
+    assert alpha != first and equivalent(alpha, first)
+
+
+def test_merge_head_sets_refuses_overlapping_sets():
+    from tensoralgebra.expr.rules import merge_head_sets
+
+    single = ta.expand(ta.logits(ta.Architecture.schematic(n_layers=1))).args[1]
+    assert merge_head_sets(Sum((single, single))) is None

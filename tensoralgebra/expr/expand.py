@@ -18,6 +18,8 @@ rule application that led there: the raw material of derivations and proofs.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tensoralgebra.errors import ExpansionLimitError
@@ -74,9 +76,23 @@ def _check_size(expr: Expr, max_terms: int | None) -> None:
     if n > max_terms:
         raise ExpansionLimitError(
             f"expanding this expression gives {n} terms, more than max_terms={max_terms}; "
-            "enumerate the terms lazily with ta.logit_paths(arch, max_order=...), count them with "
-            "ta.count_logit_paths, or pass a larger max_terms"
+            "pass a larger max_terms, or, for the logits of an architecture, enumerate the terms "
+            "lazily with ta.logit_paths(arch, max_order=...) and count them with "
+            "ta.count_logit_paths"
         )
+
+
+@contextmanager
+def _without_cycle_collection():
+    """Pause the cyclic garbage collector: expressions are trees (no cycles to collect), and an
+    expansion allocates enough of them to trigger it again and again for nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def expand(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> Expr:
@@ -90,8 +106,9 @@ def expand(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> Expr:
     Id ⊗ W_U W_E + A^{L0H0} ⊗ W_U W_OV^{L0H0} W_E
     """
     _check_size(expr, max_terms)
-    for _, strategy in _passes(None):
-        expr = strategy(expr)
+    with _without_cycle_collection():
+        for _, strategy in _passes(None):
+            expr = strategy(expr)
     return expr
 
 
@@ -120,12 +137,13 @@ def expansion_steps(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> list[St
     _check_size(expr, max_terms)
     steps = [Step("factored", expr, ())]
     log: list[Application] = []
-    for name, strategy in _passes(log.append):
-        out = strategy(expr)
-        if out != expr:
-            steps.append(Step(name, out, tuple(log)))
-        log.clear()
-        expr = out
+    with _without_cycle_collection():
+        for name, strategy in _passes(log.append):
+            out = strategy(expr)
+            if out != expr:
+                steps.append(Step(name, out, tuple(log)))
+            log.clear()
+            expr = out
     return steps
 
 

@@ -273,8 +273,8 @@ def name_bound_heads(expr: Expr) -> Expr | None:
     (``Σ_{h_1∈H1} Σ_{h_0∈H0}``). Other terms are left as they are.
     """
     chain, body = binders(expr)
-    if not chain:
-        return None
+    if not chain or len({s.var for s in chain}) < len(chain):
+        return None  # nothing bound, or a shadowed variable: renaming would change the meaning
     roots = [HeadVar(s.var.name.rstrip("'")) for s in chain]
     if len(chain) == 1:
         wanted = roots
@@ -334,7 +334,8 @@ def order_terms(expr: Expr) -> Expr | None:
 
 @rule(Sum)
 def merge_head_sets(expr: Expr) -> Expr | None:
-    """``Σ_{h∈H0} a_h + Σ_{h∈H1} a_h → Σ_{h∈H0∪H1} a_h`` for Σ terms with equal bodies.
+    """``Σ_{h∈H0} a_h + Σ_{h∈H1} a_h → Σ_{h∈H0∪H1} a_h`` for Σ terms with equal bodies over
+    disjoint head sets (over overlapping sets the union would count shared heads once, not twice).
 
     This is how the paper writes the single-head terms of a two-layer model as one sum.
     """
@@ -346,7 +347,12 @@ def merge_head_sets(expr: Expr) -> Expr | None:
             continue
         for j in range(i + 1, len(args)):
             b = args[j]
-            if type(b) is IndexedSum and b.var == a.var and b.body == a.body:
+            if (
+                type(b) is IndexedSum
+                and b.var == a.var
+                and b.body == a.body
+                and not set(a.over.layers) & set(b.over.layers)
+            ):
                 args[i] = IndexedSum(a.var, a.over | b.over, a.body)
                 del args[j]
                 return args[0] if len(args) == 1 else Sum(args)

@@ -1,0 +1,163 @@
+"""Text layout for the ``tensoralgebra`` command: long expressions over several lines, counts.
+
+Expressions print on one line (:mod:`tensoralgebra.expr.text`); a terminal needs them broken
+between the terms of a sum or the factors of a product, never inside a term.
+
+>>> import tensoralgebra as ta
+>>> T = ta.logits(ta.Architecture(heads=(1,)))
+>>> print("\\n".join(stacked(T, lead="T =")))
+T =  (Id ⊗ W_U)
+   · (Id + A^{L0H0} ⊗ W_OV^{L0H0})
+   · (Id ⊗ W_E)
+>>> print("\\n".join(packed(ta.expand(T), lead="  =", width=40)))
+  =  Id ⊗ W_U W_E
+   + A^{L0H0} ⊗ W_U W_OV^{L0H0} W_E
+>>> approx(97**96), brief(97), brief(97**96)
+('≈ 5.37e+190', '97', '≈ 5.37e+190')
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from tensoralgebra.architecture import Architecture
+from tensoralgebra.expr.nodes import Expr, IndexedSum, Product, Sum
+from tensoralgebra.expr.text import PRECEDENCE, precedence, to_text
+from tensoralgebra.paths import LogitPath
+
+# Numbers up to this many digits read at a glance; longer ones also get a rounded form.
+_EXACT_DIGITS = 9
+
+
+def split(expr: Expr) -> tuple[str, list[str]]:
+    """``expr`` as an operator and its operands' texts: ``("+", terms)`` for a sum, ``("·",
+    factors)`` for a product of tensor operators, ``("", [text])`` for anything else.
+
+    Operands carry the parentheses they need in place: joining them with the operator gives
+    exactly the one-line text (checked, so the layout can never change what is printed).
+    """
+    whole = to_text(expr)
+    if isinstance(expr, Sum):
+        op, parts = "+", [_operand(a, PRECEDENCE[Sum] + 1) for a in expr.args]
+    elif isinstance(expr, Product):
+        op, parts = "·", [_operand(a, PRECEDENCE[Product] + 1) for a in expr.args]
+    else:
+        return "", [whole]
+    joiner = " + " if op == "+" else op
+    return (op, parts) if joiner.join(parts) == whole else ("", [whole])
+
+
+def _operand(arg: Expr, needed: int) -> str:
+    # A Σ term binds only its own body, so a sum lists it bare (the printer's rule, too).
+    text = to_text(arg)
+    return text if isinstance(arg, IndexedSum) or precedence(arg) >= needed else f"({text})"
+
+
+def _first(lead: str, op: str) -> str:
+    # Room for "op " on the lines after the first, so that the operands line up.
+    return f"{lead}  " if op else f"{lead} " if lead else ""
+
+
+def stacked(expr: Expr, lead: str = "", notes: Sequence[str] = ()) -> list[str]:
+    """One operand of ``expr`` per line, the operator in front, ``lead`` before the first.
+
+    ``notes`` (one per operand, optional) are aligned in a column to the right.
+    """
+    op, parts = split(expr)
+    first = _first(lead, op)
+    pad = " " * len(first)
+    lines = [first + parts[0]] + [f"{pad[:-2]}{op} {part}" for part in parts[1:]]
+    if notes:
+        width = max(map(len, lines))
+        lines = [f"{line:<{width}}   {note}".rstrip() for line, note in zip(lines, notes)]
+    return lines
+
+
+def packed(expr: Expr, lead: str = "", width: int = 100) -> list[str]:
+    """``expr`` broken between operands into lines of at most ``width`` characters where it can
+    be (an operand longer than a line gets a line of its own)."""
+    op, parts = split(expr)
+    first = _first(lead, op)
+    pad = " " * len(first)
+    lines = [first + parts[0]]
+    joiner = " + " if op == "+" else op
+    for part in parts[1:]:
+        joined = f"{lines[-1]}{joiner}{part}"
+        lines[-1:] = [joined] if len(joined) <= width else [lines[-1], f"{pad[:-2]}{op} {part}"]
+    return lines
+
+
+def approx(n: int) -> str:
+    """``n`` rounded to three significant digits, for numbers too long to read."""
+    return f"≈ {n:.2e}" if n < 10**300 else f"≈ 10^{len(str(n)) - 1}"
+
+
+def brief(n: int) -> str:
+    """``n`` exactly if it reads at a glance, else rounded."""
+    return str(n) if len(str(n)) <= _EXACT_DIGITS else approx(n)
+
+
+def count_column(numbers: Sequence[int]) -> list[str]:
+    """Exact numbers aligned as a column; when some are long, a column of rounded forms first.
+
+    >>> count_column([1, 12])
+    [' 1', '12']
+    >>> for line in count_column([9216, 97**2 * 10**9, 97**96]):
+    ...     print(line[:40])
+                      9216
+     ≈ 9.41e+12  9409000000000
+    ≈ 5.37e+190  537138756671996027633836190
+    """
+    texts = [str(n) for n in numbers]
+    width = max(map(len, texts))
+    if width <= _EXACT_DIGITS:
+        return [t.rjust(width) for t in texts]
+    # Exact values too long to right-align usefully: the rounded form carries the magnitude.
+    rounded = [approx(n) if len(t) > _EXACT_DIGITS else "" for n, t in zip(numbers, texts)]
+    column = max(map(len, rounded))
+    return [
+        f"{r:>{column}}  {t}" if r else t.rjust(column + 2 + _EXACT_DIGITS)
+        for r, t in zip(rounded, texts)
+    ]
+
+
+def label(arch: Architecture) -> str:
+    """``repr(arch)``, with a long run of equal head counts written ``(h,) * n``.
+
+    >>> label(Architecture(heads=(96,) * 96))
+    'Architecture(heads=(96,) * 96)'
+    """
+    heads = arch.heads
+    if heads is None or len(heads) <= 4 or len(set(heads)) != 1:
+        return repr(arch)
+    pos = "" if arch.positional is None else f", positional={arch.positional!r}"
+    return f"Architecture(heads=({heads[0]},) * {len(heads)}{pos})"
+
+
+def path_heads(path: LogitPath) -> str:
+    """The heads along a path, earliest first: ``L0H1→L1H0``, ``h_0∈H0→h_1∈H1``, or ``-``."""
+    names = [
+        f"{h!r}∈H{layer}" if not isinstance(h, int) else f"L{layer}H{h}" for layer, h in path.heads
+    ]
+    return "→".join(names) or "-"
+
+
+def path_record(path: LogitPath) -> dict:
+    """A path as JSON data; a schematic head is ``[layer, "<variable>"]``."""
+    return {
+        "kind": path.kind,
+        "order": path.order,
+        "heads": [[layer, h if isinstance(h, int) else repr(h)] for layer, h in path.heads],
+        "source": path.source,
+        "expr": to_text(path.expr),
+    }
+
+
+def json_lines(head: dict, key: str, items: Iterable[dict]) -> list[str]:
+    """A JSON object: the fields of ``head``, then ``key`` holding ``items``, one item per line
+    (long listings stay readable and greppable)."""
+    fields = [f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in head.items()]
+    rows = [f"    {json.dumps(item, ensure_ascii=False)}" for item in items]
+    listing = f"  {json.dumps(key)}: [\n" + ",\n".join(rows) + "\n  ]" if rows else f'  "{key}": []'
+    return ["{", ",\n".join([*fields, listing]), "}"]
