@@ -143,9 +143,13 @@ def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[Lo
     """
     top = check_order(arch, max_order)
     top = arch.n_layers if top is None else top
-    for order in range(top + 1):
-        for layers in itertools.combinations(range(arch.n_layers), order):
-            yield from map(_new_path, _with_sources(_heads_of(arch, layers), arch.sources))
+    groups = (
+        map(_new_path, _with_sources(_heads_of(arch, layers), arch.sources))
+        for order in range(top + 1)
+        for layers in itertools.combinations(range(arch.n_layers), order)
+    )
+    # Chained in C: the Python-level generator only runs once per set of layers, not per path.
+    return chain.from_iterable(groups)
 
 
 @lru_cache(maxsize=64)

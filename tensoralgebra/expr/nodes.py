@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from itertools import repeat
 
 from tensoralgebra.errors import SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr.indices import HeadSet, HeadVar, Index
@@ -196,8 +197,8 @@ class _Nary(Expr):
 
     def _set_args(self, args: Iterable[Expr]) -> tuple[Expr, ...]:
         args = tuple(args)
-        for a in args:
-            if not isinstance(a, Expr):
+        if not all(map(isinstance, args, repeat(Expr))):
+            for a in args:
                 _expr(a, self._what)
         if len(args) < 2:
             raise TensorAlgebraError(f"{self._what} needs at least two operands, got {len(args)}")
@@ -228,6 +229,9 @@ class Product(_Nary):
 
     def __init__(self, args: Iterable[Expr]):
         args = self._set_args(args)
+        if [a.cols for a in args[:-1]] == [a.rows for a in args[1:]]:
+            self._freeze(args[0].rows, args[-1].cols)
+            return
         for left, right in itertools.pairwise(args):
             if left.cols != right.rows:
                 raise SpaceMismatchError(
@@ -249,10 +253,13 @@ class Kron(_Nary):
 
     def __init__(self, args: Iterable[Expr]):
         args = self._set_args(args)
-        self._freeze(
-            tensor(tuple(_plain(a.rows, a, "a Kronecker product") for a in args)),
-            tensor(tuple(_plain(a.cols, a, "a Kronecker product") for a in args)),
-        )
+        rows = tuple([a.rows for a in args])
+        cols = tuple([a.cols for a in args])
+        if DirectSum in map(type, rows + cols):
+            for a in args:
+                _plain(a.rows, a, "a Kronecker product")
+                _plain(a.cols, a, "a Kronecker product")
+        self._freeze(tensor(rows), tensor(cols))
 
 
 class Sum(_Nary):

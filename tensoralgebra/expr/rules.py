@@ -222,8 +222,7 @@ def _kron_pair_fits(left: Expr, right: Expr) -> bool:
     return (
         type(left) is Kron
         and type(right) is Kron
-        and len(left.args) == len(right.args)
-        and all(a.cols == b.rows for a, b in zip(left.args, right.args))
+        and [a.cols for a in left.args] == [b.rows for b in right.args]
     )
 
 
