@@ -190,7 +190,14 @@ def redexes(draw, rule_name: str):
     if rule_name == "mixed_product":
         n = draw(st.integers(2, 3))
         slots = [draw(_chain(p, p, n)), draw(_chain(r, c, n))]
-        return Product(Kron(fs) for fs in zip(*slots))
+        krons = [Kron(fs) for fs in zip(*slots)]
+        # Identities between the Kronecker products are Id ⊗ Id: the rule absorbs them.
+        factors = [krons[0]]
+        for k in krons[1:]:
+            if draw(st.booleans()):
+                factors.append(Identity(k.rows))
+            factors.append(k)
+        return Product(factors)
     if rule_name == "name_bound_heads":
         g = VARS[1]
         pattern = Product((MatrixSymbol("A", p, p, g), MatrixSymbol("A", p, p, h)))

@@ -53,9 +53,9 @@ _DISTRIBUTE = [
 ]
 _MIXED = [
     rules.flatten_product,
+    rules.mixed_product,
     rules.eliminate_identity,
     rules.kron_of_identities,
-    rules.mixed_product,
 ]
 
 

@@ -229,16 +229,28 @@ def _kron_pair_fits(left: Expr, right: Expr) -> bool:
 @rule(Product)
 def mixed_product(expr: Expr) -> Expr | None:
     """``(a ⊗ b)·(c ⊗ d) → (a·c) ⊗ (b·d)``, for every run of adjacent Kronecker products whose
-    factors fit one to one (two or three factors alike): ``(a⊗b)(c⊗d)(e⊗f) → ace ⊗ bdf``."""
+    factors fit one to one (two or three factors alike): ``(a⊗b)(c⊗d)(e⊗f) → ace ⊗ bdf``.
+
+    An identity between two of them is ``Id ⊗ Id`` and joins the run as nothing:
+    ``(a⊗b)·Id·(c⊗d) → ac ⊗ bd`` (the layers of a transformer are ``Id + ...``).
+    """
     if type(expr) is not Product or list(map(type, expr.args)).count(Kron) < 2:
         return None
     runs: list[list[Expr]] = []
+    pending: list[Expr] = []  # identities after the current run's last Kronecker product
     for arg in expr.args:
-        if runs and _kron_pair_fits(runs[-1][-1], arg):
+        last = runs[-1][-1] if runs else None
+        if type(arg) is Identity and type(last) is Kron and arg.space == last.cols:
+            pending.append(arg)
+            continue
+        if _kron_pair_fits(last, arg):
             runs[-1].append(arg)
         else:
+            runs.extend([p] for p in pending)
             runs.append([arg])
-    if len(runs) == len(expr.args):
+        pending = []
+    runs.extend([p] for p in pending)
+    if all(len(run) == 1 for run in runs):
         return None
     out = [
         run[0] if len(run) == 1 else Kron(map(_chain, zip(*(k.args for k in run)))) for run in runs
