@@ -11,6 +11,7 @@ An attention-only transformer written as Kronecker-product expressions (Elhage e
 Id ⊗ W_U W_E + Σ_{h∈H0} A^{h} ⊗ W_U W_OV^{h} W_E
 """
 
+from tensoralgebra import virtual_weights
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError, SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr import (
@@ -25,6 +26,13 @@ from tensoralgebra.expr import (
     terms,
 )
 from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths, path_kind
+from tensoralgebra.scores import (
+    ScorePath,
+    count_score_paths,
+    score_kind,
+    score_paths,
+    scores,
+)
 from tensoralgebra.transformer import embedding, layer_factor, logits, residual_stream
 
 __version__ = "0.1.0"
@@ -54,10 +62,12 @@ __all__ = [
     "HeadSet",
     "HeadVar",
     "LogitPath",
+    "ScorePath",
     "SpaceMismatchError",
     "TensorAlgebraError",
     "canonical",
     "count_logit_paths",
+    "count_score_paths",
     "embedding",
     "equivalent",
     "expand",
@@ -67,8 +77,12 @@ __all__ = [
     "logits",
     "path_kind",
     "residual_stream",
+    "score_kind",
+    "score_paths",
+    "scores",
     "split_sources",
     "sympy_expansion",
     "terms",
     "to_sympy",
+    "virtual_weights",
 ]

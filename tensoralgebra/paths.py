@@ -75,28 +75,46 @@ class LogitPath(NamedTuple):
     @property
     def expr(self) -> Expr:
         """The Kronecker term ``A_p ⊗ W_U W_p W_src`` (in a Σ chain for schematic heads)."""
-        indices = [h if isinstance(h, HeadVar) else Head(layer, h) for layer, h in self.heads]
-        latest_first = indices[::-1]
+        latest_first = self.indices[::-1]
+        ov = (W_U, *(W_OV(i) for i in latest_first), self.source_matrix)
+        return bind_heads(Kron((self.pattern, Product(ov))), [self])
+
+    @property
+    def indices(self) -> list[Head | HeadVar]:
+        """The path's heads as symbol indices, earliest first."""
+        return [h if isinstance(h, HeadVar) else Head(layer, h) for layer, h in self.heads]
+
+    @property
+    def pattern(self) -> Expr:
+        """``A_p = A^{h_k} ... A^{h_1}`` (``Id`` for the direct path) [positions × positions]."""
+        latest_first = self.indices[::-1]
         if not latest_first:
-            pattern: Expr = Id_positions
-        elif len(latest_first) == 1:
-            pattern = A(latest_first[0])
-        else:
-            pattern = Product(A(i) for i in latest_first)
-        if self.source not in _SOURCE_MATRIX:
+            return Id_positions
+        return A(latest_first[0]) if len(latest_first) == 1 else Product(map(A, latest_first))
+
+    @property
+    def source_matrix(self) -> Expr:
+        """``W_E`` for the token source, ``W_pos`` for the position source."""
+        try:
+            return _SOURCE_MATRIX[self.source]
+        except KeyError:
             raise TensorAlgebraError(
-                f"unknown source {self.source!r}: a logit path starts from 'token' or 'position'"
-            )
-        ov = (W_U, *(W_OV(i) for i in latest_first), _SOURCE_MATRIX[self.source])
-        term: Expr = Kron((pattern, Product(ov)))
-        for layer, h in self.heads:
-            if isinstance(h, HeadVar):
-                term = IndexedSum(h, HeadSet((layer,)), term)
-        return term
+                f"unknown source {self.source!r}: a path starts from 'token' or 'position'"
+            ) from None
 
     def __str__(self) -> str:
         names = "→".join(_head_name(layer, h) for layer, h in self.heads) or "direct"
         return names if self.source == "token" else f"{names} (position)"
+
+
+def bind_heads(term: Expr, paths: list[LogitPath]) -> Expr:
+    """``term`` inside a Σ for each head variable of ``paths`` (latest layer outermost, first
+    path outermost), as the expansion writes schematic terms."""
+    for path in reversed(paths):
+        for layer, h in path.heads:
+            if isinstance(h, HeadVar):
+                term = IndexedSum(h, HeadSet((layer,)), term)
+    return term
 
 
 def _head_name(layer: int, h: int | HeadVar) -> str:
@@ -115,11 +133,13 @@ def check_order(arch: Architecture, order: object, name: str = "max_order") -> i
     return order
 
 
-def _heads_of(arch: Architecture, layers: tuple[int, ...]) -> Iterator[tuple]:
+def heads_of(arch: Architecture, layers: tuple[int, ...], var: str = "h") -> Iterator[tuple]:
+    """Every choice of one head in each of ``layers``, as ``((layer, head), ...)`` tuples; for a
+    schematic architecture the one choice of head variables named as the expansion names them."""
     if arch.heads is None:
         if len(layers) == 1:
-            return iter((((layers[0], HeadVar("h")),),))
-        return iter((tuple((layer, HeadVar("h", layer)) for layer in layers),))
+            return iter((((layers[0], HeadVar(var)),),))
+        return iter((tuple((layer, HeadVar(var, layer)) for layer in layers),))
     choices = [[(layer, h) for h in range(arch.heads[layer])] for layer in layers]
     return itertools.product(*choices)
 
@@ -144,7 +164,7 @@ def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[Lo
     top = check_order(arch, max_order)
     top = arch.n_layers if top is None else top
     groups = (
-        map(_new_path, _with_sources(_heads_of(arch, layers), arch.sources))
+        map(_new_path, _with_sources(heads_of(arch, layers), arch.sources))
         for order in range(top + 1)
         for layers in itertools.combinations(range(arch.n_layers), order)
     )

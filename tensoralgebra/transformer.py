@@ -69,14 +69,15 @@ def head_term(head: Index) -> Kron:
     return Kron((A(head), W_OV(head)))
 
 
-def layer_factor(arch: Architecture, layer: int) -> Expr:
+def layer_factor(arch: Architecture, layer: int, var: str = "h") -> Expr:
     """``Id + Σ_{h ∈ H_layer} A^h ⊗ W_OV^h``: the residual stream through one layer.
 
-    A concrete architecture lists its heads; a layer without heads is just ``Id``.
+    A concrete architecture lists its heads; a layer without heads is just ``Id``. ``var`` names
+    the head variable of a schematic layer.
     """
     arch.check_layer(layer)
     if arch.is_schematic:
-        h = HeadVar("h")
+        h = HeadVar(var)
         return Sum((Id_residual, IndexedSum(h, HeadSet((layer,)), head_term(h))))
     heads = [head_term(Head(layer, i)) for i in range(arch.n_heads(layer))]
     return Sum((Id_residual, *heads)) if heads else Id_residual
@@ -90,15 +91,16 @@ def embedding(arch: Architecture) -> Expr:
     return Sum((tokens, Kron((Id_positions, W_pos))))
 
 
-def residual_stream(arch: Architecture, layer: int) -> Expr:
+def residual_stream(arch: Architecture, layer: int, var: str = "h") -> Expr:
     """The residual stream that ``layer`` reads (``layer == n_layers``: the final stream),
-    as the product of the earlier layers' factors and the embedding."""
+    as the product of the earlier layers' factors and the embedding; ``var`` names the head
+    variables of a schematic architecture."""
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= arch.n_layers:
         raise TensorAlgebraError(
             f"layer {layer!r} does not exist: residual streams are read by layers "
             f"0..{arch.n_layers - 1}, and {arch.n_layers} is the final stream"
         )
-    factors = [layer_factor(arch, lay) for lay in reversed(range(layer))]
+    factors = [layer_factor(arch, lay, var) for lay in reversed(range(layer))]
     return Product((*factors, embedding(arch))) if factors else embedding(arch)
 
 

@@ -12,6 +12,7 @@ import itertools
 from hypothesis import strategies as st
 
 from tensoralgebra.expr import (
+    Bilinear,
     Head,
     HeadSet,
     HeadVar,
@@ -199,7 +200,7 @@ def redexes(draw, rule_name: str):
             factors.append(k)
         return Product(factors)
     if rule_name == "name_bound_heads":
-        g = VARS[1]
+        g = HeadVar("h'")  # the same root as h: the rule names both by their layers
         pattern = Product((MatrixSymbol("A", p, p, g), MatrixSymbol("A", p, p, h)))
         inner = IndexedSum(h, HeadSet((0,)), Product((pattern, draw(_leafy(p, p, (g, h))))))
         return IndexedSum(g, HeadSet((2,)), inner)
@@ -212,4 +213,53 @@ def redexes(draw, rule_name: str):
     if rule_name == "merge_head_sets":
         shared = body()
         return Sum((IndexedSum(h, HeadSet((0,)), shared), IndexedSum(h, HeadSet((2,)), shared)))
+    if rule_name in BILINEAR_RULES:
+        return draw(bilinear_redexes(rule_name))
     raise ValueError(f"no redex strategy for rule {rule_name!r}")
+
+
+BILINEAR_RULES = (
+    "distribute_bilinear",
+    "pull_sum_out_of_bilinear",
+    "bilinear_mixed_product",
+    "eliminate_zero_bilinear",
+)
+
+
+@st.composite
+def streams(draw, reads: Space, bound: tuple = ()):
+    """A residual-stream-like operator ``positions ⊗ source → reads``: a Kronecker product."""
+    source = Space.of(POSITIONS, draw(st.sampled_from(BASES)))
+    pos, model = (Space.of(b) for b in reads.factors)
+    return Kron(
+        (
+            draw(_leafy(pos, Space.of(POSITIONS), bound)),
+            draw(_leafy(model, Space.of(source.factors[1]), bound)),
+        )
+    )
+
+
+@st.composite
+def bilinear_redexes(draw, rule_name: str):
+    """A bilinear form on which ``rule_name`` applies at the root."""
+    p = Space.of(POSITIONS)
+    r, c = _base(draw), _base(draw)
+    form = Kron((draw(_leafy(p, p)), draw(_leafy(p, p)), draw(_leafy(r, c))))
+    h = VARS[0]
+    query, key = (
+        draw(streams(Space.of(POSITIONS, r.factors[0]))),
+        draw(streams(Space.of(POSITIONS, c.factors[0]))),
+    )
+    if rule_name == "distribute_bilinear":
+        other = draw(streams(query.rows))
+        while other.cols != query.cols:
+            other = draw(streams(query.rows))
+        return Bilinear(Sum((query, other)), form, key)
+    if rule_name == "pull_sum_out_of_bilinear":
+        key_h = draw(streams(key.rows, (h,)))
+        return Bilinear(
+            IndexedSum(h, HeadSet((0, 2)), draw(streams(query.rows, (h,)))), form, key_h
+        )
+    if rule_name == "eliminate_zero_bilinear":
+        return Bilinear(query, form, Zero(key.rows, key.cols))
+    return Bilinear(query, form, key)

@@ -127,14 +127,29 @@ def test_merge_head_sets_is_the_papers_union_sum():
 
 
 def test_name_bound_heads_names_by_layer_when_several():
-    body = Product((MatrixSymbol("A", P, P, g), MatrixSymbol("A", P, P, h)))
-    term = IndexedSum(g, HeadSet((1,)), IndexedSum(h, HeadSet((0,)), body))
+    h_ = HeadVar("h'")
+    body = Product((MatrixSymbol("A", P, P, h_), MatrixSymbol("A", P, P, h)))
+    term = IndexedSum(h_, HeadSet((1,)), IndexedSum(h, HeadSet((0,)), body))
     out = R.name_bound_heads(term)
-    # Each variable keeps its letter and gains its layer: g -> g_1, h -> h_0.
-    g1, h0 = HeadVar("g", 1), HeadVar("h", 0)
-    expected = Product((MatrixSymbol("A", P, P, g1), MatrixSymbol("A", P, P, h0)))
-    assert out == IndexedSum(g1, HeadSet((1,)), IndexedSum(h0, HeadSet((0,)), expected))
+    h1, h0 = HeadVar("h", 1), HeadVar("h", 0)
+    expected = Product((MatrixSymbol("A", P, P, h1), MatrixSymbol("A", P, P, h0)))
+    assert out == IndexedSum(h1, HeadSet((1,)), IndexedSum(h0, HeadSet((0,)), expected))
     assert R.name_bound_heads(out) is None  # already named: the rule does not apply again
+
+
+def test_name_bound_heads_names_each_root_on_its_own():
+    hq, hk = HeadVar("hq"), HeadVar("hk")
+    body = Product((MatrixSymbol("A", P, P, hq), MatrixSymbol("A", P, P, hk)))
+    # One query-side and one key-side Σ over the same layer: plain names, nothing to do.
+    term = IndexedSum(hq, HeadSet((0,)), IndexedSum(hk, HeadSet((0,)), body))
+    assert R.name_bound_heads(term) is None
+    # Primed by capture avoidance: the primes go, unless the plain name is used freely.
+    hq_ = HeadVar("hq'")
+    primed_body = Product((MatrixSymbol("A", P, P, hq_), MatrixSymbol("A", P, P, hk)))
+    primed = IndexedSum(hq_, HeadSet((0,)), IndexedSum(hk, HeadSet((0,)), primed_body))
+    assert R.name_bound_heads(primed) == term
+    captured = IndexedSum(hq_, HeadSet((0,)), IndexedSum(hk, HeadSet((0,)), body))
+    assert R.name_bound_heads(captured) is None  # body's hq is free: renaming would capture it
 
 
 def test_apply_rule_by_name_and_unknown_names():

@@ -1,5 +1,6 @@
 """The expression layer: immutable nodes, rewrite rules, expansion and canonical form."""
 
+from tensoralgebra.expr.bilinear import Bilinear
 from tensoralgebra.expr.build import add, indexed_sum, kron, product, symbol, transpose
 from tensoralgebra.expr.canonical import canonical, equivalent
 from tensoralgebra.expr.engine import RULES, Application, apply_rule, innermost, rule
@@ -29,6 +30,7 @@ __all__ = [
     "VOCAB",
     "Application",
     "Base",
+    "Bilinear",
     "DirectSum",
     "Expr",
     "Head",

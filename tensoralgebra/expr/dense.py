@@ -40,7 +40,7 @@ from tensoralgebra.expr.nodes import (
     Transpose,
     Zero,
 )
-from tensoralgebra.expr.spaces import AnySpace
+from tensoralgebra.expr.spaces import AnySpace, DirectSum
 
 
 class RandomValues(dict):
@@ -120,6 +120,8 @@ class _Dense:
             return out
         if kind is Sum:
             return sum((self._placed(a, e, env) for a in e.args), self._zeros(e))
+        if kind.__name__ == "Bilinear":
+            return self._bilinear(e, env)
         if kind is IndexedSum:
             total = self._zeros(e)
             for layer in e.over.layers:
@@ -129,6 +131,23 @@ class _Dense:
                     total = total + self.eval(e.body, {**env, e.var: Head(layer, h)})
             return total
         raise TensorAlgebraError(f"cannot evaluate a {kind.__name__}")
+
+    def _bilinear(self, e: Expr, env) -> np.ndarray:
+        """The three-factor matrix T with ``S[i,j] = Σ T[(i,j,s),(a,b,t)] X_q[a,s] X_k[b,t]``:
+        the realignment under which ``A_q ⊗ A_k ⊗ M`` means ``A_q X_q M X_k^T A_k^T``."""
+        if any(isinstance(s, DirectSum) for s in (e.query.cols, e.key.cols)):
+            raise TensorAlgebraError(
+                f"dense values of {e} need each stream to read one source; split the sources"
+            )
+        size = lambda b: self.sizes[b.dim_name]  # noqa: E731 - a local shorthand
+        (r0, r1, r2), (c0, c1, c2) = (tuple(map(size, s.factors)) for s in e.form.shape)
+        q0, q1 = map(size, e.query.cols.factors)
+        k0, k1 = map(size, e.key.cols.factors)
+        g = self.eval(e.form, env).reshape(r0, r1, r2, c0, c1, c2)
+        q = self.eval(e.query, env).reshape(c0, r2, q0, q1)
+        k = self.eval(e.key, env).reshape(c1, c2, k0, k1)
+        c = np.einsum("ijmabn,amxs,bnyt->ijsxyt", g, q, k)
+        return c.reshape(r0 * r1 * q1, q0 * k0 * k1)
 
     def _zeros(self, e: Expr) -> np.ndarray:
         return np.zeros((dim(e.rows, self.sizes), dim(e.cols, self.sizes)))

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tensoralgebra.errors import ExpansionLimitError
-from tensoralgebra.expr import rules
+from tensoralgebra.expr import bilinear, rules
 from tensoralgebra.expr.engine import Application, Recorder, Strategy, at_root, innermost, on_terms
 from tensoralgebra.expr.nodes import Expr, Sum
 from tensoralgebra.expr.traversal import count_terms
@@ -41,6 +41,9 @@ _TRANSPOSE = [
     rules.eliminate_zero,
 ]
 _DISTRIBUTE = [
+    bilinear.eliminate_zero_bilinear,
+    bilinear.distribute_bilinear,
+    bilinear.pull_sum_out_of_bilinear,
     rules.flatten_sum,
     rules.flatten_product,
     rules.flatten_kron,
@@ -56,6 +59,9 @@ _MIXED = [
     rules.mixed_product,
     rules.eliminate_identity,
     rules.kron_of_identities,
+    bilinear.bilinear_mixed_product,
+    # A bilinear form's mixed product transposes the query side's weights: push those down.
+    *_TRANSPOSE,
 ]
 
 

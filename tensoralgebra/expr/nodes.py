@@ -99,7 +99,7 @@ class Expr:
         return add(self, other)
 
     @property
-    def T(self) -> Transpose:  # noqa: N802 - the usual name for a transpose
+    def T(self) -> Transpose:
         return Transpose(self)
 
     def __str__(self) -> str:

@@ -114,53 +114,58 @@ def eliminate_zero(expr: Expr) -> Expr | None:
 # --- distribution -----------------------------------------------------------------------------
 
 
-def _distribute(expr: Expr, kind: type) -> Expr | None:
-    if type(expr) is not kind or Sum not in map(type, expr.args):
+def distribute(expr: Expr, kind: type) -> Expr | None:
+    """``f(a + b, c + d) → f(a, c) + f(a, d) + f(b, c) + f(b, d)`` for an ``expr`` of type
+    ``kind`` linear in each operand: every sum among its operands at once, leftmost slowest."""
+    if type(expr) is not kind or Sum not in map(type, expr.children):
         return None
-    choices = [a.args if type(a) is Sum else (a,) for a in expr.args]
-    return Sum(kind(chosen) for chosen in itertools.product(*choices))
+    choices = [a.args if type(a) is Sum else (a,) for a in expr.children]
+    return Sum(expr.with_children(chosen) for chosen in itertools.product(*choices))
 
 
 @rule(Product)
 def distribute_product(expr: Expr) -> Expr | None:
     """``a·(b + c)·(d + e) → a·b·d + a·b·e + a·c·d + a·c·e`` (every sum at once, leftmost
     varying slowest)."""
-    return _distribute(expr, Product)
+    return distribute(expr, Product)
 
 
 @rule(Kron)
 def distribute_kron(expr: Expr) -> Expr | None:
     """``a ⊗ (b + c) → a ⊗ b + a ⊗ c`` (bilinearity; every sum at once)."""
-    return _distribute(expr, Kron)
+    return distribute(expr, Kron)
 
 
-def _pull_indexed_sum(expr: Expr, kind: type) -> Expr | None:
+def pull_indexed_sum(expr: Expr, kind: type) -> Expr | None:
+    """``f(a, Σ_h b_h, c) → Σ_h f(a, b_h, c)`` for a node ``f`` linear in each operand: the
+    first Σ among the operands of an ``expr`` of type ``kind``, renamed if the others use ``h``."""
     if type(expr) is not kind:
         return None
-    for i, a in enumerate(expr.args):
+    children = expr.children
+    for i, a in enumerate(children):
         if type(a) is IndexedSum:
-            others = expr.args[:i] + expr.args[i + 1 :]
+            others = children[:i] + children[i + 1 :]
             clash = frozenset().union(*map(free_vars, others))
             var, body = a.var, a.body
-            if var in clash:  # pulling the Σ out would capture the other factors' ``var``
+            if var in clash:  # pulling the Σ out would capture the other operands' ``var``
                 layer = a.over.layers[0] if len(a.over.layers) == 1 else None
                 avoid = clash | free_vars(body) | bound_vars(body)
                 var = fresh_var(HeadVar(var.name, layer), avoid)
                 body = substitute(body, {a.var: var})
-            return IndexedSum(var, a.over, kind((*expr.args[:i], body, *expr.args[i + 1 :])))
+            return IndexedSum(var, a.over, expr.with_children((*children[:i], body, *others[i:])))
     return None
 
 
 @rule(Product)
 def pull_sum_out_of_product(expr: Expr) -> Expr | None:
     """``a·(Σ_h b_h)·c → Σ_h a·b_h·c``, renaming ``h`` if ``a`` or ``c`` use that name."""
-    return _pull_indexed_sum(expr, Product)
+    return pull_indexed_sum(expr, Product)
 
 
 @rule(Kron)
 def pull_sum_out_of_kron(expr: Expr) -> Expr | None:
     """``a ⊗ (Σ_h b_h) → Σ_h a ⊗ b_h``, renaming ``h`` if ``a`` uses that name."""
-    return _pull_indexed_sum(expr, Kron)
+    return pull_indexed_sum(expr, Kron)
 
 
 @rule(IndexedSum)
@@ -279,23 +284,28 @@ def binders(expr: Expr) -> tuple[list[IndexedSum], Expr]:
 def name_bound_heads(expr: Expr) -> Expr | None:
     """Rename the head variables of a term the paper's way (a renaming of bound variables).
 
-    Each variable keeps its letter (primes dropped). A term with one Σ binds the plain letter
-    (``h``); a term whose Σs range over distinct single layers binds ``h_l`` for layer ``l``
-    (``Σ_{h_1∈H1} Σ_{h_0∈H0}``). Other terms are left as they are.
+    Each variable keeps its root (its name without primes); variables of one root are named
+    together. A root bound once is the plain root (``h``); a root bound by Σs over distinct single
+    layers gets the layer: ``h_l`` (``Σ_{h_1∈H1} Σ_{h_0∈H0}``). A score term binds query-side
+    ``hq`` and key-side ``hk`` variables, each root named on its own. Terms where a root is bound
+    twice over the same layer are left as they are.
     """
     chain, body = binders(expr)
     if not chain or len({s.var for s in chain}) < len(chain):
         return None  # nothing bound, or a shadowed variable: renaming would change the meaning
-    roots = [HeadVar(s.var.name.rstrip("'")) for s in chain]
-    if len(chain) == 1:
-        wanted = roots
-    else:
-        layers = [s.over.layers for s in chain]
-        if any(len(ls) != 1 for ls in layers) or len({ls[0] for ls in layers}) != len(chain):
+    roots = [s.var.name.rstrip("'") for s in chain]
+    wanted = []
+    for root, s in zip(roots, chain):
+        if roots.count(root) == 1:
+            wanted.append(HeadVar(root))
+        elif len(s.over.layers) == 1:
+            wanted.append(HeadVar(root, s.over.layers[0]))
+        else:
             return None
-        wanted = [HeadVar(r.name, ls[0]) for r, ls in zip(roots, layers)]
     if len(set(wanted)) != len(wanted) or wanted == [s.var for s in chain]:
         return None
+    if set(wanted) & free_vars(expr):
+        return None  # a wanted name is used freely in the term: renaming would capture it
     body = substitute(body, {s.var: w for s, w in zip(chain, wanted)})
     for s, w in reversed(list(zip(chain, wanted))):
         body = IndexedSum(w, s.over, body)
@@ -318,11 +328,14 @@ def _path_heads(factor: Expr, sets: dict[HeadVar, HeadSet]) -> tuple[tuple[int, 
 
 
 def path_key(term: Expr) -> tuple:
-    """Where a term stands in an expansion: by path order, then the layers and heads along its
-    path(s), then its source (tokens before positions).
+    """Where a term stands in an expansion: by total path order, then the earlier position factors'
+    orders highest first, then the layers and heads along its path(s), then its sources (tokens
+    before positions).
 
-    For ``A^{L1H1} A^{L0H1} ⊗ W_U W_OV^{L1H1} W_OV^{L0H1} W_E`` the path is ``((0, 1), (1, 1))``;
-    a three-factor term has a path for each of its two position factors.
+    For ``A^{L1H1} A^{L0H1} ⊗ W_U W_OV^{L1H1} W_OV^{L0H1} W_E`` the path is ``((0, 1), (1, 1))``.
+    A three-factor score term has a query path and a key path, and the order puts, for a
+    second-layer head, the paper's groups in the paper's order: no composition, Q-composition,
+    K-composition, both.
     """
     chain, body = binders(term)
     if type(body) is not Kron:
@@ -330,8 +343,9 @@ def path_key(term: Expr) -> tuple:
     sets = {s.var: s.over for s in chain}
     paths = [_path_heads(f, sets) for f in body.args[:-1]]
     layers = tuple(tuple(layer for layer, _ in p) for p in paths)
-    sources = tuple(b is POS for b in body.cols.factors)
-    return (sum(map(len, paths)), layers, tuple(paths), sources)
+    sources = tuple(b is POS for b in body.rows.factors + body.cols.factors)
+    orders = tuple(-len(p) for p in paths)
+    return (sum(map(len, paths)), orders, layers, tuple(paths), sources)
 
 
 @rule(Sum)

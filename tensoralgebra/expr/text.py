@@ -6,6 +6,7 @@ binds more loosely than its place needs.
 
 >>> from tensoralgebra.expr.spaces import MODEL, POSITIONS, VOCAB, Space
 >>> from tensoralgebra.expr.indices import Head
+>>> from tensoralgebra.expr.nodes import Identity, Kron, MatrixSymbol, Product, Sum
 >>> A = MatrixSymbol("A", Space.of(POSITIONS), Space.of(POSITIONS), Head(1, 0))
 >>> W = MatrixSymbol("W_U", Space.of(VOCAB), Space.of(MODEL))
 >>> Id = Identity(Space.of(POSITIONS))
@@ -19,29 +20,29 @@ from __future__ import annotations
 
 from tensoralgebra.expr.nodes import (
     Expr,
-    Identity,
     IndexedSum,
     Kron,
     MatrixSymbol,
     Product,
     Sum,
     Transpose,
-    Zero,
 )
 
 # Binding strength of each node type: higher binds tighter.
 PRECEDENCE = {Sum: 1, IndexedSum: 1, Kron: 2, Product: 3, Transpose: 4}
 ATOM = 5
+_BY_NAME = {kind.__name__: p for kind, p in PRECEDENCE.items()} | {"Bilinear": 3}
 
 
 def precedence(expr: Expr) -> int:
-    """How tightly ``expr`` binds when printed (atoms bind tightest)."""
-    return PRECEDENCE.get(type(expr), ATOM)
+    """How tightly ``expr`` binds when printed (atoms bind tightest); a bilinear form
+    ``q^T·F·k`` binds like a product."""
+    return _BY_NAME.get(type(expr).__name__, ATOM)
 
 
 def to_text(expr: Expr) -> str:
     """The expression in Unicode text."""
-    return _PRINTERS.get(type(expr), _unknown)(expr)
+    return _PRINTERS.get(type(expr).__name__, _unknown)(expr)
 
 
 def _wrap(child: Expr, needed: int) -> str:
@@ -87,17 +88,29 @@ def _indexed_sum(e: IndexedSum) -> str:
     return f"Σ_{{{e.var!r}∈{e.over!r}}} {body}"
 
 
+def _bilinear(e: Expr) -> str:
+    # The paper's notation: (query stream)^T · (form) · (key stream).
+    query = to_text(e.query)
+    if precedence(e.query) < ATOM:
+        query = f"({query})"
+    form = _wrap(e.form, PRECEDENCE[Product] + 1)
+    key = _wrap(e.key, PRECEDENCE[Product])
+    return f"{query}^T·{form}·{key}"
+
+
 def _unknown(e: Expr) -> str:
     return f"<{type(e).__name__}>"
 
 
+# Keyed by type name so that node types defined after this module (bilinear forms) print too.
 _PRINTERS = {
-    MatrixSymbol: _symbol,
-    Identity: lambda e: "Id",
-    Zero: lambda e: "0",
-    Transpose: _transpose,
-    Product: _product,
-    Kron: _kron,
-    Sum: _sum,
-    IndexedSum: _indexed_sum,
+    "MatrixSymbol": _symbol,
+    "Identity": lambda e: "Id",
+    "Zero": lambda e: "0",
+    "Transpose": _transpose,
+    "Product": _product,
+    "Kron": _kron,
+    "Sum": _sum,
+    "IndexedSum": _indexed_sum,
+    "Bilinear": _bilinear,
 }

@@ -21,11 +21,8 @@ from tensoralgebra.expr.indices import Head, HeadVar, Index
 from tensoralgebra.expr.nodes import (
     Expr,
     IndexedSum,
-    Kron,
     MatrixSymbol,
-    Product,
     Sum,
-    Transpose,
     Zero,
 )
 
@@ -76,11 +73,11 @@ def count_terms(expr: Expr) -> int:
     """
     if isinstance(expr, Sum):
         return sum(map(count_terms, expr.args))
-    if isinstance(expr, (Product, Kron)):
-        return reduce(mul, map(count_terms, expr.args), 1)
-    if isinstance(expr, (Transpose, IndexedSum)):
-        return count_terms(expr.children[0])
-    return 0 if isinstance(expr, Zero) else 1
+    if isinstance(expr, Zero):
+        return 0
+    # Every other node is linear in each operand (products, Kronecker products, bilinear forms,
+    # transposes, Σ): its terms are all choices of one term per operand.
+    return reduce(mul, map(count_terms, expr.children), 1)
 
 
 def walk(expr: Expr) -> Iterator[Expr]:
