@@ -244,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("--order", metavar="K", type=int, help="only paths of order K")
     _format_option(count)
     count.set_defaults(run=run_count)
+    from tensoralgebra import cli_scores  # here, not at the top: it imports this module
+
+    cli_scores.register(commands)
     return parser
 
 
