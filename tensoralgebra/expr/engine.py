@@ -104,20 +104,23 @@ def innermost(rules: Sequence[Rule], record: Recorder | None = None) -> Strategy
             if hit is not None:
                 return hit[1]
         out = expr
-        children = expr.children
-        if children:
-            new = tuple(
-                [c if type(c) in skip or id(c) in normal else normalise(c) for c in children]
-            )
-            if any(map(is_not, new, children)):
-                out = expr.with_children(new)
-        for fn in by_type.get(type(out), ()):
-            rewritten = fn(out)
-            if rewritten is not None:
-                if record is not None:
-                    record(Application(fn.__name__, out, rewritten))
-                out = normalise(rewritten)
-                break
+        while True:
+            children = out.children
+            if children:
+                new = tuple(
+                    [c if type(c) in skip or id(c) in normal else normalise(c) for c in children]
+                )
+                if any(map(is_not, new, children)):
+                    out = out.with_children(new)
+            for fn in by_type.get(type(out), ()):
+                rewritten = fn(out)
+                if rewritten is not None:
+                    if record is not None:
+                        record(Application(fn.__name__, out, rewritten))
+                    out = rewritten
+                    break
+            else:
+                break  # no rule applies here, and the children are normal: done
         if memo is not None:
             memo[id(out)] = (out, out)
             memo[id(expr)] = (expr, out)
