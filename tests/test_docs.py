@@ -40,3 +40,11 @@ def test_examples_print_what_the_page_says(page):
             got = [line.rstrip() for line in printed.getvalue().rstrip().splitlines()]
             want = [line.rstrip() for line in expected.rstrip().splitlines()]
             assert got == want, f"{page.name}: the example\n{code}\nprinted\n{printed.getvalue()}"
+
+
+def test_the_rules_table_lists_every_rule():
+    from tensoralgebra.expr import RULES
+
+    page = (DOCS / "expressions.md").read_text()
+    missing = [name for name in RULES if f"| `{name}` |" not in page]
+    assert not missing, f"docs/expressions.md's rules table lacks {missing}"

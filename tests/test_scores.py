@@ -103,7 +103,7 @@ def test_factored_form_prints_like_the_paper():
     s = ta.scores(ta.Architecture.schematic(n_layers=2), layer=1)
     assert str(s) == (
         "((Id + Σ_{hq∈H0} A^{hq} ⊗ W_OV^{hq})·(Id ⊗ W_E))^T·(Id ⊗ Id ⊗ W_QK^{h})"
-        "·(Id + Σ_{hk∈H0} A^{hk} ⊗ W_OV^{hk})·(Id ⊗ W_E)"
+        "·((Id + Σ_{hk∈H0} A^{hk} ⊗ W_OV^{hk})·(Id ⊗ W_E))"
     )
 
 

@@ -40,7 +40,7 @@ from tensoralgebra.expr.nodes import (
     Transpose,
     Zero,
 )
-from tensoralgebra.expr.spaces import AnySpace, DirectSum
+from tensoralgebra.expr.spaces import AnySpace, DirectSum, Space
 
 
 class RandomValues(dict):
@@ -139,10 +139,13 @@ class _Dense:
             raise TensorAlgebraError(
                 f"dense values of {e} need each stream to read one source; split the sources"
             )
-        size = lambda b: self.sizes[b.dim_name]  # noqa: E731 - a local shorthand
-        (r0, r1, r2), (c0, c1, c2) = (tuple(map(size, s.factors)) for s in e.form.shape)
-        q0, q1 = map(size, e.query.cols.factors)
-        k0, k1 = map(size, e.key.cols.factors)
+
+        def sizes(space: Space) -> tuple[int, ...]:
+            return tuple(dim(Space.of(b), self.sizes) for b in space.factors)
+
+        (r0, r1, r2), (c0, c1, c2) = map(sizes, e.form.shape)
+        q0, q1 = sizes(e.query.cols)
+        k0, k1 = sizes(e.key.cols)
         g = self.eval(e.form, env).reshape(r0, r1, r2, c0, c1, c2)
         q = self.eval(e.query, env).reshape(c0, r2, q0, q1)
         k = self.eval(e.key, env).reshape(c1, c2, k0, k1)

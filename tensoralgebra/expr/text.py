@@ -93,8 +93,8 @@ def _bilinear(e: Expr) -> str:
     query = to_text(e.query)
     if precedence(e.query) < ATOM:
         query = f"({query})"
-    form = _wrap(e.form, PRECEDENCE[Product] + 1)
-    key = _wrap(e.key, PRECEDENCE[Product])
+    form = _wrap(e.form, ATOM)
+    key = _wrap(e.key, ATOM)
     return f"{query}^T·{form}·{key}"
 
 
