@@ -43,6 +43,17 @@ _LAZY = {
     "to_sympy": "tensoralgebra.expr.sympy_bridge",
     "sympy_expansion": "tensoralgebra.expr.sympy_bridge",
     "split_sources": "tensoralgebra.expr.sympy_bridge",
+    # The numeric backend imports torch only when a model is built or run.
+    "AttentionOnlyTransformer": "tensoralgebra.numeric",
+    "Trace": "tensoralgebra.numeric",
+    "TokensError": "tensoralgebra.numeric",
+    "VerifyReport": "tensoralgebra.numeric",
+    "Weights": "tensoralgebra.numeric",
+    "WeightsError": "tensoralgebra.numeric",
+    "evaluate": "tensoralgebra.numeric",
+    "strategies": "tensoralgebra.numeric",
+    "testing": "tensoralgebra.numeric",
+    "verify": "tensoralgebra.numeric",
 }
 
 
@@ -56,6 +67,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Architecture",
+    "AttentionOnlyTransformer",
     "ExpansionLimitError",
     "Expr",
     "Head",
@@ -65,11 +77,17 @@ __all__ = [
     "ScorePath",
     "SpaceMismatchError",
     "TensorAlgebraError",
+    "TokensError",
+    "Trace",
+    "VerifyReport",
+    "Weights",
+    "WeightsError",
     "canonical",
     "count_logit_paths",
     "count_score_paths",
     "embedding",
     "equivalent",
+    "evaluate",
     "expand",
     "expansion_steps",
     "layer_factor",
@@ -81,8 +99,11 @@ __all__ = [
     "score_paths",
     "scores",
     "split_sources",
+    "strategies",
     "sympy_expansion",
     "terms",
+    "testing",
     "to_sympy",
+    "verify",
     "virtual_weights",
 ]

@@ -7,6 +7,9 @@ Usage::
                          [--format text|json]
     tensoralgebra count  (--heads SPEC | --layers L) [--positional standard] [--order K]
                          [--format text|json]
+    tensoralgebra verify --heads SPEC [--positional standard] [--d-model N] [--d-head N]
+                         [--d-vocab N] [--n-ctx N] [--seed S] [--dtype float64|float32]
+                         [--max-order K] [--format text|json]
 
 ``--heads SPEC`` gives each layer's head count, comma-separated (``2,2``: two layers of two
 heads); an item ``NxH`` stands for N layers of H heads (``3x4`` is ``4,4,4``, ``1,2x3`` is
@@ -17,7 +20,10 @@ the head sets symbolic (the schematic architecture): its terms are grouped Σ te
 :data:`~tensoralgebra.expr.expand.MAX_TERMS` of them; ``count`` uses the closed form
 (``ta.count_logit_paths``), instant at any size.
 
-Exit status: 0 success, 1 a demo check failed, 2 bad input or a listing over the limit.
+``verify`` builds a random model of that architecture and checks its logit and score expansions
+against its forward passes (``ta.verify``).
+
+Exit status: 0 success, 1 a demo or verify check failed, 2 bad input or a listing over the limit.
 
 >>> parse_heads("2,2"), parse_heads("3x4"), parse_heads("1, 2x0"), parse_heads("")
 ((2, 2), (4, 4, 4), (1, 0, 0), ())
@@ -33,7 +39,7 @@ from itertools import accumulate
 from typing import NoReturn
 
 import tensoralgebra as ta
-from tensoralgebra import cli_demo
+from tensoralgebra import cli_demo, cli_verify
 from tensoralgebra.architecture import POSITIONAL_KINDS
 from tensoralgebra.cli_format import (
     brief,
@@ -170,6 +176,15 @@ def run_demo(args: argparse.Namespace) -> int:
     return cli_demo.run()
 
 
+def run_verify(args: argparse.Namespace) -> int:
+    """``tensoralgebra verify``: a random model's expansions against its forward passes."""
+    arch = architecture(args)
+    if arch.is_schematic:
+        raise TensorAlgebraError("verify needs concrete head counts: use --heads, not --layers")
+    check_order(arch, args.max_order, "--max-order")
+    return cli_verify.run(arch, args)
+
+
 def _emit(lines: Iterable[str]) -> None:
     for line in lines:
         print(line)
@@ -202,8 +217,9 @@ _EXAMPLES = """examples:
   tensoralgebra expand --heads 3x4 --max-order 1 --format json
   tensoralgebra expand --layers 2 --positional standard
   tensoralgebra count --heads 96x96 --order 2
+  tensoralgebra verify --heads 2,2 --d-model 32 --d-head 8 --d-vocab 50 --n-ctx 16 --seed 0
 
-exit status: 0 success, 1 a demo check failed, 2 bad input or a listing over the limit"""
+exit status: 0 success, 1 a demo or verify check failed, 2 bad input or a listing over the limit"""
 _WITH_EXAMPLES = {"epilog": _EXAMPLES, "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
@@ -244,6 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("--order", metavar="K", type=int, help="only paths of order K")
     _format_option(count)
     count.set_defaults(run=run_count)
+    verify = commands.add_parser(
+        "verify",
+        help="check the expansion of a random model against its forward passes",
+        description="Build a random model of the architecture and check its logit terms and "
+        "every head's score terms, summed and one by one, against its forward passes.",
+        **_WITH_EXAMPLES,
+    )
+    _architecture_options(verify)
+    cli_verify.add_options(verify)
+    _format_option(verify)
+    verify.set_defaults(run=run_verify)
     from tensoralgebra import cli_scores  # here, not at the top: it imports this module
 
     cli_scores.register(commands)

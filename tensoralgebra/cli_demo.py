@@ -14,6 +14,8 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 import tensoralgebra as ta
 from tensoralgebra.cli_format import packed, stacked
 from tensoralgebra.expr.nodes import Expr, MatrixSymbol
@@ -163,6 +165,32 @@ def schematic(report: Report, arch: ta.Architecture) -> None:
     )
 
 
+def numeric(report: Report, arch: ta.Architecture) -> None:
+    """The printed terms on a random model: summed, and one by one, against forward passes."""
+    weights = ta.Weights.random(arch, d_model=32, d_head=8, d_vocab=50, n_ctx=16, seed=0)
+    model = ta.AttentionOnlyTransformer(weights)
+    tokens = np.random.default_rng(1).integers(0, 50, size=(2, 16))
+    trace = model.run(tokens)
+    terms = ta.terms(ta.expand(ta.logits(arch)))
+    total = sum(ta.evaluate(term, model, trace) for term in terms)
+    error = float(np.abs(total - trace.logits).max() / np.abs(trace.logits).max())
+    verified = ta.verify(model, tokens)
+    worst = max(c.term_rel for c in verified.checks if c.term_rel is not None)
+    report.line()
+    report.check(
+        error <= verified.tolerance,
+        f"Random float64 model: Σ of the {len(terms)} terms == its logits (rel. error {error:.0e})",
+        f"Random float64 model: Σ of the terms is off its logits by {error:.1e} (relative)",
+    )
+    scored = sum(c.name.startswith("scores") for c in verified.checks)
+    report.check(
+        verified.ok,
+        f"  each term == its path-restricted forward pass; {scored} heads' score terms too "
+        f"(worst {worst:.0e})",
+        "  ta.verify found disagreements:\n" + verified.table(),
+    )
+
+
 #: The demo, section by section.
 SECTIONS: tuple[Callable[[Report, ta.Architecture], None], ...] = (
     intro,
@@ -170,6 +198,7 @@ SECTIONS: tuple[Callable[[Report, ta.Architecture], None], ...] = (
     derivation,
     counts,
     schematic,
+    numeric,
 )
 
 

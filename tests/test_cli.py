@@ -348,3 +348,51 @@ def test_a_closed_pipe_ends_the_listing_quietly():
     process.wait(timeout=120)
     assert process.returncode == 1
     assert err == ""
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--heads", "2,2"],
+        ["--heads", "1,0,1", "--positional", "standard", "--dtype", "float32"],
+        ["--heads", "", "--d-vocab", "5", "--n-ctx", "3"],
+        ["--heads", "2,2", "--max-order", "1", "--d-head", "1"],
+    ],
+)
+def test_verify_reports_every_check_ok(capsys, options):
+    code, out, err = run(capsys, "verify", *options)
+    assert (code, err) == (0, ""), out
+    assert out.splitlines()[-1].startswith("all ") and out.splitlines()[-1].endswith("checks ok")
+    doc = run_json(capsys, "verify", *options)
+    assert doc["ok"] is True and all(check["ok"] for check in doc["checks"])
+
+
+def test_verify_exits_1_when_a_check_fails(capsys, monkeypatch):
+    from tensoralgebra.numeric import report
+
+    monkeypatch.setitem(report.TOLERANCE, "float64", 0.0)  # nothing agrees to zero error
+    code, out, _ = run(capsys, "verify", "--heads", "1,1")
+    assert code == 1 and "FAILED" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--layers", "2"], "verify needs concrete head counts"),
+        (["--heads", "2", "--d-head", "0"], "d_head must be a positive integer, got 0"),
+        (["--heads", "2", "--max-order", "2"], "--max-order=2 is out of range"),
+    ],
+)
+def test_verify_bad_input_exits_2(capsys, options, message):
+    code, out, err = run(capsys, "verify", *options)
+    assert code == 2 and out == "" and message in err
+
+
+def test_demo_verifies_its_expansion_numerically(capsys):
+    code, out, _ = run(capsys, "demo")
+    assert code == 0
+    assert "Random float64 model: Σ of the 9 terms == its logits" in out
+    assert "4 heads' score terms too" in out

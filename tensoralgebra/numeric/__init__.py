@@ -1,0 +1,32 @@
+"""Numbers: weights, the conventional forward pass, evaluation of terms, and ``verify``.
+
+Importing this package does not import torch; the model does, when it is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "Weights": "tensoralgebra.numeric.weights",
+    "WeightsError": "tensoralgebra.numeric.weights",
+    "TokensError": "tensoralgebra.numeric.tokens",
+    "Trace": "tensoralgebra.numeric.trace",
+    "AttentionOnlyTransformer": "tensoralgebra.numeric.model",
+    "evaluate": "tensoralgebra.numeric.evaluation",
+    "verify": "tensoralgebra.numeric.verification",
+    "VerifyReport": "tensoralgebra.numeric.report",
+}
+# Whole modules, reachable as ``ta.testing`` and ``ta.strategies``.
+_MODULES = {"testing": "tensoralgebra.testing", "strategies": "tensoralgebra.strategies"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
+    raise AttributeError(f"module 'tensoralgebra.numeric' has no attribute {name!r}")
+
+
+__all__ = sorted([*_LAZY, *_MODULES])

@@ -1,0 +1,206 @@
+"""Binding the expansion's symbols to arrays: weights from a model, patterns from a trace.
+
+==================  ======================  ===============================================
+symbol              array                   from
+==================  ======================  ===============================================
+``W_E``             [d_model, d_vocab]      the model
+``W_U``             [d_vocab, d_model]      the model
+``W_pos``           [d_model, seq]          the model's first ``seq`` columns
+``W_OV^{l,h}``      [d_model, d_model]      ``W_O^h W_V^h`` of layer ``l``
+``W_QK^{l,h}``      [d_model, d_model]      ``W_Q^{hT} W_K^h`` of layer ``l``, unscaled
+``W_Q``, ``W_K``,   [d_head, d_model]       the model (``W_O``: [d_model, d_head])
+``W_V``, ``W_O``
+``A^{l,h}``         [batch, seq, seq]       the trace's pattern
+``X``               one-hot rows            the trace's tokens (source ``vocab``)
+position one-hot    the first ``seq`` rows  of ``Id_{n_ctx}`` (source ``pos``)
+==================  ======================  ===============================================
+
+A :class:`Bindings` works with numpy or torch arrays (``backend``); both compute the same
+products in the model's dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.expr.indices import Head
+from tensoralgebra.expr.nodes import MatrixSymbol
+from tensoralgebra.expr.spaces import POS, VOCAB, Space
+from tensoralgebra.numeric.trace import Trace
+
+BACKENDS = ("numpy", "torch")
+
+
+class _Numpy:
+    name = "numpy"
+
+    @staticmethod
+    def array(value: np.ndarray):
+        return np.asarray(value)
+
+    @staticmethod
+    def zeros(shape: tuple, like) -> np.ndarray:
+        return np.zeros(shape, dtype=like.dtype)
+
+    @staticmethod
+    def to_numpy(value) -> np.ndarray:
+        return np.asarray(value)
+
+    @staticmethod
+    def permute(value: np.ndarray, axes: tuple) -> np.ndarray:
+        return value.transpose(axes)
+
+    @staticmethod
+    def stack(values: list) -> np.ndarray:
+        return np.stack(values)
+
+    @staticmethod
+    def concat(values: list) -> np.ndarray:
+        return values[0] if len(values) == 1 else np.concatenate(values)
+
+
+class _Torch:
+    name = "torch"
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+
+    def array(self, value: np.ndarray):
+        value = np.ascontiguousarray(value)
+        # torch refuses to share read-only memory (the weights and traces are read-only).
+        return self.torch.from_numpy(value if value.flags.writeable else value.copy())
+
+    def zeros(self, shape: tuple, like):
+        return self.torch.zeros(shape, dtype=like.dtype)
+
+    @staticmethod
+    def to_numpy(value) -> np.ndarray:
+        return value.numpy()
+
+    @staticmethod
+    def permute(value, axes: tuple):
+        return value.permute(axes)
+
+    def stack(self, values: list):
+        return self.torch.stack(values)
+
+    def concat(self, values: list):
+        return values[0] if len(values) == 1 else self.torch.cat(values)
+
+
+class Bindings:
+    """The arrays of every symbol, for one model and one trace, on one backend.
+
+    Matrices are computed once and cached (``W_OV`` and ``W_QK`` of a head are products).
+    ``sizes`` maps the dimension names of :mod:`tensoralgebra.expr.spaces` to sizes, with
+    ``n_ctx`` the traced sequence length: patterns and position one-hots are ``seq`` long.
+    """
+
+    def __init__(self, model, trace: Trace, backend: str = "numpy"):
+        if backend not in BACKENDS:
+            raise TensorAlgebraError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
+        if not isinstance(trace, Trace):
+            raise TensorAlgebraError(f"evaluation needs a Trace, got {type(trace).__name__}")
+        self.ops = _Numpy() if backend == "numpy" else _Torch()
+        self.weights = weights = model.weights
+        arch = weights.architecture
+        traced = tuple(p.shape[1] for p in trace.patterns)
+        if traced != arch.heads:
+            raise TensorAlgebraError(
+                f"the trace has heads {traced} per layer, but the model has {arch.heads}"
+            )
+        model.tokens(trace.tokens)  # the same checks as the model's: in the vocabulary, ≤ n_ctx
+        self.model, self.trace, self.architecture = model, trace, arch
+        self.batch, self.seq = trace.tokens.shape
+        self.sizes = {
+            "n_ctx": self.seq,
+            "d_model": weights.d_model,
+            "d_vocab": weights.d_vocab,
+            "d_head": weights.d_head,
+        }
+        self.dtype = weights.dtype
+        self._cache: dict = {}
+        self.tokens = self.ops.array(trace.tokens)
+        self.positions = self.ops.array(np.broadcast_to(np.arange(self.seq), trace.tokens.shape))
+
+    def source(self, space: Space):
+        """The index array [batch, seq] of a source space: tokens (vocab) or positions (pos)."""
+        if space == Space.of(VOCAB):
+            return self.tokens
+        if space == Space.of(POS):
+            if self.weights.W_pos is None:
+                raise TensorAlgebraError("the term reads positions, but the model has no W_pos")
+            return self.positions
+        raise TensorAlgebraError(
+            f"a term's input must be tokens (vocab) or positions (pos), got {space}"
+        )
+
+    def matrix(self, sym: MatrixSymbol):
+        """The array of a weight symbol, [rows, cols]."""
+        key = (sym.name, sym.index)
+        if key not in self._cache:
+            self._cache[key] = self.ops.array(self._matrix(sym).astype(self.dtype, copy=False))
+        return self._cache[key]
+
+    def _matrix(self, sym: MatrixSymbol) -> np.ndarray:
+        w = self.weights
+        if sym.index is None:
+            # Only the first seq positions exist in this trace: X_pos = Id_{n_ctx}[:seq].
+            W_pos = None if w.W_pos is None else w.W_pos[:, : self.seq]
+            shared = {"W_E": w.W_E, "W_U": w.W_U, "W_pos": W_pos}
+            if sym.name == "W_pos" and W_pos is None:
+                raise TensorAlgebraError("the term reads W_pos, but the model has no W_pos")
+            if sym.name not in shared:
+                raise TensorAlgebraError(f"no array for the symbol {sym} in this model")
+            return shared[sym.name]
+        layer, head = self._head(sym)
+        per_head = {n: getattr(w, n)[layer][head] for n in ("W_Q", "W_K", "W_V", "W_O")}
+        if sym.name == "W_OV":
+            return per_head["W_O"] @ per_head["W_V"]
+        if sym.name == "W_QK":
+            # Unscaled: the model divides the scores by sqrt(d_head) itself, after recording them.
+            return per_head["W_Q"].T @ per_head["W_K"]
+        if sym.name not in per_head:
+            raise TensorAlgebraError(f"no array for the symbol {sym} in this model")
+        return per_head[sym.name]
+
+    def pattern(self, sym: MatrixSymbol):
+        """``A^{l,h}`` from the trace, [batch, seq, seq]."""
+        if sym.name != "A":
+            raise TensorAlgebraError(f"{sym} acts on positions, but only patterns A^h do")
+        key = ("A", sym.index)
+        if key not in self._cache:
+            layer, head = self._head(sym)
+            self._cache[key] = self.ops.array(self.trace.pattern(layer, head))
+        return self._cache[key]
+
+    def patterns(self, layer: int):
+        """Every pattern of ``layer``, [n_heads, batch, seq, seq]."""
+        key = ("A*", layer)
+        if key not in self._cache:
+            stacked = np.ascontiguousarray(self.trace.patterns[layer].transpose(1, 0, 2, 3))
+            self._cache[key] = self.ops.array(stacked)
+        return self._cache[key]
+
+    def ov_stack(self, layer: int):
+        """``W_OV^{l,h T}`` of every head of ``layer``, [n_heads, d_model, d_model]."""
+        key = ("OV*", layer)
+        if key not in self._cache:
+            w = self.weights
+            stacked = np.einsum("hmd,hdn->hnm", w.W_O[layer], w.W_V[layer])
+            self._cache[key] = self.ops.array(np.ascontiguousarray(stacked))
+        return self._cache[key]
+
+    def _head(self, sym: MatrixSymbol) -> tuple[int, int]:
+        index = sym.index
+        if not isinstance(index, Head):
+            raise TensorAlgebraError(
+                f"{sym} has the head variable {index!r}: instantiate sums over heads first"
+            )
+        heads = self.architecture.heads
+        if index.layer >= len(heads) or index.head >= heads[index.layer]:
+            raise TensorAlgebraError(f"{sym}: head {index!r} does not exist; heads are {heads}")
+        return index.layer, index.head

@@ -1,0 +1,247 @@
+"""The conventional forward pass of an attention-only transformer, in torch.
+
+Written the way such models usually are (per-layer Q/K/V projections of the concatenated heads,
+scores scaled by ``1/sqrt(d_head)``, a causal mask of ``-inf``, softmax, heads concatenated and
+multiplied by ``W_O``, residual adds, unembedding), and deliberately *not* built from the
+path expansion: agreement between the two is then evidence, not a tautology.
+
+Convention: the symbol ``W_QK^h`` of the expansion is the *unscaled* ``W_Q^{hT} W_K^h``. The
+scores a :class:`~tensoralgebra.numeric.trace.Trace` records are therefore ``R W_QK^h R^T``
+(before the mask), and the patterns are ``softmax(mask(scores / sqrt(d_head)))``.
+
+>>> import tensoralgebra as ta
+>>> w = ta.Weights.random(ta.Architecture(heads=(2, 2)), d_model=8, d_head=4, d_vocab=11, n_ctx=6)
+>>> model = ta.AttentionOnlyTransformer(w)
+>>> trace = model.run([[1, 2, 3, 4], [4, 3, 2, 1]])
+>>> trace.logits.shape, trace.pattern(1, 0).shape, len(trace.residual)
+((2, 4, 11), (2, 4, 4), 3)
+>>> bool(abs(trace.pattern(1, 0).sum(-1) - 1).max() < 1e-12)
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.numeric.tokens import check_keep, check_tokens
+from tensoralgebra.numeric.trace import Trace
+from tensoralgebra.numeric.weights import Weights
+
+
+def _param(array: np.ndarray) -> nn.Parameter:
+    return nn.Parameter(torch.from_numpy(np.array(array)), requires_grad=False)
+
+
+class AttentionLayer(nn.Module):
+    """One layer of attention heads; ``W_Q``, ``W_K``, ``W_V`` [n_heads, d_head, d_model],
+    ``W_O`` [n_heads, d_model, d_head]."""
+
+    def __init__(self, W_Q, W_K, W_V, W_O):
+        super().__init__()
+        self.W_Q, self.W_K, self.W_V, self.W_O = map(_param, (W_Q, W_K, W_V, W_O))
+        self.n_heads, self.d_head = W_Q.shape[0], W_Q.shape[1]
+
+    def _project(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """``x`` [..., seq, d_model] through the heads' stacked read matrices, split by head:
+        [..., n_heads, seq, d_head]."""
+        stacked = W.reshape(self.n_heads * self.d_head, x.shape[-1])  # head 0's rows, head 1's...
+        out = x @ stacked.T
+        out = out.reshape(*x.shape[:-1], self.n_heads, self.d_head)
+        return out.transpose(-3, -2)
+
+    def scores(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """Unscaled scores ``q k^T`` [..., n_heads, seq, seq] of the query stream ``query`` and
+        the key stream ``key`` (each [..., seq, d_model]): ``R_q W_QK^h R_k^T``."""
+        return self._project(query, self.W_Q) @ self._project(key, self.W_K).transpose(-1, -2)
+
+    def pattern(self, scores: torch.Tensor) -> torch.Tensor:
+        """``softmax(causal_mask(scores / sqrt(d_head)))`` over keys, [..., seq, seq]."""
+        seq = scores.shape[-1]
+        causal = torch.ones(seq, seq, dtype=torch.bool).tril()
+        scaled = (scores / math.sqrt(self.d_head)).masked_fill(~causal, float("-inf"))
+        return torch.softmax(scaled, dim=-1)
+
+    def output(
+        self, x: torch.Tensor, pattern: torch.Tensor, only: int | None = None
+    ) -> torch.Tensor:
+        """What the heads write: ``concat_h(A^h x W_V^{hT}) W_O^T`` [..., seq, d_model].
+
+        ``pattern`` [..., n_heads, seq, seq]; ``only``: keep that head's output alone (the
+        others' outputs are zeroed before ``W_O``, the usual way to ablate heads).
+        """
+        z = pattern @ self._project(x, self.W_V)  # [..., n_heads, seq, d_head]
+        if only is not None:
+            mask = torch.zeros(self.n_heads, 1, 1, dtype=z.dtype)
+            mask[only] = 1
+            z = z * mask
+        concat = z.transpose(-3, -2).reshape(*x.shape[:-1], self.n_heads * self.d_head)
+        W_O = self.W_O.permute(1, 0, 2).reshape(x.shape[-1], -1)  # [W_O^0 W_O^1 ...]
+        return concat @ W_O.T
+
+
+class AttentionOnlyTransformer(nn.Module):
+    """An attention-only transformer with the given :class:`Weights`.
+
+    ``forward(tokens)`` returns the logits [batch, seq, d_vocab] as a tensor; :meth:`run` returns
+    a :class:`Trace` of everything, optionally with frozen patterns and restricted to one path or
+    to the paths of order ≤ k. The parameters are the module's (``requires_grad=False``); the
+    expansion is evaluated with their current values (see :attr:`weights`).
+    """
+
+    def __init__(self, weights: Weights):
+        super().__init__()
+        if not isinstance(weights, Weights):
+            raise TensorAlgebraError(f"AttentionOnlyTransformer needs Weights, got {weights!r}")
+        self.W_E, self.W_U = _param(weights.W_E), _param(weights.W_U)
+        self.W_pos = None if weights.W_pos is None else _param(weights.W_pos)
+        self.layers = nn.ModuleList(
+            AttentionLayer(*w) for w in zip(weights.W_Q, weights.W_K, weights.W_V, weights.W_O)
+        )
+        self.n_ctx, self.d_head = weights.n_ctx, weights.d_head
+        self.architecture = weights.architecture
+
+    @property
+    def weights(self) -> Weights:
+        """The current parameter values as :class:`Weights` (validated again: finite, shapes)."""
+        return Weights(
+            W_E=self.W_E,
+            W_U=self.W_U,
+            W_Q=[layer.W_Q for layer in self.layers],
+            W_K=[layer.W_K for layer in self.layers],
+            W_V=[layer.W_V for layer in self.layers],
+            W_O=[layer.W_O for layer in self.layers],
+            W_pos=self.W_pos,
+            n_ctx=self.n_ctx,
+        )
+
+    def tokens(self, tokens: object) -> np.ndarray:
+        """``tokens`` checked for this model: int64 [batch, seq], ``seq ≤ n_ctx``."""
+        return check_tokens(tokens, self.W_E.shape[1], self.n_ctx)
+
+    def embed(self, tokens: torch.Tensor, sources=("token", "position")) -> torch.Tensor:
+        """The residual stream before layer 0, [batch, seq, d_model]: the token embedding plus,
+        with ``W_pos``, the positional embedding (only the listed ``sources``)."""
+        x = (
+            self.W_E.T[tokens]
+            if "token" in sources
+            else torch.zeros((*tokens.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
+        )
+        if self.W_pos is not None and "position" in sources:
+            x = x + self.W_pos.T[: tokens.shape[1]]
+        return x
+
+    def forward(self, tokens: object) -> torch.Tensor:
+        """The logits [batch, seq, d_vocab]."""
+        return torch.from_numpy(np.array(self.run(tokens).logits))
+
+    @torch.no_grad()
+    def run(
+        self,
+        tokens: object,
+        frozen: Trace | None = None,
+        keep: object = None,
+        keep_order: int | None = None,
+    ) -> Trace:
+        """Run the model on ``tokens`` [batch, seq] and record a :class:`Trace`.
+
+        ``frozen``: take every pattern from that trace instead of computing it. ``keep``: only
+        the path given (a :class:`~tensoralgebra.LogitPath`, or ``(layer, head)`` pairs from
+        every source); at a layer on the path only that head's output is kept, with no skip
+        connection, at a layer off it only the skip connection. ``keep_order=k``: only paths of
+        order ≤ k, computed by carrying the residual stream split by order. Both need frozen
+        patterns; without ``frozen`` they are the patterns of the unrestricted pass.
+        """
+        array = self.tokens(tokens)
+        if (keep is not None or keep_order is not None) and frozen is None:
+            frozen = self.run(array)
+        if keep is not None and keep_order is not None:
+            raise TensorAlgebraError("give keep or keep_order, not both")
+        if frozen is not None:
+            self._check_frozen(frozen, array)
+        ids = torch.from_numpy(array)
+        if keep_order is not None:
+            return self._run_by_order(ids, frozen, keep_order)
+        path, sources = ({}, ("token", "position")) if keep is None else self._keep(keep)
+        x = self.embed(ids, sources)
+        record = _Recorder()
+        for index, layer in enumerate(self.layers):
+            scores = layer.scores(x, x)
+            pattern = layer.pattern(scores) if frozen is None else self._frozen(frozen, index)
+            record.layer(x, scores, pattern)
+            if keep is None:
+                out = layer.output(x, pattern)
+                x = x + out
+            elif index in path:
+                out = layer.output(x, pattern, only=path[index])
+                x = out
+            else:
+                out = torch.zeros_like(x)
+            record.attention.append(out)
+        return record.trace(array, x, self.W_U, keep=keep)
+
+    def _run_by_order(self, ids: torch.Tensor, frozen: Trace, top: int) -> Trace:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= len(self.layers):
+            raise TensorAlgebraError(
+                f"keep_order={top!r}: a path of this {len(self.layers)}-layer model has order "
+                f"0..{len(self.layers)}"
+            )
+        # streams[k] is the part of the residual stream carried by paths of order exactly k.
+        streams = torch.zeros((top + 1, *ids.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
+        streams[0] = self.embed(ids)
+        record = _Recorder()
+        for index, layer in enumerate(self.layers):
+            x = streams.sum(0)
+            pattern = self._frozen(frozen, index)
+            record.layer(x, layer.scores(x, x), pattern)
+            raised = layer.output(streams[:-1], pattern)  # order k-1 through a head: order k
+            streams = torch.cat([streams[:1], streams[1:] + raised])
+            record.attention.append(raised.sum(0))
+        return record.trace(ids.numpy(), streams.sum(0), self.W_U, keep_order=top)
+
+    def _frozen(self, frozen: Trace, layer: int) -> torch.Tensor:
+        return torch.from_numpy(np.array(frozen.patterns[layer], dtype=self.W_E.numpy().dtype))
+
+    def _keep(self, keep: object) -> tuple[dict[int, int], tuple[str, ...]]:
+        heads, sources = check_keep(keep, self.architecture)
+        return dict(heads), sources
+
+    def _check_frozen(self, frozen: Trace, tokens: np.ndarray) -> None:
+        if not isinstance(frozen, Trace):
+            raise TensorAlgebraError(f"frozen must be a Trace, got {type(frozen).__name__}")
+        batch, seq = tokens.shape
+        want = [(batch, layer.n_heads, seq, seq) for layer in self.layers]
+        got = [tuple(p.shape) for p in frozen.patterns]
+        if got != want:
+            raise TensorAlgebraError(
+                f"the frozen trace has patterns of shapes {got}, but tokens of shape "
+                f"{tokens.shape} on this model need {want}"
+            )
+
+
+class _Recorder:
+    def __init__(self):
+        self.residual, self.scores, self.patterns, self.attention = [], [], [], []
+
+    def layer(self, x, scores, pattern) -> None:
+        self.residual.append(x)
+        self.scores.append(scores)
+        self.patterns.append(pattern)
+
+    def trace(self, tokens, final, W_U, **restriction) -> Trace:
+        def numpy(tensors):
+            return tuple(t.numpy() for t in tensors)
+
+        return Trace(
+            tokens=tokens,
+            logits=(final @ W_U.T).numpy(),
+            patterns=numpy(self.patterns),
+            scores=numpy(self.scores),
+            residual=numpy([*self.residual, final]),
+            attention=numpy(self.attention),
+            **restriction,
+        )

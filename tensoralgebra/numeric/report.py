@@ -1,0 +1,117 @@
+"""The outcome of :func:`~tensoralgebra.verify`: one row per check, printable as a table,
+JSON or a dict.
+
+Errors are maxima over every entry: ``abs`` is ``max |got - want|``, ``rel`` divides it by
+``max |want|`` of the whole logits or scores for a sum, and for a term by the larger of the term's
+and the whole's ``max |want|`` (a term that cancels inside itself is only as accurate as the
+numbers it was made of).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+#: Relative tolerance by dtype. float64 agrees to rounding (errors ~1e-14 relative); float32
+#: rounds at 6e-8 and loses up to a few digits over products of several layers and sums of many
+#: terms, so it is allowed 1e-4.
+TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verified quantity: the logits (all, or up to an order) or one head's scores.
+
+    ``terms``: how many terms the expansion has (``expected_terms`` by the closed form);
+    ``sum_abs``/``sum_rel``: the sum of the terms against the forward pass; ``term_abs``/
+    ``term_rel``: the worst single term against the path-restricted forward pass
+    (``worst_term`` names it; ``None`` when terms were not checked one by one); ``exprs``:
+    how many terms' printed expressions were evaluated and compared, with ``expr_rel`` the worst.
+    """
+
+    name: str
+    terms: int
+    expected_terms: int
+    sum_abs: float
+    sum_rel: float
+    term_abs: float | None = None
+    term_rel: float | None = None
+    worst_term: str | None = None
+    exprs: int = 0
+    expr_rel: float | None = None
+    tolerance: float = 1e-10
+
+    @property
+    def ok(self) -> bool:
+        errors = [self.sum_rel, self.term_rel, self.expr_rel]
+        within = all(e is None or e <= self.tolerance for e in errors)  # NaN fails too
+        return within and self.terms == self.expected_terms
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Every check of one :func:`~tensoralgebra.verify` run; ``ok`` if all passed."""
+
+    architecture: str
+    sizes: dict
+    dtype: str
+    tolerance: float
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON-ready)."""
+        return {
+            "architecture": self.architecture,
+            "sizes": dict(self.sizes),
+            "dtype": self.dtype,
+            "tolerance": self.tolerance,
+            "ok": self.ok,
+            "checks": [{**asdict(c), "ok": c.ok} for c in self.checks],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def table(self) -> str:
+        """A text table, one check per line."""
+        sizes = ", ".join(f"{k} {v}" for k, v in self.sizes.items())
+        lines = [
+            f"verify {self.architecture}: {sizes}, {self.dtype}, "
+            f"relative tolerance {self.tolerance:.0e}",
+            f"{'check':<16} {'terms':>6}  {'sum rel err':>11}  {'term rel err':>12}  "
+            f"{'expr rel err':>12}  worst term",
+        ]
+        for c in self.checks:
+            lines.append(
+                f"{c.name:<16} {c.terms:>6}  {_e(c.sum_rel):>11}  {_e(c.term_rel):>12}  "
+                f"{_e(c.expr_rel):>12}  {c.worst_term or '-'}"
+                + ("" if c.ok else "   <-- FAILED" + _count_note(c))
+            )
+        failed = sum(not c.ok for c in self.checks)
+        lines.append(
+            f"all {len(self.checks)} checks ok" if not failed else f"{failed} checks FAILED"
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        outcome = "ok" if self.ok else f"{sum(not c.ok for c in self.checks)} FAILED"
+        return (
+            f"VerifyReport({self.architecture}, {self.dtype}: {len(self.checks)} checks, {outcome})"
+        )
+
+
+def _e(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1e}"
+
+
+def _count_note(c: Check) -> str:
+    if c.terms == c.expected_terms:
+        return ""
+    return f" ({c.terms} terms, the closed form says {c.expected_terms})"

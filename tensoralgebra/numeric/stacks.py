@@ -1,0 +1,126 @@
+"""Every path's contribution at once: stacks of residual streams that share their prefixes.
+
+The stream a path ``p`` carries is ``R_p = A_p X_src W_src^T W_p^T`` [batch, seq, d_model]
+(MATH.md §2); a path one head longer is ``R_{p+h} = A^h R_p W_OV^{hT}``. Walking the tree of
+paths depth first, each layer extends a whole stack of prefixes by all its heads in one batched
+product, so work is shared between terms and Python loops once per chunk, never once per path.
+Memory stays bounded: stacks are cut into chunks of at most ``chunk`` paths.
+
+Logit terms are ``R_p W_U^T``; the score terms of head ``(l, h)`` for query paths ``q`` and key
+paths ``k`` (through layers before ``l``) are ``R_q W_QK^h R_k^T``, computed for a chunk of
+query paths against a chunk of key paths as one matrix product per batch element.
+
+>>> import numpy as np, tensoralgebra as ta
+>>> from tensoralgebra.numeric.bind import Bindings
+>>> arch = ta.Architecture(heads=(2, 2))
+>>> model = ta.AttentionOnlyTransformer(
+...     ta.Weights.random(arch, d_model=8, d_head=2, d_vocab=7, n_ctx=4))
+>>> trace = model.run([[0, 3, 5, 1]])
+>>> chunks = list(logit_terms(Bindings(model, trace)))
+>>> sum(len(paths) for paths, _ in chunks), chunks[0][1].shape[1:]
+(9, (1, 4, 7))
+>>> bool(np.abs(sum(v.sum(0) for _, v in chunks) - trace.logits).max() < 1e-12)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tensoralgebra.numeric.bind import Bindings
+from tensoralgebra.paths import LogitPath
+from tensoralgebra.transformer import W_E, W_QK, W_U, W_pos
+
+#: Default largest number of paths held in one stack.
+CHUNK = 4096
+
+
+def path_streams(
+    b: Bindings, before: int | None = None, max_order: int | None = None, chunk: int = CHUNK
+) -> Iterator[tuple[list[LogitPath], object]]:
+    """``(paths, stack)`` chunks: ``stack[i]`` [batch, seq, d_model] is the stream of
+    ``paths[i]``, for every path through layers before ``before`` (default: all layers) of
+    order ≤ ``max_order``. Prefixes come before their extensions (depth-first order)."""
+    arch = b.architecture
+    before = arch.n_layers if before is None else before
+    top = before if max_order is None else max_order
+    paths = [LogitPath((), source) for source in arch.sources]
+    sources = [_embedded(b, source) for source in arch.sources]
+    root = sources[0][None] if len(sources) == 1 else b.ops.stack(sources)
+    yield from _walk(b, paths, root, 0, before, top, max(1, chunk))
+
+
+def _embedded(b: Bindings, source: str):
+    matrix = W_E if source == "token" else W_pos
+    return b.matrix(matrix).T[b.source(matrix.cols)]  # X W^T: the one-hots pick W's columns
+
+
+def _walk(b, paths, stack, first_layer, before, top, chunk):
+    yield paths, stack
+    if not paths or len(paths[0].heads) >= top:
+        return
+    for layer in range(first_layer, before):
+        n_heads = b.architecture.heads[layer]
+        if n_heads == 0:
+            continue
+        patterns, ov = b.patterns(layer)[None], b.ov_stack(layer)[:, None]
+        step = max(1, chunk // n_heads)
+        for start in range(0, len(paths), step):
+            prefix = stack[start : start + step]
+            # [n, 1, batch, seq, d] -> [n, heads, batch, seq, d]: every prefix through every head.
+            extended = (patterns @ prefix[:, None]) @ ov
+            longer = [
+                LogitPath((*p.heads, (layer, h)), p.source)
+                for p in paths[start : start + step]
+                for h in range(n_heads)
+            ]
+            flat = extended.reshape(len(longer), *extended.shape[2:])
+            yield from _walk(b, longer, flat, layer + 1, before, top, chunk)
+
+
+def logit_terms(
+    b: Bindings, max_order: int | None = None, chunk: int = CHUNK
+) -> Iterator[tuple[list[LogitPath], object]]:
+    """``(paths, values)`` chunks, ``values[i]`` [batch, seq, d_vocab] the logit term of
+    ``paths[i]``, for every path of order ≤ ``max_order`` (prefix-sharing order)."""
+    unembed = b.matrix(W_U).T
+    for paths, stack in regroup(b, path_streams(b, max_order=max_order, chunk=chunk), chunk):
+        yield paths, stack @ unembed
+
+
+def score_terms(
+    b: Bindings, layer: int, head: int, max_order: int | None = None, chunk: int = CHUNK
+) -> Iterator[tuple[list[LogitPath], list[LogitPath], object]]:
+    """``(query paths, key paths, values)`` blocks of head ``(layer, head)``'s score terms,
+    ``values[i, j]`` [batch, seq, seq] the term of query path ``i`` and key path ``j``
+    (unscaled, pre-mask: ``R_q W_QK R_k^T``)."""
+    form = b.matrix(W_QK((layer, head)))
+    for q_paths, q_stack in regroup(b, path_streams(b, layer, max_order, chunk), chunk):
+        read = q_stack @ form  # [nq, batch, seq, d]
+        for k_paths, k_stack in regroup(b, path_streams(b, layer, max_order, chunk), chunk):
+            yield q_paths, k_paths, block_product(b.ops, read, k_stack)
+
+
+def regroup(b: Bindings, chunks, chunk: int = CHUNK):
+    """The ``(paths, stack)`` chunks joined into stacks of up to ``chunk`` paths, so that the
+    products after them are few and large (the depth-first walk yields many small stacks)."""
+    paths, arrays = [], []
+    for more, stack in chunks:
+        if paths and len(paths) + len(more) > chunk:
+            yield paths, b.ops.concat(arrays)
+            paths, arrays = [], []
+        paths.extend(more)
+        arrays.append(stack)
+    if paths:
+        yield paths, b.ops.concat(arrays)
+
+
+def block_product(ops, query, key):
+    """``out[i, j] = query[i] @ key[j]^T`` for stacks [n, batch, seq, d]: one matrix product
+    [batch, nq·seq, d] × [batch, d, nk·seq], returned as a view [nq, nk, batch, seq, seq]."""
+    nq, batch, seq, d = query.shape
+    nk = key.shape[0]
+    left = ops.permute(query, (1, 0, 2, 3)).reshape(batch, nq * seq, d)
+    right = ops.permute(key, (1, 0, 2, 3)).reshape(batch, nk * seq, d)
+    out = (left @ right.swapaxes(-1, -2)).reshape(batch, nq, seq, nk, seq)
+    return ops.permute(out, (1, 3, 0, 2, 4))

@@ -1,0 +1,245 @@
+"""The weights of an attention-only transformer, in the paper's convention (MATH.md §1).
+
+Column vectors: ``W_E`` [d_model, d_vocab] sends a token's one-hot to the residual stream,
+``W_U`` [d_vocab, d_model] reads logits off it; per layer, ``W_Q``, ``W_K``, ``W_V``
+[n_heads, d_head, d_model] read from the stream and ``W_O`` [n_heads, d_model, d_head] writes to
+it. Arrays may be numpy arrays or torch tensors; they are stored as read-only numpy copies, so a
+:class:`Weights` never changes after it is built.
+
+>>> import tensoralgebra as ta
+>>> w = ta.Weights.random(ta.Architecture(heads=(2, 0)), d_model=8, d_head=4, d_vocab=11, n_ctx=5)
+>>> w.architecture, w.W_E.shape, w.W_Q[0].shape, w.W_O[1].shape, w.dtype
+(Architecture(heads=(2, 0)), (8, 11), (2, 4, 8), (0, 8, 4), dtype('float64'))
+>>> ta.Weights(W_E=w.W_E, W_U=w.W_U[:, :3], W_Q=w.W_Q, W_K=w.W_K, W_V=w.W_V, W_O=w.W_O,
+...            n_ctx=5)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+  ...
+tensoralgebra.numeric.weights.WeightsError: W_U has shape (11, 3), expected (11, 8) = ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tensoralgebra.architecture import Architecture
+from tensoralgebra.errors import TensorAlgebraError
+
+#: The floating-point types a model may have.
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class WeightsError(TensorAlgebraError):
+    """Weights of the wrong shape, type or value; the message names the array."""
+
+
+def to_numpy(value: object, name: str) -> np.ndarray:
+    """``value`` (numpy array or torch tensor) as a numpy array, without importing torch."""
+    if type(value).__module__.split(".")[0] == "torch":
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, np.ndarray):
+        raise WeightsError(
+            f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}"
+        )
+    return value
+
+
+def _frozen(value: object, name: str, expected: tuple, dims: str, dtype) -> np.ndarray:
+    array = to_numpy(value, name)
+    if array.dtype not in DTYPES:
+        raise WeightsError(f"{name} has dtype {array.dtype}: expected float32 or float64")
+    if dtype is not None and array.dtype != dtype:
+        raise WeightsError(
+            f"{name} has dtype {array.dtype}, but W_E has {dtype}: all weights share one dtype"
+        )
+    if array.shape != expected:
+        raise WeightsError(
+            f"{name} has shape {array.shape}, expected {expected} = [{dims}] "
+            "(the paper's convention, column vectors)"
+        )
+    if not np.isfinite(array).all():
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise WeightsError(f"{name}{list(bad)} is {array[bad]}: weights must be finite")
+    array = np.array(array, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+def _layers(value: object, name: str) -> tuple:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise WeightsError(
+            f"{name} must be a sequence with one array per layer, got {type(value).__name__}"
+        )
+    return tuple(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Weights:
+    """An attention-only transformer's weights (frozen, validated on construction).
+
+    ``W_Q[l]``, ``W_K[l]``, ``W_V[l]`` [n_heads_l, d_head, d_model] and ``W_O[l]``
+    [n_heads_l, d_model, d_head] hold layer ``l``'s heads (``n_heads_l`` may be 0);
+    ``W_pos`` [d_model, n_ctx] is the optional positional embedding. ``n_ctx``, the longest
+    sequence the model reads, is ``W_pos``'s width when there is one and must be given otherwise.
+    All arrays share one dtype, float32 or float64, and are finite.
+    """
+
+    W_E: np.ndarray
+    W_U: np.ndarray
+    W_Q: tuple[np.ndarray, ...]
+    W_K: tuple[np.ndarray, ...]
+    W_V: tuple[np.ndarray, ...]
+    W_O: tuple[np.ndarray, ...]
+    W_pos: np.ndarray | None = None
+    n_ctx: int | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        W_E = to_numpy(self.W_E, "W_E")
+        if W_E.ndim != 2:
+            raise WeightsError(f"W_E has shape {W_E.shape}, expected [d_model, d_vocab]")
+        (d_model, d_vocab), dtype = W_E.shape, None
+        set_(self, "W_E", _frozen(W_E, "W_E", W_E.shape, "d_model, d_vocab", dtype))
+        dtype = self.W_E.dtype
+        set_(self, "W_U", _frozen(self.W_U, "W_U", (d_vocab, d_model), "d_vocab, d_model", dtype))
+        n_ctx = self._n_ctx(d_model)
+        if self.W_pos is not None:
+            set_(
+                self,
+                "W_pos",
+                _frozen(self.W_pos, "W_pos", (d_model, n_ctx), "d_model, n_ctx", dtype),
+            )
+        set_(self, "n_ctx", n_ctx)
+        layers = {k: _layers(getattr(self, k), k) for k in ("W_Q", "W_K", "W_V", "W_O")}
+        counts = {k: len(v) for k, v in layers.items()}
+        if len(set(counts.values())) != 1:
+            raise WeightsError(f"the weights disagree on the number of layers: {counts}")
+        d_head = self._d_head(layers["W_Q"])
+        for name, per_layer in layers.items():
+            arrays = []
+            for layer, value in enumerate(per_layer):
+                n_heads = _n_heads(layers["W_Q"][layer], f"W_Q[{layer}]")
+                shape, dims = (
+                    ((n_heads, d_model, d_head), "n_heads, d_model, d_head")
+                    if name == "W_O"
+                    else ((n_heads, d_head, d_model), "n_heads, d_head, d_model")
+                )
+                arrays.append(_frozen(value, f"{name}[{layer}]", shape, dims, dtype))
+            set_(self, name, tuple(arrays))
+
+    def _n_ctx(self, d_model: int) -> int:
+        n_ctx = self.n_ctx
+        if n_ctx is not None and (
+            isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx < 1
+        ):
+            raise WeightsError(f"n_ctx must be a positive integer, got {n_ctx!r}")
+        if self.W_pos is None:
+            if n_ctx is None:
+                raise WeightsError(
+                    "n_ctx (the longest sequence the model reads) is needed when there is no W_pos"
+                )
+            return n_ctx
+        W_pos = to_numpy(self.W_pos, "W_pos")
+        if W_pos.ndim != 2 or (n_ctx is not None and W_pos.shape[1] != n_ctx):
+            width = "n_ctx" if n_ctx is None else n_ctx
+            raise WeightsError(
+                f"W_pos has shape {W_pos.shape}, expected ({d_model}, {width}) = [d_model, n_ctx]"
+            )
+        return W_pos.shape[1]
+
+    @staticmethod
+    def _d_head(W_Q: tuple) -> int:
+        if not W_Q:
+            return 1  # no layers: no head reads anything, and d_head is never used
+        first = to_numpy(W_Q[0], "W_Q[0]")
+        if first.ndim != 3:
+            raise WeightsError(
+                f"W_Q[0] has shape {first.shape}, expected [n_heads, d_head, d_model]"
+            )
+        return first.shape[1]
+
+    @property
+    def architecture(self) -> Architecture:
+        """The :class:`~tensoralgebra.Architecture`: heads per layer, and positions if ``W_pos``."""
+        positional = None if self.W_pos is None else "standard"
+        return Architecture(heads=tuple(q.shape[0] for q in self.W_Q), positional=positional)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """float32 or float64."""
+        return self.W_E.dtype
+
+    @property
+    def d_model(self) -> int:
+        return self.W_E.shape[0]
+
+    @property
+    def d_vocab(self) -> int:
+        return self.W_E.shape[1]
+
+    @property
+    def d_head(self) -> int:
+        return self.W_Q[0].shape[1] if self.W_Q else 1
+
+    @classmethod
+    def random(
+        cls,
+        arch: Architecture,
+        *,
+        d_model: int,
+        d_head: int,
+        d_vocab: int,
+        n_ctx: int,
+        seed: int = 0,
+        dtype: str | np.dtype = "float64",
+    ) -> Weights:
+        """Gaussian weights for ``arch`` (concrete), scaled so activations stay of order one.
+
+        Read matrices have entries of variance ``1/d_model``, write matrices ``1/d_head``, the
+        embeddings ``1``; ``W_pos`` exists when ``arch.positional == "standard"``.
+        """
+        if not isinstance(arch, Architecture) or arch.is_schematic:
+            raise WeightsError(f"Weights.random needs a concrete Architecture, got {arch!r}")
+        for name, value in {
+            "d_model": d_model,
+            "d_head": d_head,
+            "d_vocab": d_vocab,
+            "n_ctx": n_ctx,
+        }.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WeightsError(f"{name} must be a positive integer, got {value!r}")
+        dtype = np.dtype(dtype)
+        if dtype not in DTYPES:
+            raise WeightsError(f"dtype {dtype} is not float32 or float64")
+        rng = np.random.default_rng(seed)
+
+        def draw(shape, scale):
+            return (rng.standard_normal(shape) * scale).astype(dtype)
+
+        read, write = d_model**-0.5, d_head**-0.5
+        heads = arch.heads
+        return cls(
+            W_E=draw((d_model, d_vocab), 1.0),
+            W_U=draw((d_vocab, d_model), read),
+            W_Q=[draw((h, d_head, d_model), read) for h in heads],
+            W_K=[draw((h, d_head, d_model), read) for h in heads],
+            W_V=[draw((h, d_head, d_model), read) for h in heads],
+            W_O=[draw((h, d_model, d_head), write) for h in heads],
+            W_pos=draw((d_model, n_ctx), 1.0) if arch.positional == "standard" else None,
+            n_ctx=n_ctx,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Weights({self.architecture!r}, d_model={self.d_model}, d_head={self.d_head}, "
+            f"d_vocab={self.d_vocab}, n_ctx={self.n_ctx}, dtype={self.dtype})"
+        )
+
+
+def _n_heads(value: object, name: str) -> int:
+    array = to_numpy(value, name)
+    if array.ndim != 3:
+        raise WeightsError(f"{name} has shape {array.shape}, expected [n_heads, d_head, d_model]")
+    return array.shape[0]

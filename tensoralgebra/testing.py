@@ -1,0 +1,74 @@
+"""Assertions for test suites: an expansion agrees with the model's forward passes.
+
+Each raises ``AssertionError`` with a message naming the check (the logits, or the head), the
+worst term and the size of the error.
+
+>>> import tensoralgebra as ta
+>>> from tensoralgebra.testing import assert_expansion
+>>> model = ta.AttentionOnlyTransformer(ta.Weights.random(
+...     ta.Architecture(heads=(1, 2)), d_model=8, d_head=2, d_vocab=9, n_ctx=5))
+>>> report = assert_expansion(model, [[1, 2, 3, 4]])
+>>> report
+VerifyReport(Architecture(heads=(1, 2)), float64: 6 checks, ok)
+"""
+
+from __future__ import annotations
+
+from tensoralgebra.numeric.report import Check, VerifyReport
+from tensoralgebra.numeric.verification import verify
+
+
+def _fail(report: VerifyReport, checks: list[Check]) -> None:
+    bad = [c for c in checks if not c.ok]
+    if not bad:
+        return
+    lines = [
+        f"{len(bad)} of {len(checks)} expansion checks failed ({report.dtype}, "
+        f"relative tolerance {report.tolerance:.0e}, {report.architecture}):"
+    ]
+    for c in bad:
+        what = f"{c.name}: " + (
+            f"{c.terms} terms where the closed form says {c.expected_terms}; "
+            if c.terms != c.expected_terms
+            else ""
+        )
+        what += f"sum of terms off by {c.sum_abs:.3e} (relative {c.sum_rel:.3e})"
+        if c.term_rel is not None:
+            what += (
+                f"; worst term {c.worst_term}: off by {c.term_abs:.3e} (relative {c.term_rel:.3e})"
+            )
+        if c.expr_rel is not None:
+            what += f"; printed terms evaluated: relative {c.expr_rel:.3e}"
+        lines.append("  " + what)
+    raise AssertionError("\n".join(lines))
+
+
+def assert_logit_expansion(model, tokens, max_order: int | None = None, **options) -> VerifyReport:
+    """The logit terms sum to the logits, and each equals its path-restricted forward pass.
+
+    ``options`` go to :func:`~tensoralgebra.verify` (``trace``, ``backend``, ``tolerance``, ...).
+    """
+    report = verify(model, tokens, max_order, **options)
+    _fail(report, [c for c in report.checks if c.name.startswith("logits")])
+    return report
+
+
+def assert_score_expansion(
+    model, tokens, max_order: int | None = None, *, head: tuple[int, int] | None = None, **options
+) -> VerifyReport:
+    """Every head's score terms (or only ``head`` = ``(layer, head)``'s) sum to its recorded
+    scores, and each equals the scores of its query and key paths' restricted passes."""
+    report = verify(model, tokens, max_order, **options)
+    name = None if head is None else f"scores L{head[0]}H{head[1]}"
+    checks = [c for c in report.checks if c.name.startswith("scores") and name in (None, c.name)]
+    if name is not None and not checks:
+        raise AssertionError(f"the model has no head {head}: nothing named {name} was checked")
+    _fail(report, checks)
+    return report
+
+
+def assert_expansion(model, tokens, max_order: int | None = None, **options) -> VerifyReport:
+    """Both: the logit expansion and every head's score expansion."""
+    report = verify(model, tokens, max_order, **options)
+    _fail(report, list(report.checks))
+    return report
