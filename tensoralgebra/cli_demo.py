@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import tensoralgebra as ta
+from tensoralgebra import cli_scores
 from tensoralgebra.cli_format import packed, stacked
 from tensoralgebra.expr.nodes import Expr, MatrixSymbol
 from tensoralgebra.expr.traversal import walk
@@ -198,6 +199,7 @@ SECTIONS: tuple[Callable[[Report, ta.Architecture], None], ...] = (
     derivation,
     counts,
     schematic,
+    cli_scores.demo_section,
     numeric,
 )
 
