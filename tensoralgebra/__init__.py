@@ -54,6 +54,8 @@ _LAZY = {
     "strategies": "tensoralgebra.numeric",
     "testing": "tensoralgebra.numeric",
     "verify": "tensoralgebra.numeric",
+    # The graph module imports networkx.
+    "graph": "tensoralgebra.graph",
 }
 
 
@@ -90,6 +92,7 @@ __all__ = [
     "evaluate",
     "expand",
     "expansion_steps",
+    "graph",
     "layer_factor",
     "logit_paths",
     "logits",

@@ -274,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tensoralgebra import cli_scores  # here, not at the top: it imports this module
 
     cli_scores.register(commands)
+    from tensoralgebra import cli_graph  # likewise
+
+    cli_graph.register(commands)
     return parser
 
 
