@@ -40,6 +40,11 @@ __version__ = "0.1.0"
 # SymPy is the oracle, not the engine: its bridge is imported on first use, so that importing
 # tensoralgebra stays fast.
 _LAZY = {
+    # LaTeX output, in the paper's notation.
+    "Derivation": "tensoralgebra.latex",
+    "derive_logits": "tensoralgebra.latex",
+    "derive_scores": "tensoralgebra.latex",
+    "to_latex": "tensoralgebra.latex",
     "to_sympy": "tensoralgebra.expr.sympy_bridge",
     "sympy_expansion": "tensoralgebra.expr.sympy_bridge",
     "split_sources": "tensoralgebra.expr.sympy_bridge",
@@ -70,6 +75,7 @@ def __getattr__(name: str):
 __all__ = [
     "Architecture",
     "AttentionOnlyTransformer",
+    "Derivation",
     "ExpansionLimitError",
     "Expr",
     "Head",
@@ -87,6 +93,8 @@ __all__ = [
     "canonical",
     "count_logit_paths",
     "count_score_paths",
+    "derive_logits",
+    "derive_scores",
     "embedding",
     "equivalent",
     "evaluate",
@@ -106,6 +114,7 @@ __all__ = [
     "sympy_expansion",
     "terms",
     "testing",
+    "to_latex",
     "to_sympy",
     "verify",
     "virtual_weights",

@@ -277,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tensoralgebra import cli_graph  # likewise
 
     cli_graph.register(commands)
+    from tensoralgebra import cli_derive  # likewise
+
+    cli_derive.register(commands)
     return parser
 
 

@@ -110,6 +110,11 @@ class Expr:
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_latex_(self) -> str:
+        from tensoralgebra.latex.printer import to_latex
+
+        return f"${to_latex(self)}$"
+
 
 def _plain(space: AnySpace, who: Expr, what: str) -> Space:
     if isinstance(space, DirectSum):
