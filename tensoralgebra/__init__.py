@@ -37,8 +37,8 @@ from tensoralgebra.transformer import embedding, layer_factor, logits, residual_
 
 __version__ = "0.1.0"
 
-# SymPy is the oracle, not the engine: its bridge is imported on first use, so that importing
-# tensoralgebra stays fast.
+# What needs SymPy, torch, networkx or a TeX engine is imported on first use, so that importing
+# tensoralgebra stays fast: name -> the module that defines it.
 _LAZY = {
     # LaTeX output, in the paper's notation.
     "Derivation": "tensoralgebra.latex",
@@ -56,19 +56,19 @@ _LAZY = {
     "Weights": "tensoralgebra.numeric",
     "WeightsError": "tensoralgebra.numeric",
     "evaluate": "tensoralgebra.numeric",
-    "strategies": "tensoralgebra.numeric",
-    "testing": "tensoralgebra.numeric",
     "verify": "tensoralgebra.numeric",
-    # The graph module imports networkx.
-    "graph": "tensoralgebra.graph",
 }
+# Whole submodules: ``ta.graph`` (networkx), ``ta.testing`` and ``ta.strategies`` (Hypothesis).
+_SUBMODULES = ("graph", "strategies", "testing")
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"tensoralgebra.{name}")
     raise AttributeError(f"module 'tensoralgebra' has no attribute {name!r}")
 
 

@@ -32,6 +32,7 @@ Exit status: 0 success, 1 a demo or verify check failed, 2 bad input or a listin
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -39,7 +40,7 @@ from itertools import accumulate
 from typing import NoReturn
 
 import tensoralgebra as ta
-from tensoralgebra import cli_demo, cli_verify
+from tensoralgebra import cli_demo
 from tensoralgebra.architecture import POSITIONAL_KINDS
 from tensoralgebra.cli_format import (
     brief,
@@ -53,6 +54,10 @@ from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
 from tensoralgebra.expr.text import to_text
 from tensoralgebra.paths import check_order
+
+#: Subcommands that live in modules of their own, each with ``register(commands)``; imported
+#: when the parser is built, since they use this module's options and helpers.
+SUBCOMMAND_MODULES = ("cli_scores", "cli_verify", "cli_graph", "cli_derive")
 
 #: Exit status for bad input, as argparse uses.
 USAGE_ERROR = 2
@@ -176,15 +181,6 @@ def run_demo(args: argparse.Namespace) -> int:
     return cli_demo.run()
 
 
-def run_verify(args: argparse.Namespace) -> int:
-    """``tensoralgebra verify``: a random model's expansions against its forward passes."""
-    arch = architecture(args)
-    if arch.is_schematic:
-        raise TensorAlgebraError("verify needs concrete head counts: use --heads, not --layers")
-    check_order(arch, args.max_order, "--max-order")
-    return cli_verify.run(arch, args)
-
-
 def _emit(lines: Iterable[str]) -> None:
     for line in lines:
         print(line)
@@ -260,26 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     count.add_argument("--order", metavar="K", type=int, help="only paths of order K")
     _format_option(count)
     count.set_defaults(run=run_count)
-    verify = commands.add_parser(
-        "verify",
-        help="check the expansion of a random model against its forward passes",
-        description="Build a random model of the architecture and check its logit terms and "
-        "every head's score terms, summed and one by one, against its forward passes.",
-        **_WITH_EXAMPLES,
-    )
-    _architecture_options(verify)
-    cli_verify.add_options(verify)
-    _format_option(verify)
-    verify.set_defaults(run=run_verify)
-    from tensoralgebra import cli_scores  # here, not at the top: it imports this module
-
-    cli_scores.register(commands)
-    from tensoralgebra import cli_graph  # likewise
-
-    cli_graph.register(commands)
-    from tensoralgebra import cli_derive  # likewise
-
-    cli_derive.register(commands)
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(f"tensoralgebra.{name}").register(commands)
     return parser
 
 

@@ -11,13 +11,14 @@ Each section is a function of the :class:`Report` and the architecture, so furth
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 import tensoralgebra as ta
-from tensoralgebra import cli_scores
+from tensoralgebra import cli_derive, cli_scores
 from tensoralgebra.cli_format import packed, stacked
 from tensoralgebra.expr.nodes import Expr, MatrixSymbol
 from tensoralgebra.expr.traversal import walk
@@ -192,6 +193,14 @@ def numeric(report: Report, arch: ta.Architecture) -> None:
     )
 
 
+def latex(report: Report, arch: ta.Architecture) -> None:
+    """The schematic two-layer derivation as LaTeX source, wrapped to the terminal (white space
+    is free in LaTeX math, so the wrapped source typesets the same)."""
+    report.line()
+    for line in cli_derive.demo_section():
+        report.lines(textwrap.wrap(line, WIDTH, subsequent_indent="    ", break_long_words=False))
+
+
 #: The demo, section by section.
 SECTIONS: tuple[Callable[[Report, ta.Architecture], None], ...] = (
     intro,
@@ -201,6 +210,7 @@ SECTIONS: tuple[Callable[[Report, ta.Architecture], None], ...] = (
     schematic,
     cli_scores.demo_section,
     numeric,
+    latex,
 )
 
 

@@ -12,6 +12,9 @@ import argparse
 import numpy as np
 
 import tensoralgebra as ta
+from tensoralgebra import cli
+from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.paths import check_order
 
 #: Sequences verified at once.
 BATCH = 2
@@ -33,8 +36,30 @@ def random_model(arch: ta.Architecture, args: argparse.Namespace):
     return ta.AttentionOnlyTransformer(weights), tokens
 
 
-def run(arch: ta.Architecture, args: argparse.Namespace) -> int:
-    """Verify, print the report (text or JSON); 0 if ok, 1 if not."""
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``verify`` subcommand to the ``tensoralgebra`` parser."""
+    verify = commands.add_parser(
+        "verify",
+        help="check the expansion of a random model against its forward passes",
+        description="Build a random model of the architecture and check its logit terms and "
+        "every head's score terms, summed and one by one, against its forward passes.",
+        epilog="example:\n  tensoralgebra verify --heads 2,2 --d-model 32 --d-head 8 "
+        "--d-vocab 50 --n-ctx 16 --seed 0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cli._architecture_options(verify)
+    add_options(verify)
+    cli._format_option(verify)
+    verify.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify a random model of the architecture, print the report (text or JSON); 0 if every
+    check agrees, 1 if not."""
+    arch = cli.architecture(args)
+    if arch.is_schematic:
+        raise TensorAlgebraError("verify needs concrete head counts: use --heads, not --layers")
+    check_order(arch, args.max_order, "--max-order")
     model, tokens = random_model(arch, args)
     report = ta.verify(model, tokens, args.max_order)
     print(report.to_json() if args.format == "json" else report.table())

@@ -116,3 +116,17 @@ def test_printing_uses_one_precedence_table():
     assert str(Transpose(W_OV((0, 1)))) == "W_OV^{L0H1 T}"
     assert str(Zero(M, M)) == "0"
     assert str(Kron((A((0, 0)), Kron((A((0, 1)), W_U))))) == "A^{L0H0} ⊗ (A^{L0H1} ⊗ W_U)"
+
+
+def test_importing_the_package_stays_light_and_everything_public_resolves():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tensoralgebra as ta\n"
+        "heavy = [m for m in ('torch', 'sympy', 'networkx', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "missing = [n for n in ta.__all__ if getattr(ta, n, None) is None]\n"
+        "assert not missing, missing\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

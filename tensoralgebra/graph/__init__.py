@@ -17,8 +17,6 @@ programming over the DAG counts them. Attribute keys live in :mod:`tensoralgebra
 ['L1H0', 'L0H0→L1H0', 'L0H1→L1H0']
 """
 
-import sys
-
 from tensoralgebra.graph import keys
 from tensoralgebra.graph.annotate import (
     add_composition_scores,
@@ -48,15 +46,6 @@ from tensoralgebra.graph.traverse import (
     score_paths,
     term_edges,
 )
-
-
-def __getattr__(name: str):
-    # ``ta.graph`` is resolved as ``getattr(tensoralgebra.graph, "graph")`` by the package's
-    # lazy imports: the answer is this module itself.
-    if name == "graph":
-        return sys.modules[__name__]
-    raise AttributeError(f"module 'tensoralgebra.graph' has no attribute {name!r}")
-
 
 __all__ = [
     "add_composition_scores",

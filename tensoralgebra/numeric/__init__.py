@@ -17,16 +17,12 @@ _LAZY = {
     "verify": "tensoralgebra.numeric.verification",
     "VerifyReport": "tensoralgebra.numeric.report",
 }
-# Whole modules, reachable as ``ta.testing`` and ``ta.strategies``.
-_MODULES = {"testing": "tensoralgebra.testing", "strategies": "tensoralgebra.strategies"}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _MODULES:
-        return importlib.import_module(_MODULES[name])
     raise AttributeError(f"module 'tensoralgebra.numeric' has no attribute {name!r}")
 
 
-__all__ = sorted([*_LAZY, *_MODULES])
+__all__ = sorted(_LAZY)
