@@ -124,12 +124,13 @@ def test_package_rule_preserves_the_dense_value(expr, sizes, seed):
 
 
 def test_package_rule_on_the_paper_factors():
-    # (Id ⊗ W_U)(A ⊗ W_OV) = (Id A) ⊗ (W_U W_OV): the step that turns a head into a logit term.
+    # (Id ⊗ W_U)(A ⊗ W_OV) = (Id A) ⊗ (W_U W_OV) = A ⊗ W_U W_OV: the step that turns a head
+    # into a logit term (the rule drops the identity from the factorwise product).
     from tensoralgebra.transformer import W_OV, W_U, A, Id_positions
 
     expr = Product((Kron((Id_positions, W_U)), Kron((A((0, 0)), W_OV((0, 0))))))
     rewritten = mixed_product(expr)
-    assert str(rewritten) == "Id A^{L0H0} ⊗ W_U W_OV^{L0H0}"
+    assert str(rewritten) == "A^{L0H0} ⊗ W_U W_OV^{L0H0}"
     values = RandomValues({"n_ctx": 3, "d_model": 4, "d_vocab": 5}, seed=1)
     np.testing.assert_allclose(to_dense(rewritten, values), to_dense(expr, values), rtol=1e-12)
 

@@ -237,7 +237,8 @@ def mixed_product(expr: Expr) -> Expr | None:
     factors fit one to one (two or three factors alike): ``(a⊗b)(c⊗d)(e⊗f) → ace ⊗ bdf``.
 
     An identity between two of them is ``Id ⊗ Id`` and joins the run as nothing:
-    ``(a⊗b)·Id·(c⊗d) → ac ⊗ bd`` (the layers of a transformer are ``Id + ...``).
+    ``(a⊗b)·Id·(c⊗d) → ac ⊗ bd`` (the layers of a transformer are ``Id + ...``); identities inside
+    the factorwise products drop out likewise: ``(Id ⊗ b)(c ⊗ d) → c ⊗ bd``.
     """
     if type(expr) is not Product or list(map(type, expr.args)).count(Kron) < 2:
         return None
@@ -263,9 +264,14 @@ def mixed_product(expr: Expr) -> Expr | None:
     return out[0] if len(out) == 1 else Product(out)
 
 
-def _chain(factors: tuple[Expr, ...]) -> Product:
-    # Products of products stay flat, so a run of n Kronecker products is one rewrite.
-    return Product([g for f in factors for g in (f.args if type(f) is Product else (f,))])
+def _chain(factors: tuple[Expr, ...]) -> Expr:
+    # Products of products stay flat and identities drop out (they are square, so the rest still
+    # fits), so a run of n Kronecker products is one rewrite whose factors need no tidying.
+    flat = [g for f in factors for g in (f.args if type(f) is Product else (f,))]
+    kept = [g for g in flat if type(g) is not Identity]
+    if not kept:
+        return Identity(flat[0].rows)
+    return kept[0] if len(kept) == 1 else Product(kept)
 
 
 # --- naming and ordering the terms of an expansion ----------------------------------------------
