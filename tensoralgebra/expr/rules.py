@@ -99,11 +99,11 @@ def transpose_identity(expr: Expr) -> Expr | None:
 def eliminate_zero(expr: Expr) -> Expr | None:
     """``a·0 → 0``, ``a ⊗ 0 → 0``, ``0^T → 0``, ``Σ 0 → 0``, ``a + 0 → a``."""
     kind = type(expr)
-    if kind in (Product, Kron) and any(type(a) is Zero for a in expr.args):
+    if Zero not in map(type, expr.children):
+        return None
+    if kind in (Product, Kron, Transpose, IndexedSum):
         return Zero(expr.rows, expr.cols)
-    if kind in (Transpose, IndexedSum) and type(expr.children[0]) is Zero:
-        return Zero(expr.rows, expr.cols)
-    if kind is Sum and any(type(a) is Zero for a in expr.args):
+    if kind is Sum:
         kept = [a for a in expr.args if type(a) is not Zero]
         if not kept:
             return Zero(expr.rows, expr.cols)
