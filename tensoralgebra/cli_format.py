@@ -25,6 +25,7 @@ from tensoralgebra.architecture import Architecture
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Product, Sum
 from tensoralgebra.expr.text import PRECEDENCE, precedence, to_text
 from tensoralgebra.paths import LogitPath
+from tensoralgebra.scores import ScorePath
 
 # Numbers up to this many digits read at a glance; longer ones also get a rounded form.
 _EXACT_DIGITS = 9
@@ -161,3 +162,34 @@ def json_lines(head: dict, key: str, items: Iterable[dict]) -> list[str]:
     rows = [f"    {json.dumps(item, ensure_ascii=False)}" for item in items]
     listing = f"  {json.dumps(key)}: [\n" + ",\n".join(rows) + "\n  ]" if rows else f'  "{key}": []'
     return ["{", ",\n".join([*fields, listing]), "}"]
+
+
+def _side(path: LogitPath) -> dict:
+    heads = [[layer, h if isinstance(h, int) else repr(h)] for layer, h in path.heads]
+    return {"heads": heads, "source": path.source}
+
+
+def score_record(path: ScorePath) -> dict:
+    """A score term as JSON data: its kind, ``[query order, key order]``, both paths, the term."""
+    return {
+        "kind": path.kind,
+        "order": list(path.order),
+        "query": _side(path.query),
+        "key": _side(path.key),
+        "expr": to_text(path.expr),
+    }
+
+
+def score_rows(paths: Sequence[ScorePath], sources: bool) -> list[str]:
+    """Score terms as a table: kind, ``query order,key order``, both paths' heads, (with
+    ``sources``) the sources they read, and the term."""
+    queries = [path_heads(p.query) for p in paths]
+    keys = [path_heads(p.key) for p in paths]
+    wq, wk = (max(map(len, [t, *names])) for t, names in (("query", queries), ("key", keys)))
+    column = f"{'sources':<9}  " if sources else ""
+    rows = [f"{'# kind':<6} {'order':>5}  {'query':<{wq}}  {'key':<{wk}}  {column}term"]
+    for p, q, k in zip(paths, queries, keys):
+        read = f"[{p.query.source[:3]}→{p.key.source[:3]}]  " if sources else ""
+        order = "{},{}".format(*p.order)
+        rows.append(f"{p.kind:<6} {order:>5}  {q:<{wq}}  {k:<{wk}}  {read}{to_text(p.expr)}")
+    return rows

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import tensoralgebra as ta
 from tensoralgebra import cli
-from tensoralgebra.cli_format import brief, json_lines, label, path_heads, path_record
+from tensoralgebra.cli_format import (
+    brief,
+    json_lines,
+    label,
+    path_heads,
+    path_record,
+    score_record,
+    score_rows,
+)
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
 from tensoralgebra.expr.text import to_text
@@ -140,34 +148,11 @@ def _scores(args, graph, G, arch, through) -> int:
         }
         cli._emit(json_lines(head_fields, "terms", map(score_record, terms)))
         return 0
-    queries = [path_heads(t.query) for t in terms]
-    keys = [path_heads(t.key) for t in terms]
-    wq, wk = (max(map(len, [t, *n])) for t, n in (("query", queries), ("key", keys)))
     kind = "" if args.kind is None else f"{args.kind} "
     via = "" if through is None else f" with a side through {through}"
     cli._emit([f"# {label(arch)}: {len(terms)} {kind}score terms of {into}{via}"])
-    cli._emit([f"{'# kind':<6} {'order':>5}  {'query':<{wq}}  {'key':<{wk}}  sources  term"])
-    cli._emit(
-        f"{t.kind:<6} {'{},{}'.format(*t.order):>5}  {q:<{wq}}  {k:<{wk}}  "
-        f"{t.query.source[:3]}→{t.key.source[:3]}  {to_text(t.expr)}"
-        for t, q, k in zip(terms, queries, keys)
-    )
+    cli._emit(score_rows(terms, sources=True))
     return 0
-
-
-def score_record(term: ta.ScorePath) -> dict:
-    """A score term as JSON data: kind, ``[query order, key order]``, both sides, the term."""
-
-    def side(path: ta.LogitPath) -> dict:
-        return {"heads": [list(h) for h in path.heads], "source": path.source}
-
-    return {
-        "kind": term.kind,
-        "order": list(term.order),
-        "query": side(term.query),
-        "key": side(term.key),
-        "expr": to_text(term.expr),
-    }
 
 
 def run_graph(args: argparse.Namespace) -> int:

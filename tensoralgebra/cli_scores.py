@@ -14,10 +14,9 @@ import argparse
 
 import tensoralgebra as ta
 from tensoralgebra import cli
-from tensoralgebra.cli_format import brief, json_lines, label, path_heads
+from tensoralgebra.cli_format import brief, json_lines, label, score_record, score_rows
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
-from tensoralgebra.expr.text import to_text
 from tensoralgebra.expr.traversal import symbols
 from tensoralgebra.scores import SCORE_KINDS, scoring_head
 
@@ -83,40 +82,9 @@ def run_scores(args: argparse.Namespace) -> int:
         }
         cli._emit(json_lines(header, "terms", map(score_record, paths)))
         return 0
-    queries, keys = ([path_heads(getattr(p, side)) for p in paths] for side in ("query", "key"))
-    wq, wk = (
-        max(map(len, [title, *names])) for title, names in (("query", queries), ("key", keys))
-    )
-    sources = arch.positional is not None
-    cli._emit([f"# {label(arch)}, head {scoring!r}: {count} score term{'s' * (count != 1)}"])
-    column = f"{'sources':<9}  " if sources else ""
-    cli._emit([f"{'# kind':<6} {'order':>5}  {'query':<{wq}}  {'key':<{wk}}  {column}term"])
-    cli._emit(
-        f"{p.kind:<6} {'{},{}'.format(*p.order):>5}  {q:<{wq}}  {k:<{wk}}  "
-        f"{_sources(p) if sources else ''}{to_text(p.expr)}"
-        for p, q, k in zip(paths, queries, keys)
-    )
+    header = f"# {label(arch)}, head {scoring!r}: {count} score term{'s' * (count != 1)}"
+    cli._emit([header, *score_rows(paths, sources=arch.positional is not None)])
     return 0
-
-
-def _sources(path: ta.ScorePath) -> str:
-    return f"[{path.query.source[:3]}→{path.key.source[:3]}]  "
-
-
-def _side(path: ta.LogitPath) -> dict:
-    heads = [[layer, h if isinstance(h, int) else repr(h)] for layer, h in path.heads]
-    return {"heads": heads, "source": path.source}
-
-
-def score_record(path: ta.ScorePath) -> dict:
-    """A score term as JSON data: its kind, ``[query order, key order]``, both paths, the term."""
-    return {
-        "kind": path.kind,
-        "order": list(path.order),
-        "query": _side(path.query),
-        "key": _side(path.key),
-        "expr": to_text(path.expr),
-    }
 
 
 def demo_section(report, arch: ta.Architecture) -> None:
