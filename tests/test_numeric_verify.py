@@ -105,7 +105,9 @@ def test_shared_prefix_stacks_equal_term_by_term_evaluation_in_any_chunking(data
     b = Bindings(model, trace)
     seen = {}
     for paths, values in stacks.logit_terms(b, chunk=chunk):
-        assert len(paths) <= max(chunk, len(arch.sources))
+        # A prefix always goes through all heads of a layer at once: chunks are at most
+        # max(chunk, heads of a layer, sources) paths.
+        assert len(paths) <= max(chunk, len(arch.sources), *arch.heads)
         seen.update(zip(paths, values))
     assert set(seen) == set(ta.logit_paths(arch))
     for path, value in seen.items():

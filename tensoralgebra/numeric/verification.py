@@ -34,6 +34,7 @@ from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.evaluation import Evaluator
 from tensoralgebra.numeric.report import TOLERANCE, Check, VerifyReport
 from tensoralgebra.paths import check_order
+from tensoralgebra.transformer import W_QK, W_U
 
 
 def verify(
@@ -53,7 +54,10 @@ def verify(
     forward pass to check against (default: a fresh ``model.run(tokens)``); pass one recorded
     earlier to check that the model still computes it. ``per_term=False`` skips the one restricted
     forward pass per logit path. ``tolerance``: relative, by default
-    :data:`~tensoralgebra.numeric.report.TOLERANCE` of the model's dtype.
+    :data:`~tensoralgebra.numeric.report.TOLERANCE` of the model's dtype. Errors are relative to
+    the size of what is compared, and at least to the size rounding errors scale with:
+    ``||W_U||_2 max_i Σ_p |r_{p,i}|`` for logits and ``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²`` for
+    scores, over the path streams ``r_p`` (values that cancel to nearly zero are no yardstick).
     """
     arch = model.architecture
     array = model.tokens(tokens)
@@ -112,18 +116,22 @@ class _Run:
         last = arch.n_layers if top is None else top
         want = self.reference.logits if top is None else self.ablated(top).logits
         name = "logits" if top is None else f"logits order≤{top}"
-        checks = [self._check(name, values, want, per_term, _count_logits(arch, last))]
+        unembed = np.linalg.norm(self._float64(self.b.matrix(W_U)), 2)
+        bound = self.stream_bound(arch.n_layers, top) * unembed
+        checks = [self._check(name, values, want, per_term, _count_logits(arch, last), bound)]
         for k in range(last):
             kept = {p: v for p, v in values.items() if p.order <= k}
-            want = self.ablated(k).logits
-            checks.append(self._sum_check(f"logits order≤{k}", kept, want, _count_logits(arch, k)))
+            want, expected = self.ablated(k).logits, _count_logits(arch, k)
+            bound = self.stream_bound(arch.n_layers, k) * unembed
+            checks.append(self._sum_check(f"logits order≤{k}", kept, want, expected, bound))
         return checks
 
-    def _sum_check(self, name, values, want, expected) -> Check:
+    def _sum_check(self, name, values, want, expected, bound) -> Check:
         total = sum(values.values())
-        return Check(name, len(values), expected, *_errors(total, want), tolerance=self.tol)
+        errors = _errors(total, want, _scale(want, want, bound))
+        return Check(name, len(values), expected, *errors, tolerance=self.tol)
 
-    def _check(self, name, values, want, per_term, expected) -> Check:
+    def _check(self, name, values, want, per_term, expected, bound) -> Check:
         total = sum(values.values())
         fields = {}
         if per_term:
@@ -131,20 +139,20 @@ class _Run:
             for path, value in values.items():
                 restricted = self.model.run(self.tokens, frozen=self.reference, keep=path)
                 self.streams[path] = restricted.residual
-                err, rel = _errors(value, restricted.logits, _scale(restricted.logits, want))
+                scale = _scale(restricted.logits, want, bound)
+                err, rel = _errors(value, restricted.logits, scale)
                 worst = max(worst, (rel, err, str(path)), key=lambda w: w[0])
             fields = {"term_rel": worst[0], "term_abs": worst[1], "worst_term": worst[2]}
         sampled = _sample(list(values), self.expr_limit)
-        fields |= self._exprs([(p.expr, values[p]) for p in sampled], want)
-        return Check(
-            name, len(values), expected, *_errors(total, want), **fields, tolerance=self.tol
-        )
+        fields |= self._exprs([(p.expr, values[p]) for p in sampled], want, bound)
+        errors = _errors(total, want, _scale(want, want, bound))
+        return Check(name, len(values), expected, *errors, **fields, tolerance=self.tol)
 
-    def _exprs(self, pairs, whole) -> dict:
+    def _exprs(self, pairs, whole, floor: float = 0.0) -> dict:
         worst = 0.0
         for expr, value in pairs:
             got = self.numpy(self.evaluator.value(expr))
-            worst = max(worst, _errors(got, value, _scale(value, whole))[1])
+            worst = max(worst, _errors(got, value, _scale(value, whole, floor))[1])
         return {"exprs": len(pairs), "expr_rel": worst if pairs else None}
 
     def scores(self, layer, head, side_top, top, per_term) -> Check:
@@ -153,6 +161,7 @@ class _Run:
         want = self.reference.head_scores(layer, head)
         if top is not None:
             want = self.ablated(top).head_scores(layer, head)
+        bound = self.score_bound(layer, head, side_top)
         for q_paths, k_paths, block in stacks.score_terms(self.b, layer, head, side_top):
             block = self.numpy(block)
             if per_term:
@@ -161,11 +170,12 @@ class _Run:
                 for j, k in enumerate(k_paths):
                     values[(q, k)] = block[i, j]
                     if per_term:
-                        err, rel = _errors(block[i, j], truth[i, j], _scale(truth[i, j], want))
+                        scale = _scale(truth[i, j], want, bound)
+                        err, rel = _errors(block[i, j], truth[i, j], scale)
                         worst = max(worst, (rel, err, f"{q} × {k}"), key=lambda w: w[0])
         official = list(ta.score_paths(self.model.architecture, layer, head, side_top))
         found = [(t.expr, values[(t.query, t.key)]) for t in official if (t.query, t.key) in values]
-        fields = self._exprs(_sample(found, self.expr_limit), want)
+        fields = self._exprs(_sample(found, self.expr_limit), want, bound)
         if per_term:
             fields |= {"term_rel": worst[0], "term_abs": worst[1], "worst_term": worst[2]}
         expected = ta.count_score_paths(self.model.architecture, layer, head, max_order=side_top)
@@ -175,10 +185,31 @@ class _Run:
             f"scores L{layer}H{head}",
             terms,
             expected,
-            *_errors(total, want),
+            *_errors(total, want, _scale(want, want, bound)),
             **fields,
             tolerance=self.tol,
         )
+
+    def stream_bound(self, before: int, top: int | None) -> float:
+        """``max_i Σ_p |r_{p,i}|`` over the path streams ``r_p`` of order ≤ ``top`` that
+        ``before`` reads: the size of the terms a stream is the sum of.
+
+        A logit or score is ``W_U r`` or ``r^T W_QK r'`` summed over paths, so its rounding
+        errors scale with ``||W_U||_2`` times this, or ``||W_QK||_2`` times its square. The
+        values themselves are no yardstick when they cancel to nearly zero (one position, a
+        narrow model, paths that cancel), so errors are measured against these bounds too."""
+        total = 0.0
+        for _, stack in stacks.path_streams(self.b, before, top):
+            total = total + np.linalg.norm(self._float64(stack), axis=-1).sum(axis=0)
+        return float(np.max(total, initial=0.0))
+
+    def score_bound(self, layer: int, head: int, side_top: int | None) -> float:
+        """``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²``: see :meth:`stream_bound`."""
+        form = self._float64(self.b.matrix(W_QK((layer, head))))
+        return self.stream_bound(layer, side_top) ** 2 * float(np.linalg.norm(form, 2))
+
+    def _float64(self, value) -> np.ndarray:
+        return np.asarray(self.numpy(value), dtype=np.float64)
 
     def _restricted_scores(self, attention, q_paths, k_paths, layer) -> np.ndarray:
         """Conventional scores [nq, nk, batch, n_heads, seq, seq] of the streams the restricted
@@ -192,13 +223,15 @@ class _Run:
             return attention.scores(stack(q_paths)[:, None], stack(k_paths)[None]).numpy()
 
 
-def _scale(term: np.ndarray, whole: np.ndarray) -> float:
-    """What a term's error is relative to: the larger of the term and the whole it is part of.
+def _scale(term: np.ndarray, whole: np.ndarray, floor: float = 0.0) -> float:
+    """What a term's error is relative to: the largest of the term, the whole it is part of,
+    and ``floor`` (the size rounding errors scale with: :meth:`_Run.stream_bound`).
 
     A term that nearly cancels inside itself (a small dot product of large vectors) is only
     as accurate as the numbers it was made of, so its own size alone is no yardstick.
     """
-    return float(max(np.max(np.abs(term), initial=0.0), np.max(np.abs(whole), initial=0.0)))
+    term_max = np.max(np.abs(term), initial=0.0)
+    return float(max(term_max, np.max(np.abs(whole), initial=0.0), floor))
 
 
 def _count_logits(arch, top: int) -> int:
