@@ -20,14 +20,14 @@ Proof (index level). Entry (i p + a, s q + b) of A \otimes W is A[i, s] W[a, b],
 Proof (by the action). On a residual stream R [k, r]:
 (A \otimes W)((B \otimes V) R) = A (B R V^T) W^T = (A B) R (W V)^T = ((A B) \otimes (W V)) R.
 
-The checks below confirm it exactly with sympy on matrices of symbolic entries, numerically with
-numpy on sizes and entries drawn by Hypothesis, and through the package: the rewrite rule
-``tensoralgebra.expr.rules.mixed_product`` turns a product of Kronecker expressions into one
-Kronecker expression of the same dense value.
+The derivations apply the package's rule ``mixed_product`` (to two and to three Kronecker
+products in a row, and to three-factor Kronecker products); the facts confirm the identity exactly
+with sympy on matrices of symbolic entries, numerically with numpy on sizes and entries drawn by
+Hypothesis, and through the package: the rule turns a product of Kronecker expressions into one
+Kronecker expression of the same dense value, and leaves factors that do not fit alone.
 """
 
 import numpy as np
-import pytest
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
@@ -37,6 +37,34 @@ from sympy.matrices.expressions.kronecker import kronecker_product
 from tensoralgebra.expr import HEAD, MODEL, POSITIONS, VOCAB, Kron, Product, Space, symbol
 from tensoralgebra.expr.dense import RandomValues, to_dense
 from tensoralgebra.expr.rules import mixed_product
+from tensoralgebra.proof import Equation, Theorem, main
+
+P, M = Space.of(POSITIONS), Space.of(MODEL)
+A, B, C = (symbol(n, P, P) for n in "ABC")
+W, V, U = (symbol(n, M, M) for n in "WVU")
+TWO = Product((Kron((A, W)), Kron((B, V))))
+
+THEOREM = Theorem(
+    "The mixed-product rule",
+    "A product of Kronecker products whose factors fit one to one is the Kronecker product of "
+    "the factors' products, for any number of Kronecker products in a row and any number of "
+    "factors.",
+    r"(A \otimes W)(B \otimes V) = (A B) \otimes (W V)",
+    equation=Equation("mixed-product rule", TWO, Kron((Product((A, B)), Product((W, V))))),
+)
+THEOREM.prove(
+    THEOREM.start(TWO, "Two Kronecker products").then(Kron((A @ B, W @ V)), "mixed_product")
+)
+THEOREM.prove(
+    THEOREM.start(Product((Kron((A, W)), Kron((B, V)), Kron((C, U)))), "Three in a row").then(
+        Kron((Product((A, B, C)), Product((W, V, U)))), "mixed_product"
+    )
+)
+THEOREM.prove(
+    THEOREM.start(Product((Kron((A, B, W)), Kron((C, A, V)))), "Three factors each").then(
+        Kron((A @ C, B @ A, W @ V)), "mixed_product"
+    )
+)
 
 
 def symbolic_matrix(name: str, rows: int, cols: int) -> sympy.Matrix:
@@ -48,19 +76,15 @@ def symbolic_matrix(name: str, rows: int, cols: int) -> sympy.Matrix:
 SIZES = [(1, 1, 1, 1, 1, 1), (2, 2, 2, 2, 2, 2), (2, 3, 1, 1, 2, 3), (3, 1, 2, 2, 3, 1)]
 
 
-@pytest.mark.parametrize(("n", "m", "k", "p", "q", "r"), SIZES)
-def test_mixed_product_exact_with_symbolic_entries(n, m, k, p, q, r):
-    A, B = symbolic_matrix("a", n, m), symbolic_matrix("b", m, k)
-    W, V = symbolic_matrix("w", p, q), symbolic_matrix("v", q, r)
-    lhs = kronecker_product(A, W) * kronecker_product(B, V)
-    rhs = kronecker_product(A * B, W * V)
-    assert (lhs - rhs).expand() == sympy.zeros(n * p, k * r)
-
-
-def test_transpose_of_kron_exact_with_symbolic_entries():
-    # The companion identity the expansion's transpose pass relies on: (A ⊗ W)^T = A^T ⊗ W^T.
-    A, W = symbolic_matrix("a", 2, 3), symbolic_matrix("w", 3, 2)
-    assert kronecker_product(A.T, W.T) == kronecker_product(A, W).T
+@THEOREM.fact("exact")
+def mixed_product_exact_with_symbolic_entries():
+    """(A (x) W)(B (x) V) = (AB) (x) (WV) on matrices of symbolic entries, four sizes"""
+    for n, m, k, p, q, r in SIZES:
+        A_, B_ = symbolic_matrix("a", n, m), symbolic_matrix("b", m, k)
+        W_, V_ = symbolic_matrix("w", p, q), symbolic_matrix("v", q, r)
+        lhs = kronecker_product(A_, W_) * kronecker_product(B_, V_)
+        rhs = kronecker_product(A_ * B_, W_ * V_)
+        assert (lhs - rhs).expand() == sympy.zeros(n * p, k * r), (n, m, k, p, q, r)
 
 
 dims = st.integers(min_value=1, max_value=5)
@@ -73,11 +97,13 @@ def int_matrix(rows: int, cols: int):
     )
 
 
+@THEOREM.fact("numeric")
 @given(data=st.data(), n=dims, m=dims, k=dims, p=dims, q=dims, r=dims)
-def test_mixed_product_numerically(data, n, m, k, p, q, r):
-    A, B = data.draw(int_matrix(n, m), label="A"), data.draw(int_matrix(m, k), label="B")
-    W, V = data.draw(int_matrix(p, q), label="W"), data.draw(int_matrix(q, r), label="V")
-    np.testing.assert_array_equal(np.kron(A, W) @ np.kron(B, V), np.kron(A @ B, W @ V))
+def mixed_product_numerically(data, n, m, k, p, q, r):
+    """The same with numpy.kron on integer matrices of sizes drawn by Hypothesis"""
+    A_, B_ = data.draw(int_matrix(n, m), label="A"), data.draw(int_matrix(m, k), label="B")
+    W_, V_ = data.draw(int_matrix(p, q), label="W"), data.draw(int_matrix(q, r), label="V")
+    np.testing.assert_array_equal(np.kron(A_, W_) @ np.kron(B_, V_), np.kron(A_ @ B_, W_ @ V_))
 
 
 # --- through the package -------------------------------------------------------------------------
@@ -112,8 +138,10 @@ def kron_runs(draw):
 sizes = st.fixed_dictionaries({name: st.integers(1, 3) for name in SIZE_NAMES})
 
 
+@THEOREM.fact("package")
 @given(expr=kron_runs(), sizes=sizes, seed=st.integers(0, 2**32 - 1))
-def test_package_rule_preserves_the_dense_value(expr, sizes, seed):
+def package_rule_preserves_the_dense_value(expr, sizes, seed):
+    """The rule turns random runs of Kronecker products into one, of the same dense value"""
     rewritten = mixed_product(expr)
     assert type(rewritten) is Kron  # the whole run became one Kronecker expression
     assert len(rewritten.args) == len(expr.args[0].args)
@@ -123,19 +151,24 @@ def test_package_rule_preserves_the_dense_value(expr, sizes, seed):
     np.testing.assert_allclose(after, before, rtol=1e-10, atol=1e-10 * (1 + np.abs(before).max()))
 
 
-def test_package_rule_on_the_paper_factors():
+@THEOREM.fact("package")
+def package_rule_on_the_paper_factors():
+    """(Id (x) W_U)(A^h (x) W_OV^h) = A^h (x) W_U W_OV^h, with the same dense value"""
     # (Id ⊗ W_U)(A ⊗ W_OV) = (Id A) ⊗ (W_U W_OV) = A ⊗ W_U W_OV: the step that turns a head
     # into a logit term (the rule drops the identity from the factorwise product).
-    from tensoralgebra.transformer import W_OV, W_U, A, Id_positions
+    from tensoralgebra.transformer import W_OV, W_U, Id_positions
+    from tensoralgebra.transformer import A as PATTERN
 
-    expr = Product((Kron((Id_positions, W_U)), Kron((A((0, 0)), W_OV((0, 0))))))
+    expr = Product((Kron((Id_positions, W_U)), Kron((PATTERN((0, 0)), W_OV((0, 0))))))
     rewritten = mixed_product(expr)
     assert str(rewritten) == "A^{L0H0} ⊗ W_U W_OV^{L0H0}"
     values = RandomValues({"n_ctx": 3, "d_model": 4, "d_vocab": 5}, seed=1)
     np.testing.assert_allclose(to_dense(rewritten, values), to_dense(expr, values), rtol=1e-12)
 
 
-def test_package_rule_does_not_apply_to_unfitting_factors():
+@THEOREM.fact("package")
+def package_rule_does_not_apply_to_unfitting_factors():
+    """The rule leaves a typed product alone when its Kronecker factors do not fit"""
     # A well-typed product whose Kronecker factors do not fit one to one: A [positions × positions]
     # cannot be followed by B [positions⊗model × positions]. The rule must leave it alone.
     P, M, U = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
@@ -143,3 +176,11 @@ def test_package_rule_does_not_apply_to_unfitting_factors():
     right = Kron((symbol("B", P @ M, P), symbol("V", U, U)))
     expr = Product((left, right))  # both sides are positions⊗model⊗vocab: the product is typed
     assert mixed_product(expr) is None
+
+
+def test_theorem():
+    THEOREM.check().raise_for_failures()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__file__))

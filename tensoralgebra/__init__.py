@@ -57,9 +57,15 @@ _LAZY = {
     "WeightsError": "tensoralgebra.numeric",
     "evaluate": "tensoralgebra.numeric",
     "verify": "tensoralgebra.numeric",
+    # Checked proofs: derivations re-derived by their rules, with SymPy and with Hypothesis.
+    "Equation": "tensoralgebra.proof",
+    "ProofError": "tensoralgebra.proof",
+    "Theorem": "tensoralgebra.proof",
+    "check_derivation": "tensoralgebra.proof",
 }
-# Whole submodules: ``ta.graph`` (networkx), ``ta.testing`` and ``ta.strategies`` (Hypothesis).
-_SUBMODULES = ("graph", "strategies", "testing")
+# Whole submodules: ``ta.graph`` (networkx), ``ta.testing`` and ``ta.strategies`` (Hypothesis),
+# ``ta.proof`` (SymPy, Hypothesis).
+_SUBMODULES = ("graph", "proof", "strategies", "testing")
 
 
 def __getattr__(name: str):
@@ -76,21 +82,25 @@ __all__ = [
     "Architecture",
     "AttentionOnlyTransformer",
     "Derivation",
+    "Equation",
     "ExpansionLimitError",
     "Expr",
     "Head",
     "HeadSet",
     "HeadVar",
     "LogitPath",
+    "ProofError",
     "ScorePath",
     "SpaceMismatchError",
     "TensorAlgebraError",
+    "Theorem",
     "TokensError",
     "Trace",
     "VerifyReport",
     "Weights",
     "WeightsError",
     "canonical",
+    "check_derivation",
     "count_logit_paths",
     "count_score_paths",
     "derive_logits",
@@ -105,6 +115,7 @@ __all__ = [
     "logit_paths",
     "logits",
     "path_kind",
+    "proof",
     "residual_stream",
     "score_kind",
     "score_paths",

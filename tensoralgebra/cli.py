@@ -57,7 +57,7 @@ from tensoralgebra.paths import check_order
 
 #: Subcommands that live in modules of their own, each with ``register(commands)``; imported
 #: when the parser is built, since they use this module's options and helpers.
-SUBCOMMAND_MODULES = ("cli_scores", "cli_verify", "cli_graph", "cli_derive")
+SUBCOMMAND_MODULES = ("cli_scores", "cli_verify", "cli_graph", "cli_derive", "cli_prove")
 
 #: Exit status for bad input, as argparse uses.
 USAGE_ERROR = 2

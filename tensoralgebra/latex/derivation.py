@@ -24,7 +24,7 @@ scores: whose query and key paths both have order ≤ K), the rest written as ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
@@ -68,29 +68,72 @@ class DerivationStep:
 
     ``passes`` are the expansion passes it stands for, ``rules`` the names of the rules they
     applied (each once, in order of first use), ``applications`` every recorded rewrite; the
-    final step has ``groups``, whose terms are ``expr`` 's terms, in order.
+    final step has ``groups``, whose terms are ``expr`` 's terms, in order; ``cites`` are the
+    equations (:class:`tensoralgebra.proof.Equation`) a hand-written step cites.
     """
 
     expr: Expr
     justification: str
-    passes: tuple[str, ...]
+    passes: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     applications: tuple[Application, ...] = field(default=(), repr=False)
     groups: tuple[Group, ...] = ()
+    cites: tuple = ()
 
 
 @dataclass(frozen=True)
 class Derivation:
     """A chain of steps from ``steps[0].expr`` (the factored form) to the grouped expansion.
 
-    ``title`` is plain text, ``lhs`` the left-hand side in LaTeX (``T``, ``C_{QK}^{h}``);
-    ``max_order`` says which terms rendering shows (all when ``None``).
+    ``title`` is plain text, ``lhs`` the left-hand side in LaTeX (``T``, ``C_{QK}^{h}``), or
+    empty: the first expression then stands alone on the first line, each later one after an
+    ``=``; ``max_order`` says which terms rendering shows (all when ``None``).
+
+    A hand-written derivation starts with :meth:`start` and grows with :meth:`then`, each step
+    naming the rules (names in :data:`~tensoralgebra.expr.RULES`) or citing the equations that
+    justify it; :meth:`check` re-derives every step.
+
+    >>> from tensoralgebra.expr import MODEL, POSITIONS, Kron, Product, Space, symbol
+    >>> A, B = (symbol(n, Space.of(POSITIONS), Space.of(POSITIONS)) for n in "AB")
+    >>> W, V = (symbol(n, Space.of(MODEL), Space.of(MODEL)) for n in "WV")
+    >>> d = Derivation.start("The mixed product", Product((Kron((A, W)), Kron((B, V)))))
+    >>> d = d.then(Kron((A @ B, W @ V)), "mixed_product")
+    >>> [str(s.expr) for s in d.steps], d.steps[1].justification
+    (['(A ⊗ W)·(B ⊗ V)', 'A B ⊗ W V'], 'mixed product')
+    >>> d.check(examples=3).ok
+    True
     """
 
     title: str
     lhs: str
     steps: tuple[DerivationStep, ...]
     max_order: int | None = None
+
+    @classmethod
+    def start(cls, title: str, expr: Expr, lhs: str = "") -> Derivation:
+        """A derivation of one step, ``expr``, to continue with :meth:`then`."""
+        return cls(title, lhs, (DerivationStep(expr, ""),))
+
+    def then(self, expr: Expr, *rules: str, cites=(), text: str | None = None) -> Derivation:
+        """This derivation followed by ``expr``, justified by the rules named ``rules`` and the
+        equations ``cites`` (one or a tuple); ``text`` is the justification printed (by default
+        the rules' and equations' names, see :func:`~tensoralgebra.proof.describe`)."""
+        from tensoralgebra.proof.justify import describe, validate
+
+        cites = (cites,) if not isinstance(cites, tuple) else cites
+        validate(rules, cites, len(self.steps))
+        step = DerivationStep(
+            expr, describe(rules, cites) if text is None else text, (), rules, cites=cites
+        )
+        return replace(self, steps=(*self.steps, step))
+
+    def check(self, **options):
+        """Re-derive every step (rules, exact SymPy check, numeric Hypothesis check): a
+        :class:`~tensoralgebra.proof.Report`; see :func:`~tensoralgebra.proof.check_derivation`
+        for the options."""
+        from tensoralgebra.proof.checker import check_derivation
+
+        return check_derivation(self, **options)
 
     @property
     def result(self) -> Expr:

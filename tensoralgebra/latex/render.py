@@ -53,7 +53,7 @@ def escape_text(text: str) -> str:
 
 
 def _justification(text: str) -> str:
-    return rf"{{\scriptstyle\text{{({text})}}}}" if text else ""
+    return rf"{{\scriptstyle\text{{({escape_text(text)})}}}}" if text else ""
 
 
 def _units(items, first: bool) -> list[list[str]]:
@@ -66,11 +66,14 @@ def _units(items, first: bool) -> list[list[str]]:
     return units
 
 
-def _rows(first_left: str, lines: list[tuple[str, bool]]) -> list[str]:
+def _rows(first_left: str | None, lines: list[tuple[str, bool]]) -> list[str]:
+    """The rows of one step; ``first_left=None``: the first expression of a derivation without a
+    left-hand side, aligned with the expressions after the ``=`` of the later rows."""
     rows = []
     for i, (line, starts) in enumerate(lines):
         if i == 0:
-            rows.append(f"{first_left} &= {line}")
+            relation = r"\mathrel{\phantom{=}}" if first_left is None else "="
+            rows.append(f"{first_left or ''} &{relation} {line}")
         else:
             rows.append(("&\\quad " if starts else "&\\qquad ") + line)
     return rows
@@ -149,7 +152,7 @@ def rows(derivation) -> list[str]:
     """The rows of the derivation (``align`` syntax, without the row separators)."""
     out = []
     for i, step in enumerate(derivation.steps):
-        left = derivation.lhs if i == 0 else _justification(step.justification)
+        left = (derivation.lhs or None) if i == 0 else _justification(step.justification)
         lines = _group_lines(derivation, step) if step.groups else _step_lines(derivation, step)
         out += _rows(left, lines)
     return out
