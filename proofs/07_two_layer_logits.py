@@ -14,13 +14,13 @@ same body, merge into one sum over H_1 \cup H_2. The derivation is the package's
 paper's equation written out by hand, and the expansion with the torch model.
 """
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensoralgebra as ta
 from tensoralgebra.expr import HeadSet, HeadVar, IndexedSum, Kron, Product, Sum
 from tensoralgebra.proof import Equation, Theorem, main, same
+from tensoralgebra.testing import assert_expansion_on_random_model
 from tensoralgebra.transformer import W_E, W_OV, W_U, A, Id_positions
 
 ARCH = ta.Architecture.schematic(n_layers=2)
@@ -66,11 +66,7 @@ def derivation_ends_with_the_papers_equation():
 @given(heads=st.tuples(st.integers(0, 2), st.integers(0, 2)), seed=st.integers(0, 2**32 - 1))
 def torch_model_agrees(heads, seed):
     """The terms, summed and one by one, match the torch model (ta.verify)"""
-    arch = ta.Architecture(heads=heads)
-    weights = ta.Weights.random(arch, d_model=6, d_head=3, d_vocab=7, n_ctx=5, seed=seed)
-    tokens = np.random.default_rng(seed).integers(0, 7, size=(2, 5))
-    report = ta.verify(ta.AttentionOnlyTransformer(weights), tokens)
-    assert report.ok, report.table()
+    assert_expansion_on_random_model(ta.Architecture(heads=heads), seed=seed)
 
 
 def test_theorem():

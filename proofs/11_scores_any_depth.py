@@ -16,7 +16,6 @@ by step; the facts count the terms and compare them with the torch model.
 
 import math
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +33,7 @@ from tensoralgebra.expr import (
     symbol,
 )
 from tensoralgebra.proof import Equation, Theorem, main
+from tensoralgebra.testing import assert_expansion_on_random_model
 from tensoralgebra.transformer import W_E, W_QK, Id_positions
 
 P, M = Space.of(POSITIONS), Space.of(MODEL)
@@ -109,11 +109,7 @@ def count_is_the_square_of_the_paths(heads, data):
 @given(seed=st.integers(0, 2**32 - 1))
 def torch_model_agrees(seed):
     """Score terms of every head of a 3-layer model sum to the torch model's scores"""
-    arch = ta.Architecture(heads=(1, 2, 1))
-    weights = ta.Weights.random(arch, d_model=6, d_head=3, d_vocab=7, n_ctx=5, seed=seed)
-    tokens = np.random.default_rng(seed).integers(0, 7, size=(2, 5))
-    report = ta.verify(ta.AttentionOnlyTransformer(weights), tokens, per_term=False)
-    assert report.ok, report.table()
+    assert_expansion_on_random_model(ta.Architecture(heads=(1, 2, 1)), seed=seed, per_term=False)
 
 
 def test_theorem():

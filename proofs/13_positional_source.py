@@ -15,12 +15,12 @@ count the terms and compare them with the torch model, which adds W_pos to the t
 
 import math
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensoralgebra as ta
 from tensoralgebra.proof import Equation, Theorem, main
+from tensoralgebra.testing import assert_expansion_on_random_model
 
 ARCH = ta.Architecture.schematic(n_layers=1, positional="standard")
 DERIVATION = ta.derive_logits(ARCH)
@@ -51,11 +51,9 @@ def terms_double(heads):
 @given(heads=st.tuples(st.integers(0, 2), st.integers(0, 2)), seed=st.integers(0, 2**32 - 1))
 def torch_model_agrees(heads, seed):
     """The terms of both sources match the torch model with W_pos (ta.verify)"""
-    arch = ta.Architecture(heads=heads, positional="standard")
-    weights = ta.Weights.random(arch, d_model=6, d_head=3, d_vocab=7, n_ctx=5, seed=seed)
-    tokens = np.random.default_rng(seed).integers(0, 7, size=(2, 5))
-    report = ta.verify(ta.AttentionOnlyTransformer(weights), tokens, per_term=False)
-    assert report.ok, report.table()
+    assert_expansion_on_random_model(
+        ta.Architecture(heads=heads, positional="standard"), seed=seed, per_term=False
+    )
 
 
 def test_theorem():

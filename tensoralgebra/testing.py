@@ -14,6 +14,8 @@ VerifyReport(Architecture(heads=(1, 2)), float64: 6 checks, ok)
 
 from __future__ import annotations
 
+import numpy as np
+
 from tensoralgebra.numeric.report import Check, VerifyReport
 from tensoralgebra.numeric.verification import verify
 
@@ -72,3 +74,30 @@ def assert_expansion(model, tokens, max_order: int | None = None, **options) -> 
     report = verify(model, tokens, max_order, **options)
     _fail(report, list(report.checks))
     return report
+
+
+def assert_expansion_on_random_model(
+    arch,
+    *,
+    seed: int = 0,
+    d_model: int = 6,
+    d_head: int = 3,
+    d_vocab: int = 7,
+    n_ctx: int = 5,
+    batch: int = 2,
+    **options,
+) -> VerifyReport:
+    """:func:`assert_expansion` on a random model of ``arch`` (``ta.Weights.random`` with these
+    sizes and ``seed``) and ``batch`` random sequences of length ``n_ctx`` drawn from ``seed``.
+
+    >>> import tensoralgebra as ta
+    >>> assert_expansion_on_random_model(ta.Architecture(heads=(1, 2)), seed=3).ok
+    True
+    """
+    from tensoralgebra.numeric import AttentionOnlyTransformer, Weights
+
+    weights = Weights.random(
+        arch, d_model=d_model, d_head=d_head, d_vocab=d_vocab, n_ctx=n_ctx, seed=seed
+    )
+    tokens = np.random.default_rng(seed).integers(0, d_vocab, size=(batch, n_ctx))
+    return assert_expansion(AttentionOnlyTransformer(weights), tokens, **options)

@@ -197,8 +197,16 @@ def markdown(derivation) -> str:
 
 def document(derivation) -> str:
     """A standalone LaTeX document (article, amsmath); landscape only if a line needs it."""
-    widest = max(width(line) for line in _lines(derivation))
-    landscape = ",landscape" if widest > LINE_WIDTH * 1.2 else ""
+    body = [" ".join(notes(derivation)), fragment(derivation)]
+    return standalone(body, [derivation], escape_text(derivation.title))
+
+
+def standalone(body: list[str], derivations, title: str | None = None) -> str:
+    """The document around ``body`` (LaTeX lines), under a ``title`` already escaped; landscape
+    only if a line of one of ``derivations`` needs it."""
+    widths = [width(line) for d in derivations for line in _lines(d)]
+    landscape = ",landscape" if widths and max(widths) > LINE_WIDTH * 1.2 else ""
+    heading = [rf"\section*{{{title}}}"] if title else []
     return "\n".join(
         [
             r"\documentclass[10pt]{article}",
@@ -207,9 +215,8 @@ def document(derivation) -> str:
             r"\allowdisplaybreaks",
             r"\pagestyle{empty}",
             r"\begin{document}",
-            rf"\section*{{{escape_text(derivation.title)}}}",
-            " ".join(notes(derivation)),
-            fragment(derivation),
+            *heading,
+            *body,
             r"\end{document}",
             "",
         ]

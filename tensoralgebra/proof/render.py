@@ -32,8 +32,7 @@ $$
 
 from __future__ import annotations
 
-from tensoralgebra.latex.layout import width
-from tensoralgebra.latex.render import LINE_WIDTH, _lines, escape_text, math_block
+from tensoralgebra.latex.render import escape_text, math_block, standalone
 from tensoralgebra.latex.render import fragment as align
 
 #: How each kind of fact checks, in words.
@@ -87,20 +86,6 @@ def document(theorem) -> str:
 
 def collection(theorems, title: str | None = None) -> str:
     """One standalone LaTeX document of several theorems, in order, under ``title``."""
-    widths = [width(line) for t in theorems for d in t.derivations for line in _lines(d)]
-    landscape = ",landscape" if widths and max(widths) > LINE_WIDTH * 1.2 else ""
-    heading = [rf"\section*{{{escape_text(title)}}}"] if title else []
-    return "\n".join(
-        [
-            r"\documentclass[10pt]{article}",
-            rf"\usepackage[a4paper,margin=2cm{landscape}]{{geometry}}",
-            r"\usepackage{amsmath,amssymb}",
-            r"\allowdisplaybreaks",
-            r"\pagestyle{empty}",
-            r"\begin{document}",
-            *heading,
-            *(fragment(t) for t in theorems),
-            r"\end{document}",
-            "",
-        ]
-    )
+    derivations = [d for t in theorems for d in t.derivations]
+    body = [fragment(t) for t in theorems]
+    return standalone(body, derivations, escape_text(title) if title else None)
