@@ -223,8 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tensoralgebra`` command."""
     parser = _Parser(
         prog="tensoralgebra",
-        description="Expand the logits of an attention-only transformer into path terms "
-        "(Elhage et al. 2021, 'A Mathematical Framework for Transformer Circuits').",
+        description="The mathematics of attention-only transformers (Elhage et al. 2021, 'A "
+        "Mathematical Framework for Transformer Circuits'): expand the logits and every head's "
+        "attention scores into path terms, check them against forward passes, list them as "
+        "graph paths, typeset the derivations and check the proofs.",
         **_WITH_EXAMPLES,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {ta.__version__}")
