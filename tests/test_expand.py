@@ -124,7 +124,7 @@ def test_eager_expansion_refuses_above_the_limit_before_working():
 
 
 def test_canonical_form_identifies_renamed_and_merged_head_sums():
-    from tensoralgebra.expr.rules import merge_head_sets
+    from tensoralgebra.expr.ordering import merge_head_sets
 
     schematic = ta.expand(ta.logits(ta.Architecture.schematic(n_layers=2)))
     merged = merge_head_sets(schematic)
@@ -139,7 +139,7 @@ def test_canonical_form_identifies_renamed_and_merged_head_sums():
 
 
 def test_merge_head_sets_refuses_overlapping_sets():
-    from tensoralgebra.expr.rules import merge_head_sets
+    from tensoralgebra.expr.ordering import merge_head_sets
 
     single = ta.expand(ta.logits(ta.Architecture.schematic(n_layers=1))).args[1]
     assert merge_head_sets(Sum((single, single))) is None

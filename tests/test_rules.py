@@ -22,6 +22,7 @@ from tensoralgebra.expr import (
     Zero,
     apply_rule,
 )
+from tensoralgebra.expr import ordering as O
 from tensoralgebra.expr import rules as R
 from tensoralgebra.expr.dense import RandomValues, to_dense
 from tensoralgebra.expr.spaces import MODEL, POSITIONS, VOCAB
@@ -123,18 +124,18 @@ def test_mixed_product_merges_whole_runs_of_fitting_factors():
 def test_merge_head_sets_is_the_papers_union_sum():
     body = Kron((MatrixSymbol("A", P, P, h), MatrixSymbol("W", M, M, h)))
     s = Sum((IndexedSum(h, HeadSet((0,)), body), IndexedSum(h, HeadSet((1,)), body)))
-    assert R.merge_head_sets(s) == IndexedSum(h, HeadSet((0, 1)), body)
+    assert O.merge_head_sets(s) == IndexedSum(h, HeadSet((0, 1)), body)
 
 
 def test_name_bound_heads_names_by_layer_when_several():
     h_ = HeadVar("h'")
     body = Product((MatrixSymbol("A", P, P, h_), MatrixSymbol("A", P, P, h)))
     term = IndexedSum(h_, HeadSet((1,)), IndexedSum(h, HeadSet((0,)), body))
-    out = R.name_bound_heads(term)
+    out = O.name_bound_heads(term)
     h1, h0 = HeadVar("h", 1), HeadVar("h", 0)
     expected = Product((MatrixSymbol("A", P, P, h1), MatrixSymbol("A", P, P, h0)))
     assert out == IndexedSum(h1, HeadSet((1,)), IndexedSum(h0, HeadSet((0,)), expected))
-    assert R.name_bound_heads(out) is None  # already named: the rule does not apply again
+    assert O.name_bound_heads(out) is None  # already named: the rule does not apply again
 
 
 def test_name_bound_heads_names_each_root_on_its_own():
@@ -142,14 +143,14 @@ def test_name_bound_heads_names_each_root_on_its_own():
     body = Product((MatrixSymbol("A", P, P, hq), MatrixSymbol("A", P, P, hk)))
     # One query-side and one key-side Σ over the same layer: plain names, nothing to do.
     term = IndexedSum(hq, HeadSet((0,)), IndexedSum(hk, HeadSet((0,)), body))
-    assert R.name_bound_heads(term) is None
+    assert O.name_bound_heads(term) is None
     # Primed by capture avoidance: the primes go, unless the plain name is used freely.
     hq_ = HeadVar("hq'")
     primed_body = Product((MatrixSymbol("A", P, P, hq_), MatrixSymbol("A", P, P, hk)))
     primed = IndexedSum(hq_, HeadSet((0,)), IndexedSum(hk, HeadSet((0,)), primed_body))
-    assert R.name_bound_heads(primed) == term
+    assert O.name_bound_heads(primed) == term
     captured = IndexedSum(hq_, HeadSet((0,)), IndexedSum(hk, HeadSet((0,)), body))
-    assert R.name_bound_heads(captured) is None  # body's hq is free: renaming would capture it
+    assert O.name_bound_heads(captured) is None  # body's hq is free: renaming would capture it
 
 
 def test_apply_rule_by_name_and_unknown_names():

@@ -85,7 +85,7 @@ def test_the_papers_two_layer_equation():
         " + Σ_{h_1∈H1} Σ_{h_0∈H0} A^{h_1} A^{h_0} ⊗ W_U W_OV^{h_1} W_OV^{h_0} W_E"
     )
     # The paper writes the two single-head groups as one Σ over H_1 ∪ H_2.
-    from tensoralgebra.expr.rules import merge_head_sets
+    from tensoralgebra.expr.ordering import merge_head_sets
 
     assert str(merge_head_sets(expanded)) == (
         "Id ⊗ W_U W_E"

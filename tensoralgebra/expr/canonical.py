@@ -22,7 +22,7 @@ from __future__ import annotations
 from tensoralgebra.expr.expand import expand, terms
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Sum
-from tensoralgebra.expr.rules import binders
+from tensoralgebra.expr.ordering import binders
 from tensoralgebra.expr.spaces import DirectSum, Space
 from tensoralgebra.expr.traversal import fresh_var, substitute, walk
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tensoralgebra.errors import ExpansionLimitError
-from tensoralgebra.expr import bilinear, rules
+from tensoralgebra.expr import bilinear, ordering, rules
 from tensoralgebra.expr.engine import Application, Recorder, Strategy, at_root, innermost, on_terms
 from tensoralgebra.expr.nodes import Expr, Sum
 from tensoralgebra.expr.traversal import count_terms
@@ -70,8 +70,8 @@ def _passes(record: Recorder | None) -> list[tuple[str, Strategy]]:
         ("transpose", innermost(_TRANSPOSE, record)),
         ("distribute", innermost(_DISTRIBUTE, record)),
         ("mixed product", innermost(_MIXED, record)),
-        ("name heads", on_terms(rules.name_bound_heads, record)),
-        ("order", at_root(rules.order_terms, record)),
+        ("name heads", on_terms(ordering.name_bound_heads, record)),
+        ("order", at_root(ordering.order_terms, record)),
     ]
 
 

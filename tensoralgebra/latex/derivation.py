@@ -31,7 +31,7 @@ from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 from tensoralgebra.expr.engine import Application
 from tensoralgebra.expr.expand import Step, expansion_steps, terms
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Sum
-from tensoralgebra.expr.rules import merge_head_sets
+from tensoralgebra.expr.ordering import merge_head_sets
 from tensoralgebra.latex.printer import index_latex
 
 #: A concrete architecture's derivation lists at most this many terms (``max_order`` lowers it).
