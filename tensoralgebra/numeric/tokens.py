@@ -32,6 +32,9 @@ def check_tokens(tokens: object, d_vocab: int, n_ctx: int) -> np.ndarray:
     if type(tokens).__module__.split(".")[0] == "torch":
         tokens = tokens.detach().cpu().numpy()
     array = np.asarray(tokens)
+    if array.size == 0:
+        # Checked first: an empty list has no integer dtype to speak of.
+        raise TokensError(f"tokens has shape {array.shape}: an empty batch has nothing to run")
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
         raise TokensError(
             f"tokens must be integers, got dtype {array.dtype}; convert explicitly if they are "
@@ -39,9 +42,7 @@ def check_tokens(tokens: object, d_vocab: int, n_ctx: int) -> np.ndarray:
         )
     if array.ndim != 2:
         raise TokensError(f"tokens must have shape [batch, seq], got shape {array.shape}")
-    batch, seq = array.shape
-    if batch == 0 or seq == 0:
-        raise TokensError(f"tokens has shape {array.shape}: the batch and the sequences are empty")
+    seq = array.shape[1]
     if seq > n_ctx:
         raise TokensError(f"sequences of length {seq} are longer than n_ctx={n_ctx}")
     bad = np.argwhere((array < 0) | (array >= d_vocab))
