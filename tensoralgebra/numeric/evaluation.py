@@ -82,19 +82,9 @@ class Evaluator:
         kind = type(e)
         if kind is Kron and len(e.args) == 2:
             return self.on_positions(e.args[0], self.on_model(e.args[1], x))
-        if kind is Product:
-            for factor in reversed(e.args):
-                x = self.apply(factor, x)
-            return x
-        if kind is Sum:
-            return _total([self.apply(t, x) for t in e.args])
         if kind is Identity:
             return self.one_hot(Space(e.space.factors[-1:])) if x is _SOURCES else x
-        if kind is Transpose:
-            return self.apply(push_transpose(e), x)
-        if kind is Zero:
-            return self.zeros(e.rows, x)
-        raise TensorAlgebraError(f"cannot apply {e} to a residual stream")
+        return self._linear(e, x, self.apply, "cannot apply {} to a residual stream")
 
     def on_model(self, e: Expr, x):
         """``x W^T`` for a model-space operator ``W`` = ``e``: [batch, seq, dim(e.rows)]."""
@@ -105,19 +95,11 @@ class Evaluator:
         if kind is Transpose and type(e.arg) is MatrixSymbol:
             m = self.b.matrix(e.arg)
             return m[self.b.source(e.cols)] if x is _SOURCES else x @ m
-        if kind is Product:
-            for factor in reversed(e.args):
-                x = self.on_model(factor, x)
-            return x
-        if kind is Sum:
-            return _total([self.on_model(t, x) for t in e.args])
         if kind is Identity:
             return self.one_hot(e.space) if x is _SOURCES else x
-        if kind is Transpose:
-            return self.on_model(push_transpose(e), x)
-        if kind is Zero:
-            return self.zeros(e.rows, x)
-        raise TensorAlgebraError(f"cannot evaluate {e} as a matrix on the model space")
+        return self._linear(
+            e, x, self.on_model, "cannot evaluate {} as a matrix on the model space"
+        )
 
     def on_positions(self, e: Expr, y):
         """``P y`` for an operator ``P`` = ``e`` on positions, ``y`` [batch, seq, d]."""
@@ -128,17 +110,28 @@ class Evaluator:
             return self.b.pattern(e) @ y
         if kind is Transpose and type(e.arg) is MatrixSymbol:
             return self.b.pattern(e.arg).swapaxes(-1, -2) @ y
+        if kind is Zero:
+            return y * 0  # keeps y's width: a zero on positions leaves the model axis alone
+        return self._linear(
+            e, y, self.on_positions, "cannot evaluate {} as an operator on positions"
+        )
+
+    def _linear(self, e: Expr, x, again, refusal: str):
+        """What the three evaluators share once their own leaves are handled: a product acts
+        factor by factor from the right, a sum adds, a transpose is pushed down to symbols, a zero
+        gives zeros of its rows' width. ``again`` is the evaluator to recurse with."""
+        kind = type(e)
         if kind is Product:
             for factor in reversed(e.args):
-                y = self.on_positions(factor, y)
-            return y
+                x = again(factor, x)
+            return x
         if kind is Sum:
-            return _total([self.on_positions(t, y) for t in e.args])
+            return _total([again(t, x) for t in e.args])
         if kind is Transpose:
-            return self.on_positions(push_transpose(e), y)
+            return again(push_transpose(e), x)
         if kind is Zero:
-            return y * 0
-        raise TensorAlgebraError(f"cannot evaluate {e} as an operator on positions")
+            return self.zeros(e.rows, x)
+        raise TensorAlgebraError(refusal.format(e))
 
     def one_hot(self, source: Space):
         """The one-hots of a source, [batch, seq, dim(source)] (rarely needed: only when no
