@@ -156,8 +156,8 @@ def package_rule_on_the_paper_factors():
     """(Id (x) W_U)(A^h (x) W_OV^h) = A^h (x) W_U W_OV^h, with the same dense value"""
     # (Id ⊗ W_U)(A ⊗ W_OV) = (Id A) ⊗ (W_U W_OV) = A ⊗ W_U W_OV: the step that turns a head
     # into a logit term (the rule drops the identity from the factorwise product).
-    from tensoralgebra.transformer import W_OV, W_U, Id_positions
-    from tensoralgebra.transformer import A as PATTERN
+    from tensoralgebra.symbols import W_OV, W_U, Id_positions
+    from tensoralgebra.symbols import A as PATTERN
 
     expr = Product((Kron((Id_positions, W_U)), Kron((PATTERN((0, 0)), W_OV((0, 0))))))
     rewritten = mixed_product(expr)

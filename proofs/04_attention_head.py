@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import tensoralgebra as ta
 from tensoralgebra.expr import HeadSet, HeadVar, IndexedSum, Kron, Product
 from tensoralgebra.proof import Equation, Theorem, main
-from tensoralgebra.transformer import W_O, W_OV, W_V, A, Id_positions
+from tensoralgebra.symbols import W_O, W_OV, W_V, A, Id_positions
 
 h = HeadVar("h")
 H0 = HeadSet((0,))

@@ -21,7 +21,7 @@ import tensoralgebra as ta
 from tensoralgebra.expr import HeadSet, HeadVar, IndexedSum, Kron, Product, Sum
 from tensoralgebra.proof import Equation, Theorem, main, same
 from tensoralgebra.testing import assert_expansion_on_random_model
-from tensoralgebra.transformer import W_E, W_OV, W_U, A, Id_positions
+from tensoralgebra.symbols import W_E, W_OV, W_U, A, Id_positions
 
 ARCH = ta.Architecture.schematic(n_layers=2)
 DERIVATION = ta.derive_logits(ARCH)

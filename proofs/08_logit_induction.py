@@ -36,7 +36,7 @@ from tensoralgebra.expr import (
     symbol,
 )
 from tensoralgebra.proof import Equation, Theorem, main
-from tensoralgebra.transformer import W_E, W_OV, W_U, A, Id_positions, Id_residual
+from tensoralgebra.symbols import W_E, W_OV, W_U, A, Id_positions, Id_residual
 
 P, M, V = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
 h = HeadVar("h")

@@ -34,7 +34,7 @@ from tensoralgebra.expr import (
 )
 from tensoralgebra.proof import Equation, Theorem, main
 from tensoralgebra.testing import assert_expansion_on_random_model
-from tensoralgebra.transformer import W_E, W_QK, Id_positions
+from tensoralgebra.symbols import W_E, W_QK, Id_positions
 
 P, M = Space.of(POSITIONS), Space.of(MODEL)
 h = HeadVar("h")

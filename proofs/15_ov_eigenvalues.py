@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tensoralgebra.expr import HeadVar, Product
 from tensoralgebra.proof import Theorem, load_proof, main
-from tensoralgebra.transformer import W_E, W_O, W_OV, W_U, W_V
+from tensoralgebra.symbols import W_E, W_O, W_OV, W_U, W_V
 
 W_OV_DEFINITION = (
     load_proof(Path(__file__).with_name("04_attention_head.py")).derivations[0].steps[-1].cites[0]

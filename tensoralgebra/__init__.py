@@ -11,7 +11,7 @@ An attention-only transformer written as Kronecker-product expressions (Elhage e
 Id ⊗ W_U W_E + Σ_{h∈H0} A^{h} ⊗ W_U W_OV^{h} W_E
 """
 
-from tensoralgebra import virtual_weights
+from tensoralgebra import circuits
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError, SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr import (
@@ -33,7 +33,7 @@ from tensoralgebra.scores import (
     score_paths,
     scores,
 )
-from tensoralgebra.transformer import embedding, layer_factor, logits, residual_stream
+from tensoralgebra.factored import embedding, layer_factor, logits, residual_stream
 
 __version__ = "0.1.0"
 
@@ -128,5 +128,5 @@ __all__ = [
     "to_latex",
     "to_sympy",
     "verify",
-    "virtual_weights",
+    "circuits",
 ]

@@ -32,7 +32,7 @@ from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Product
-from tensoralgebra.transformer import W_E, W_OV, W_U, A, Id_positions, W_pos
+from tensoralgebra.symbols import W_E, W_OV, W_U, A, Id_positions, W_pos
 
 #: ``.kind`` of a logit path, by order: 0 is the direct path, 1 a single head, 2+ a virtual head.
 KINDS = ("direct", "head", "virtual")

@@ -45,7 +45,8 @@ from tensoralgebra.expr.bilinear import Bilinear
 from tensoralgebra.expr.indices import Head, HeadVar
 from tensoralgebra.expr.nodes import Expr, Kron, Product, Transpose
 from tensoralgebra.paths import LogitPath, _elementary_symmetric, bind_heads, heads_of
-from tensoralgebra.transformer import W_OV, W_QK, Id_positions, residual_stream
+from tensoralgebra.factored import residual_stream
+from tensoralgebra.symbols import W_OV, W_QK, Id_positions
 
 #: ``.kind`` of a score term: which of its query and key paths pass through earlier heads.
 SCORE_KINDS = ("none", "Q", "K", "QK")

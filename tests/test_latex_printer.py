@@ -28,7 +28,7 @@ from tensoralgebra.expr import (
 )
 from tensoralgebra.expr.bilinear import Bilinear
 from tensoralgebra.latex.printer import escape, index_latex, symbol_name, term_pieces, to_latex
-from tensoralgebra.transformer import W_E, W_OV, W_QK, W_U, A, Id_positions, W_pos
+from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U, A, Id_positions, W_pos
 
 P, M, V = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
 a, b, c = (MatrixSymbol(n, M, M) for n in "abc")

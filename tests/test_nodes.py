@@ -24,7 +24,7 @@ from tensoralgebra.expr import (
     product,
 )
 from tensoralgebra.expr.spaces import MODEL, POS, POSITIONS, VOCAB
-from tensoralgebra.transformer import W_E, W_OV, W_U, A, W_pos
+from tensoralgebra.symbols import W_E, W_OV, W_U, A, W_pos
 
 P, M, V = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
 

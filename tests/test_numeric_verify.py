@@ -18,7 +18,7 @@ from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.strategies import models, tokens
 from tensoralgebra.testing import assert_expansion, assert_logit_expansion, assert_score_expansion
-from tensoralgebra.transformer import W_E, W_OV, W_QK, A, Id_positions, W_pos
+from tensoralgebra.symbols import W_E, W_OV, W_QK, A, Id_positions, W_pos
 
 
 def model_and_tokens(**bounds):

@@ -30,7 +30,7 @@ from tensoralgebra.latex.render import escape_text
 from tensoralgebra.proof import Equation, ProofError, Theorem, load_proofs, same, tidy
 from tensoralgebra.proof.render import collection
 from tensoralgebra.proof.runner import find_proofs, table
-from tensoralgebra.transformer import W_O, W_OV, W_V, A, Id_positions
+from tensoralgebra.symbols import W_O, W_OV, W_V, A, Id_positions
 
 PROOFS = Path(__file__).resolve().parents[1] / "proofs"
 P, M = Space.of(POSITIONS), Space.of(MODEL)

@@ -13,7 +13,7 @@ from tensoralgebra.expr import Bilinear, Identity, Kron, Space
 from tensoralgebra.expr.dense import RandomValues, to_dense
 from tensoralgebra.expr.spaces import MODEL, POSITIONS
 from tensoralgebra.expr.traversal import instantiate, substitute
-from tensoralgebra.transformer import W_E, W_QK, Id_positions
+from tensoralgebra.symbols import W_E, W_QK, Id_positions
 
 positional = st.sampled_from((None, "standard"))
 
@@ -185,7 +185,7 @@ def test_enumeration_is_lazy_for_deep_heads():
 
 
 def test_virtual_weights_are_the_last_factor_of_their_terms():
-    from tensoralgebra import virtual_weights as vw
+    from tensoralgebra import circuits as vw
 
     arch = ta.Architecture(heads=(2, 2, 1))
     by_heads = {(p.query.heads, p.key.heads): p.expr.args[2] for p in ta.score_paths(arch, 2, 0)}

@@ -29,7 +29,7 @@ from tensoralgebra.expr.sympy_bridge import (
     to_sympy,
 )
 from tensoralgebra.expr.traversal import symbols
-from tensoralgebra.transformer import W_E, A
+from tensoralgebra.symbols import W_E, A
 
 HEADS = [(), (1,), (2,), (1, 1), (2, 1), (2, 2), (1, 0, 2), (1, 1, 1)]
 POSITIONAL_HEADS = [(), (1,), (2, 1), (1, 0, 2)]

@@ -32,7 +32,7 @@ from tensoralgebra.expr.nodes import Expr, Identity, Kron, MatrixSymbol, Product
 from tensoralgebra.expr.spaces import POS, VOCAB, Space
 from tensoralgebra.expr.sympy_bridge import split_sources, sympy_expansion, to_sympy
 from tensoralgebra.expr.traversal import symbols
-from tensoralgebra.transformer import W_OV, W_QK
+from tensoralgebra.symbols import W_OV, W_QK
 
 HEADS = [(1,), (1, 1), (2, 1), (1, 0, 1), (1, 1, 1), (2, 2)]
 POSITIONAL_HEADS = [(1,), (1, 1), (2, 1), (1, 0, 1), (1, 1, 1), (2, 2)]

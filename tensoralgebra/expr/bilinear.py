@@ -21,7 +21,7 @@ model space the form reads); the query stream must give ``c0 ⊗ r2`` and the ke
 ``q0 ⊗ q1`` (positions ⊗ its source) and the key stream ``k0 ⊗ k1``.
 
 >>> import tensoralgebra as ta
->>> from tensoralgebra.transformer import W_E, W_QK, Id_positions
+>>> from tensoralgebra.symbols import W_E, W_QK, Id_positions
 >>> stream = Kron((Id_positions, W_E))
 >>> form = Kron((Id_positions, Id_positions, W_QK((1, 0))))
 >>> s = Bilinear(stream, form, stream)

@@ -41,7 +41,7 @@ from tensoralgebra.expr.nodes import (
 from tensoralgebra.expr.spaces import Space
 from tensoralgebra.expr.traversal import instantiate
 from tensoralgebra.numeric.bind import Bindings
-from tensoralgebra.transformer import W_E
+from tensoralgebra.symbols import W_E
 
 
 def evaluate(expr: Expr, model, trace, backend: str = "numpy"):

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.paths import LogitPath
-from tensoralgebra.transformer import W_E, W_QK, W_U, W_pos
+from tensoralgebra.symbols import W_E, W_QK, W_U, W_pos
 
 #: Default largest number of paths held in one stack.
 CHUNK = 4096

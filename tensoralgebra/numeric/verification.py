@@ -34,7 +34,7 @@ from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.evaluation import Evaluator
 from tensoralgebra.numeric.report import TOLERANCE, Check, VerifyReport
 from tensoralgebra.paths import check_order
-from tensoralgebra.transformer import W_QK, W_U
+from tensoralgebra.symbols import W_QK, W_U
 
 
 def verify(

@@ -32,7 +32,7 @@ import itertools
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.expr.nodes import Expr, Product, Transpose
-from tensoralgebra.transformer import W_E, W_OV, W_QK, W_U
+from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U
 
 
 def _head(head: Head | tuple[int, int]) -> Head:

@@ -1,0 +1,144 @@
+"""One home for checking arguments: every public function validates through these, so the same
+mistake gets the same message everywhere, naming the offending value and what was expected.
+
+Integers are accepted as Python ``int`` or any numpy integer (anything with ``__index__`` that is
+not a ``bool``, a float or a string); the value returned is always a plain ``int``.
+
+>>> integer(np.int64(3), "layer", low=0, high=4)
+3
+>>> integer(True, "layer")
+Traceback (most recent call last):
+  ...
+tensoralgebra.errors.TensorAlgebraError: layer is True: expected an integer, not a bool
+>>> integer(0.7, "layer", low=0)
+Traceback (most recent call last):
+  ...
+tensoralgebra.errors.TensorAlgebraError: layer is 0.7: expected an integer
+>>> integer(5, "layer", low=0, high=2, context="this architecture has layers 0..1")
+Traceback (most recent call last):
+  ...
+tensoralgebra.errors.TensorAlgebraError: layer 5 is out of range: this architecture has layers 0..1
+>>> choice("X", "kind", ("none", "Q", "K", "QK"))
+Traceback (most recent call last):
+  ...
+tensoralgebra.errors.TensorAlgebraError: kind is 'X': expected one of 'none', 'Q', 'K', 'QK'
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+
+import numpy as np
+
+from tensoralgebra.errors import TensorAlgebraError
+
+__all__ = [
+    "choice",
+    "integer",
+    "optional_integer",
+    "positive_integer",
+    "positive_number",
+    "seed",
+]
+
+#: Seeds accepted by :func:`seed`: numpy's and torch's generators both take 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def _as_int(value: object, name: str, error: type[Exception]) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} is {value!r}: expected an integer, not a bool")
+    if isinstance(value, (str, bytes, float, np.floating)) or not hasattr(value, "__index__"):
+        raise error(f"{name} is {value!r}: expected an integer")
+    return operator.index(value)
+
+
+def integer(
+    value: object,
+    name: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    context: str | None = None,
+    error: type[Exception] = TensorAlgebraError,
+) -> int:
+    """``value`` as a plain ``int``, checked to lie in ``low <= value < high`` (either bound
+    optional). ``context`` replaces the default description of the range in the message."""
+    n = _as_int(value, name, error)
+    if (low is not None and n < low) or (high is not None and n >= high):
+        if context is None:
+            if high is None:
+                context = f"expected an integer >= {low}"
+            elif low is None:
+                context = f"expected an integer < {high}"
+            elif high - low == 0:
+                context = "the range is empty"
+            else:
+                context = f"expected an integer in {low}..{high - 1}"
+        raise error(f"{name} {n} is out of range: {context}")
+    return n
+
+
+def optional_integer(value: object, name: str, **bounds) -> int | None:
+    """``None``, or :func:`integer` of ``value`` with the same keyword arguments."""
+    return None if value is None else integer(value, name, **bounds)
+
+
+def positive_integer(
+    value: object,
+    name: str,
+    *,
+    maximum: int | None = None,
+    error: type[Exception] = TensorAlgebraError,
+) -> int:
+    """A size: an integer ``>= 1`` (and ``<= maximum`` when given)."""
+    n = _as_int(value, name, error)
+    if n < 1:
+        raise error(f"{name} is {n}: expected a positive integer (a size of at least 1)")
+    if maximum is not None and n > maximum:
+        raise error(f"{name} is {n}: at most {maximum:,} is supported")
+    return n
+
+
+def positive_number(
+    value: object, name: str, *, error: type[Exception] = TensorAlgebraError
+) -> float:
+    """A finite real number ``> 0`` (a tolerance, a scale), as a ``float``."""
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise error(f"{name} is {value!r}: expected a positive number")
+    x = float(value)
+    if not math.isfinite(x) or x <= 0:
+        raise error(f"{name} is {value!r}: expected a positive, finite number")
+    return x
+
+
+def seed(value: object, name: str = "seed", *, error: type[Exception] = TensorAlgebraError) -> int:
+    """A random seed: an integer in ``0 .. 2**32 - 1``."""
+    return integer(
+        value, name, low=0, high=MAX_SEED + 1, context=f"expected 0..{MAX_SEED}", error=error
+    )
+
+
+def choice(
+    value: object,
+    name: str,
+    options: Sequence[object],
+    *,
+    error: type[Exception] = TensorAlgebraError,
+) -> object:
+    """``value`` if it is one of ``options`` (compared by equality, hashable values only)."""
+    try:
+        hash(value)
+    except TypeError:
+        found = False
+    else:
+        # Type and value must both match: True is not 1, and 'Q' is not ['Q'].
+        found = any(type(o) is type(value) and o == value for o in options)
+    if not found:
+        listed = ", ".join(repr(o) for o in options)
+        raise error(f"{name} is {value!r}: expected one of {listed}")
+    return value
