@@ -25,6 +25,7 @@ from tensoralgebra.expr import (
     expansion_steps,
     terms,
 )
+from tensoralgebra.factored import embedding, layer_factor, logits, residual_stream
 from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths, path_kind
 from tensoralgebra.scores import (
     ScorePath,
@@ -33,7 +34,6 @@ from tensoralgebra.scores import (
     score_paths,
     scores,
 )
-from tensoralgebra.factored import embedding, layer_factor, logits, residual_stream
 
 __version__ = "0.1.0"
 
@@ -101,6 +101,7 @@ __all__ = [
     "WeightsError",
     "canonical",
     "check_derivation",
+    "circuits",
     "count_logit_paths",
     "count_score_paths",
     "derive_logits",
@@ -128,5 +129,4 @@ __all__ = [
     "to_latex",
     "to_sympy",
     "verify",
-    "circuits",
 ]
