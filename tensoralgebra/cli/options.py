@@ -20,6 +20,7 @@ tensoralgebra.errors.TensorAlgebraError: --heads '1000000000x1': 1000000000 laye
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from tensoralgebra.architecture import POSITIONAL_KINDS, Architecture
 from tensoralgebra.errors import TensorAlgebraError
@@ -154,11 +155,12 @@ def add_max_order(parser: argparse.ArgumentParser, what: str = "only paths of or
 #: The help's note on output that the terminal cannot encode.
 ASCII_NOTE = (
     "notation: where the output cannot encode the paper's symbols (PYTHONIOENCODING=ascii), "
-    "they are spelled in ASCII: ⊗ (x), Σ sum, ∈ in, · *, → ->, ᵀ ^T, ≤ <=, ≈ ~, subscripts _1"
+    "they are spelled in ASCII: ⊗ as (x), Σ as sum, ∈ as in, · as *, → as ->, ᵀ as ^T, "
+    "≤ as <=, ≈ as ~, subscripts ₁ as _1; JSON keeps them exact as \\u escapes"
 )
 
 
 def described(examples: str, *notes: str) -> dict:
     """Keyword arguments for ``add_parser``: an epilog of examples and notes, kept as written."""
-    epilog = "\n\n".join(["examples:\n" + examples, *notes])
+    epilog = "\n\n".join(["examples:\n" + examples, *(textwrap.fill(n, 90) for n in notes)])
     return {"epilog": epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}

@@ -122,15 +122,15 @@ def check_output(path: str, option: str, suffixes: Sequence[str] = ()) -> Path:
     """``path`` as a :class:`Path`, refused before any work if it cannot be an output file: a
     folder, in a folder that does not exist, or (with ``suffixes``) of another type."""
     out = Path(path)
-    if suffixes and out.suffix.lower() not in suffixes:
-        expected = " or ".join(suffixes)
-        raise TensorAlgebraError(f"{option} {path!r}: the file name must end in {expected}")
     if out.is_dir():
         raise TensorAlgebraError(f"{option} {path!r} is a folder: name a file in it")
     if not out.parent.is_dir():
         raise TensorAlgebraError(
             f"{option} {path!r}: the folder {str(out.parent)!r} does not exist"
         )
+    if suffixes and out.suffix.lower() not in suffixes:
+        expected = suffixes[0] if len(suffixes) == 1 else f"one of {', '.join(suffixes)}"
+        raise TensorAlgebraError(f"{option} {path!r}: the extension must be {expected}")
     return out
 
 
