@@ -31,7 +31,7 @@ def tour(capsys, tmp_path):
 
 
 def test_the_tour_is_short_numbered_and_agrees(tour):
-    code, lines, tex = tour()
+    code, lines, _ = tour()
     assert code == 0
     assert len(lines) <= 60 and max(map(len, lines)) <= 100
     titles = [line for line in lines if line[:1].isdigit()]
