@@ -59,20 +59,10 @@ def test_json_matches_the_library(capsys, argv, arch, layer, head):
         (["--heads", "2,2", "--layer", "1", "--max-order", "2"], "max_order=2 is out of range"),
         (["--layers", "2", "--layer", "1", "--head", "1"], "--head 1: the heads of a schematic"),
         (["--heads", "2,2"], "the following arguments are required: --layer"),
-        (["--heads", "12x12", "--layer", "11"], "more than the 100000 that scores lists"),
+        (["--heads", "12x12", "--layer", "11"], "lower --max-order (--max-order 1 lists 17689)"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, message):
     status, out, err = run(capsys, "scores", *argv)
     assert status == 2 and not out
     assert message in err and len(err.strip().splitlines()) == 1
-
-
-def test_the_demo_shows_and_checks_the_score_expansion(capsys):
-    from tensoralgebra import cli_demo, cli_scores
-
-    report = cli_demo.Report()
-    cli_scores.demo_section(report, cli_demo.DEMO_ARCHITECTURE)
-    out = capsys.readouterr().out
-    assert report.checks == 5 and not report.failures
-    assert "QK   4 terms: expansion == paths == closed form" in out

@@ -111,7 +111,7 @@ def test_graph_command_writes_every_format(capsys, tmp_path):
         (["paths", "--heads", "12x12"], "more than the 100000 that paths lists"),
         (["paths", "--layers", "2"], "--layers 2: the graph needs concrete head counts"),
         (["graph", "--heads", "2,2", "--out", "g.txt"], "the extension must be one of"),
-        (["graph", "--heads", "2,2", "--out", "/no/such/dir/g.svg"], "No such file"),
+        (["graph", "--heads", "2,2", "--out", "/no/such/dir/g.svg"], "does not exist"),
         (["graph", "--heads", "2,2"], "--out"),
     ],
 )

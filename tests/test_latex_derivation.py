@@ -11,7 +11,6 @@ import pytest
 from tex_support import compiles
 
 import tensoralgebra as ta
-from tensoralgebra import cli_derive
 from tensoralgebra.cli import main
 from tensoralgebra.latex import MAX_DERIVATION_TERMS, TeXError
 from tensoralgebra.latex import render as render_module
@@ -259,13 +258,6 @@ def test_cli_bad_input_is_one_line_and_status_2(capsys, argv, match):
     code, out, err = run(capsys, "derive", *argv)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and re.search(match, err)
-
-
-@pytest.mark.tex
-def test_demo_section_is_the_two_layer_derivation(tmp_path):
-    lines = cli_derive.demo_section()
-    assert "\n".join(lines).endswith(ta.derive_logits(S(2)).to_latex())
-    compiles(ta.derive_logits(S(2)).to_document(), tmp_path / "demo.pdf")
 
 
 def test_docs_show_the_rendered_derivations():

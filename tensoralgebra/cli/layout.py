@@ -1,4 +1,5 @@
-"""Text layout for the ``tensoralgebra`` command: long expressions over several lines, counts.
+"""Text layout for the ``tensoralgebra`` command: long expressions over several lines, and
+listings of terms as tables and as JSON records.
 
 Expressions print on one line (:mod:`tensoralgebra.expr.text`); a terminal needs them broken
 between the terms of a sum or the factors of a product, never inside a term.
@@ -12,23 +13,17 @@ T =  (Id ⊗ W_U)
 >>> print("\\n".join(packed(ta.expand(T), lead="  =", width=40)))
   =  Id ⊗ W_U W_E
    + A^{L0H0} ⊗ W_U W_OV^{L0H0} W_E
->>> approx(97**96), brief(97), brief(97**96)
-('≈ 5.37e+190', '97', '≈ 5.37e+190')
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Product, Sum
 from tensoralgebra.expr.text import PRECEDENCE, precedence, to_text
 from tensoralgebra.paths import LogitPath
 from tensoralgebra.scores import ScorePath
-
-# Numbers up to this many digits read at a glance; longer ones also get a rounded form.
-_EXACT_DIGITS = 9
 
 
 def split(expr: Expr) -> tuple[str, list[str]]:
@@ -89,40 +84,6 @@ def packed(expr: Expr, lead: str = "", width: int = 100) -> list[str]:
     return lines
 
 
-def approx(n: int) -> str:
-    """``n`` rounded to three significant digits, for numbers too long to read."""
-    return f"≈ {n:.2e}" if n < 10**300 else f"≈ 10^{len(str(n)) - 1}"
-
-
-def brief(n: int) -> str:
-    """``n`` exactly if it reads at a glance, else rounded."""
-    return str(n) if len(str(n)) <= _EXACT_DIGITS else approx(n)
-
-
-def count_column(numbers: Sequence[int]) -> list[str]:
-    """Exact numbers aligned as a column; when some are long, a column of rounded forms first.
-
-    >>> count_column([1, 12])
-    [' 1', '12']
-    >>> for line in count_column([9216, 97**2 * 10**9, 97**96]):
-    ...     print(line[:40])
-                      9216
-     ≈ 9.41e+12  9409000000000
-    ≈ 5.37e+190  537138756671996027633836190
-    """
-    texts = [str(n) for n in numbers]
-    width = max(map(len, texts))
-    if width <= _EXACT_DIGITS:
-        return [t.rjust(width) for t in texts]
-    # Exact values too long to right-align usefully: the rounded form carries the magnitude.
-    rounded = [approx(n) if len(t) > _EXACT_DIGITS else "" for n, t in zip(numbers, texts)]
-    column = max(map(len, rounded))
-    return [
-        f"{r:>{column}}  {t}" if r else t.rjust(column + 2 + _EXACT_DIGITS)
-        for r, t in zip(rounded, texts)
-    ]
-
-
 def label(arch: Architecture) -> str:
     """``repr(arch)``, with a long run of equal head counts written ``(h,) * n``.
 
@@ -155,15 +116,6 @@ def path_record(path: LogitPath) -> dict:
     }
 
 
-def json_lines(head: dict, key: str, items: Iterable[dict]) -> list[str]:
-    """A JSON object: the fields of ``head``, then ``key`` holding ``items``, one item per line
-    (long listings stay readable and greppable)."""
-    fields = [f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in head.items()]
-    rows = [f"    {json.dumps(item, ensure_ascii=False)}" for item in items]
-    listing = f"  {json.dumps(key)}: [\n" + ",\n".join(rows) + "\n  ]" if rows else f'  "{key}": []'
-    return ["{", ",\n".join([*fields, listing]), "}"]
-
-
 def _side(path: LogitPath) -> dict:
     heads = [[layer, h if isinstance(h, int) else repr(h)] for layer, h in path.heads]
     return {"heads": heads, "source": path.source}
@@ -192,4 +144,16 @@ def score_rows(paths: Sequence[ScorePath], sources: bool) -> list[str]:
         read = f"[{p.query.source[:3]}→{p.key.source[:3]}]  " if sources else ""
         order = "{},{}".format(*p.order)
         rows.append(f"{p.kind:<6} {order:>5}  {q:<{wq}}  {k:<{wk}}  {read}{to_text(p.expr)}")
+    return rows
+
+
+def logit_rows(paths: Sequence[LogitPath]) -> list[str]:
+    """Logit terms as a table: kind, order, the heads along the path, the source, the term."""
+    names = [path_heads(p) for p in paths]
+    width = max(map(len, ["heads", *names]))
+    rows = [f"{'# kind':<8} {'order':>5}  {'heads':<{width}}  {'source':<8}  term"]
+    rows += [
+        f"{p.kind:<8} {p.order:>5}  {name:<{width}}  {p.source:<8}  {to_text(p.expr)}"
+        for p, name in zip(paths, names)
+    ]
     return rows
