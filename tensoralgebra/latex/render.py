@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tensoralgebra.derivation.backends import provide
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import terms
 from tensoralgebra.latex.layout import pack, width
@@ -278,3 +279,14 @@ def to_pdf(derivation, path: str | os.PathLike, engine: str | None = None) -> Pa
 def expression_fragment(expr) -> str:
     r"""One expression as an ``equation*``, for quick documents."""
     return "\\begin{equation*}\n" + to_latex(expr) + "\n\\end{equation*}"
+
+
+# A derivation's rendering methods delegate here (see tensoralgebra.derivation.backends).
+for _capability, _function in [
+    ("fragment", fragment),
+    ("document", document),
+    ("markdown", markdown),
+    ("math_block", math_block),
+    ("pdf", to_pdf),
+]:
+    provide(_capability, _function)
