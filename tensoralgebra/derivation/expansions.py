@@ -23,8 +23,13 @@ architecture up to :data:`~tensoralgebra.derivation.limits.MAX_DERIVATION_TERMS`
 from __future__ import annotations
 
 from tensoralgebra.architecture import Architecture
-from tensoralgebra.derivation.chain import Derivation, DerivationStep, Group, side_orders
-from tensoralgebra.derivation.chain import term_order
+from tensoralgebra.derivation.chain import (
+    Derivation,
+    DerivationStep,
+    Group,
+    side_orders,
+    term_order,
+)
 from tensoralgebra.derivation.limits import Request, check_fits
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr import Application, Expr, Head, Step, Sum, expansion_steps, terms

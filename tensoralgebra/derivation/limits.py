@@ -40,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 from tensoralgebra.architecture import Architecture
@@ -84,7 +85,7 @@ class Request:
             count_score_paths(self.arch, self.layer, self.head, max_order=k)
             for k in range(self.layer + 1)
         ]
-        return [upto[0]] + [b - a for a, b in zip(upto, upto[1:])]
+        return [upto[0]] + [b - a for a, b in itertools.pairwise(upto)]
 
     def total(self) -> int:
         """The expansion's terms in all, in closed form (cheap for any size: no count by

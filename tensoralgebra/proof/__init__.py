@@ -14,7 +14,7 @@
 from tensoralgebra.derivation import describe
 from tensoralgebra.proof.checker import check_derivation
 from tensoralgebra.proof.equations import Equation, replace_symbols, unfold
-from tensoralgebra.proof.report import ProofError, ProofReport, CheckResult
+from tensoralgebra.proof.report import CheckResult, ProofError, ProofReport
 from tensoralgebra.proof.rewriting import same, tidy
 from tensoralgebra.proof.runner import (
     find_proofs,
@@ -28,11 +28,11 @@ from tensoralgebra.proof.runner import (
 from tensoralgebra.proof.theorem import Fact, Theorem
 
 __all__ = [
+    "CheckResult",
     "Equation",
     "Fact",
     "ProofError",
     "ProofReport",
-    "CheckResult",
     "Theorem",
     "check_derivation",
     "describe",

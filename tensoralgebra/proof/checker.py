@@ -38,7 +38,7 @@ from tensoralgebra.proof.evaluate import (
     layers_used,
     numeric_values,
 )
-from tensoralgebra.proof.report import ProofReport, CheckResult, short
+from tensoralgebra.proof.report import CheckResult, ProofReport, short
 from tensoralgebra.proof.rewriting import (
     replace_all,
     replacements_once,
@@ -182,7 +182,7 @@ def check_derivation(
     examples: int = EXAMPLES,
     exact_sizes: Mapping[str, int] | None = None,
 ) -> ProofReport:
-    """Check every step of ``derivation`` (see the module docstring); returns a :class:`ProofReport`.
+    """Check every step of ``derivation`` (see the module docstring): a :class:`ProofReport`.
 
     ``exact_sizes`` overrides :data:`~tensoralgebra.proof.evaluate.EXACT_SIZES`; ``examples``
     is the number of Hypothesis examples of the numeric check.

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.proof.report import ProofReport, CheckResult, short
+from tensoralgebra.proof.report import CheckResult, ProofReport, short
 from tensoralgebra.proof.theorem import Theorem
 
 #: The file names of proofs: two digits (the teaching order), an underscore, a name.

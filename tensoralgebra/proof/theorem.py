@@ -34,7 +34,7 @@ from tensoralgebra.derivation import Derivation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.nodes import Expr
 from tensoralgebra.proof.equations import Equation
-from tensoralgebra.proof.report import ProofReport, CheckResult, short
+from tensoralgebra.proof.report import CheckResult, ProofReport, short
 from tensoralgebra.proof.rewriting import same
 
 #: How a fact checks, as :meth:`Theorem.fact` accepts it.
