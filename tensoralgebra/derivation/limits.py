@@ -46,7 +46,8 @@ from dataclasses import dataclass, replace
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 from tensoralgebra.paths import count_logit_paths
-from tensoralgebra.scores import count_score_paths
+from tensoralgebra.scores import count_score_paths, scoring_head
+from tensoralgebra.validation import optional_integer
 
 #: A concrete architecture's derivation lists at most this many terms per step.
 MAX_DERIVATION_TERMS = 64
@@ -164,9 +165,20 @@ def refusal(request: Request) -> str | None:
     return None
 
 
+def _validate(request: Request) -> None:
+    """Raise :class:`TensorAlgebraError` if ``request`` names no head or order of its
+    architecture (an advised change must be valid as it stands: the same head, the same
+    ``max_order``)."""
+    top = request.arch.n_layers if request.kind == "logits" else request.layer
+    if request.kind == "scores":
+        scoring_head(request.arch, request.layer, request.head)
+    optional_integer(request.max_order, "max_order", low=0, high=top + 1)
+
+
 def fits(request: Request) -> bool:
     """Whether ``request`` is valid and within every limit."""
     try:
+        _validate(request)
         return refusal(request) is None
     except TensorAlgebraError:
         return False

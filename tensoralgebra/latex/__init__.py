@@ -14,3 +14,18 @@ __all__ = [
     "find_tex_engine",
     "to_latex",
 ]
+
+#: Names of :mod:`tensoralgebra.derivation` still reachable here, for callers written before
+#: derivations had a room of their own.
+_DERIVATION_NAMES = ("Derivation", "DerivationStep", "Group", "derive_logits", "derive_scores")
+
+
+def __getattr__(name: str):
+    # Resolved on use, not at import: tensoralgebra.derivation imports the expression printer,
+    # which still lives in this package, so an eager import here would be circular. The
+    # direction is downward either way (latex uses derivation, never the reverse).
+    if name in _DERIVATION_NAMES:
+        import tensoralgebra.derivation
+
+        return getattr(tensoralgebra.derivation, name)
+    raise AttributeError(f"module 'tensoralgebra.latex' has no attribute {name!r}")
