@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import tensoralgebra as ta
 from tensoralgebra.expr import HeadSet, HeadVar, IndexedSum, Kron, Product, Sum
 from tensoralgebra.proof import Equation, Theorem, main, same
-from tensoralgebra.testing import assert_expansion_on_random_model
 from tensoralgebra.symbols import W_E, W_OV, W_U, A, Id_positions
+from tensoralgebra.testing import assert_expansion_on_random_model
 
 ARCH = ta.Architecture.schematic(n_layers=2)
 DERIVATION = ta.derive_logits(ARCH)

@@ -33,8 +33,8 @@ from tensoralgebra.expr import (
     symbol,
 )
 from tensoralgebra.proof import Equation, Theorem, main
-from tensoralgebra.testing import assert_expansion_on_random_model
 from tensoralgebra.symbols import W_E, W_QK, Id_positions
+from tensoralgebra.testing import assert_expansion_on_random_model
 
 P, M = Space.of(POSITIONS), Space.of(MODEL)
 h = HeadVar("h")

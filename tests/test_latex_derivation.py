@@ -13,7 +13,6 @@ from tex_support import compiles
 import tensoralgebra as ta
 from tensoralgebra import cli_derive
 from tensoralgebra.cli import main
-from tensoralgebra.derivation import MAX_DERIVATION_TERMS
 from tensoralgebra.latex import TeXError
 from tensoralgebra.latex import render as render_module
 
@@ -21,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 S = ta.Architecture.schematic
 
-# The golden derivations: file, derivation, and the paper's equation (docs/conventions.md §3, §4) that its
-# last line must be, symbol for symbol.
+# The golden derivations: file, derivation, and the paper's equation (docs/conventions.md §3,
+# §4) that its last line must be, symbol for symbol.
 PAPER = {
     "logits_0_layers.tex": (lambda: ta.derive_logits(S(0)), r"\mathrm{Id} \otimes W_U W_E"),
     "logits_1_layer.tex": (
