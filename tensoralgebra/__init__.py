@@ -40,10 +40,10 @@ __version__ = "0.1.0"
 # What needs SymPy, torch, networkx or a TeX engine is imported on first use, so that importing
 # tensoralgebra stays fast: name -> the module that defines it.
 _LAZY = {
-    # LaTeX output, in the paper's notation.
-    "Derivation": "tensoralgebra.latex",
-    "derive_logits": "tensoralgebra.latex",
-    "derive_scores": "tensoralgebra.latex",
+    # Derivations, and LaTeX output in the paper's notation.
+    "Derivation": "tensoralgebra.derivation",
+    "derive_logits": "tensoralgebra.derivation",
+    "derive_scores": "tensoralgebra.derivation",
     "to_latex": "tensoralgebra.latex",
     "to_sympy": "tensoralgebra.expr.sympy_bridge",
     "sympy_expansion": "tensoralgebra.expr.sympy_bridge",

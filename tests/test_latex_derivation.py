@@ -12,15 +12,15 @@ from tex_support import compiles
 
 import tensoralgebra as ta
 from tensoralgebra.cli import main
-from tensoralgebra.latex import MAX_DERIVATION_TERMS, TeXError
+from tensoralgebra.latex import TeXError
 from tensoralgebra.latex import render as render_module
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 S = ta.Architecture.schematic
 
-# The golden derivations: file, derivation, and the paper's equation (MATH.md §3, §4) that its
-# last line must be, symbol for symbol.
+# The golden derivations: file, derivation, and the paper's equation (docs/conventions.md §3,
+# §4) that its last line must be, symbol for symbol.
 PAPER = {
     "logits_0_layers.tex": (lambda: ta.derive_logits(S(0)), r"\mathrm{Id} \otimes W_U W_E"),
     "logits_1_layer.tex": (
@@ -129,33 +129,175 @@ def test_concrete_architectures_give_every_term():
     assert sizes == [kinds.count(k) for k in ("none", "Q", "K", "QK")]
 
 
-def test_too_many_terms_are_refused_with_pointers():
-    big = ta.Architecture(heads=(4, 4, 4))
-    assert ta.count_logit_paths(big) > MAX_DERIVATION_TERMS
-    with pytest.raises(ta.TensorAlgebraError) as error:
-        ta.derive_logits(big)
-    message = str(error.value)
-    assert "125 terms" in message and "Architecture.schematic(3)" in message
-    assert "max_order=2" in message and "--max-order 2" in message
-    with pytest.raises(ta.TensorAlgebraError, match="schematic"):
-        ta.derive_scores(ta.Architecture(heads=(8, 8, 1)), layer=2)
-    with pytest.raises(ta.TensorAlgebraError, match="too large to build"):
-        ta.derive_logits(ta.Architecture(heads=(8,) * 6), max_order=1)
+# --- sizes: refused from counts, with advice that fits -----------------------------------------
+
+A = ta.Architecture
+# Requests just over a limit: (what, architecture, layer, head, max_order, option, value, reason).
+OVER = [
+    ("logits", S(9), None, 0, None, "n_layers", 8, "kB of LaTeX"),
+    ("logits", S(10), None, 0, None, "n_layers", 8, "needs its whole expansion"),
+    ("logits", S(12), None, 0, None, "n_layers", 8, "4,096 terms"),
+    ("logits", S(18), None, 0, None, "n_layers", 8, "262,144 terms"),
+    ("logits", S(10), None, 0, 1, "n_layers", 9, "needs its whole expansion"),
+    ("logits", S(8, positional="standard"), None, 0, None, "n_layers", 7, "kB of LaTeX"),
+    ("logits", A((4, 4, 4)), None, 0, None, "max_order", 2, "125 terms, more than the 64"),
+    ("logits", A((2,) * 7), None, 0, None, "max_order", 1, "2,187 terms"),
+    ("logits", A((6,) * 8), None, 0, None, "n_layers", 8, "5,764,801 terms"),
+    ("logits", A((6,) * 8), None, 0, 1, "n_layers", 8, "needs its whole expansion"),
+    ("scores", S(6), 5, "h", None, "layer", 4, "needs its whole expansion"),
+    ("scores", S(6), 5, "h", 1, "layer", 4, "needs its whole expansion"),
+    ("scores", A((3, 3, 3)), 2, 0, None, "max_order", 1, "256 terms"),
+    ("scores", A((12, 12, 12)), 2, 3, None, "layer", 0, "28,561 terms"),
+]
+
+
+def derive(what, arch, layer, head, max_order):
+    if what == "logits":
+        return ta.derive_logits(arch, max_order=max_order)
+    return ta.derive_scores(arch, layer, head, max_order=max_order)
+
+
+def follow(request, option, value):
+    """The request changed as the advice says."""
+    what, arch, layer, head, max_order = request
+    if option == "max_order":
+        max_order = value
+    elif option == "n_layers":
+        arch = S(value, positional=arch.positional)
+    else:
+        layer = value
+    return what, arch, layer, head, max_order
+
+
+@pytest.mark.parametrize("case", OVER, ids=lambda c: f"{c[0]}-{c[1]!r}-{c[4]}")
+def test_sizes_over_the_limit_are_refused_with_advice_that_fits(case):
+    *request, option, value, reason = case
+    with pytest.raises(ta.ExpansionLimitError) as error:
+        derive(*request)
+    assert (error.value.option, error.value.value) == (option, value)
+    assert reason in error.value.reason and f"{option}={value!r} fits" in str(error.value)
+    followed = follow(request, option, value)
+    assert followed != tuple(request)  # never the input again
+    derivation = derive(*followed)
+    assert len(derivation.steps) >= 2
+
+
+@pytest.mark.tex
+@pytest.mark.parametrize("case", OVER[::3], ids=lambda c: f"{c[0]}-{c[1]!r}-{c[4]}")
+def test_following_the_advice_compiles(case, tmp_path):
+    *request, option, value, _ = case
+    compiles(derive(*follow(request, option, value)).to_document(), tmp_path / "d.pdf")
 
 
 @pytest.mark.parametrize(
-    ("call", "match"),
+    "request_",
     [
-        (lambda: ta.derive_logits("2,2"), "needs an Architecture"),
-        (lambda: ta.derive_logits(S(2), max_order=3), "max_order=3"),
-        (lambda: ta.derive_scores(S(2), layer=2), "layer 2 does not exist"),
-        (lambda: ta.derive_scores(ta.Architecture((1, 1)), 1, head=4), "head 4 does not exist"),
-        (lambda: ta.derive_scores(S(2), 1, max_order=2), "max_order=2"),
+        ("logits", S(8), None, 0, None),
+        ("logits", S(6, positional="standard"), None, 0, None),
+        ("logits", A((1,) * 6), None, 0, None),
+        ("logits", A((4, 4, 4)), None, 0, 2),
+        ("scores", S(5), 4, "h", None),
+        ("scores", A((2, 2, 2)), 2, 1, 1),
+        ("scores", A((1, 1, 1, 1)), 3, 0, None),
+    ],
+    ids=str,
+)
+def test_the_estimate_bounds_the_rendered_size(request_):
+    from tensoralgebra.derivation.limits import Request, estimate
+
+    what, arch, layer, head, max_order = request_
+    derivation = derive(*request_)
+    e = estimate(Request(what, arch, layer, head, max_order))
+    assert len(derivation.to_document().encode()) <= e.bytes <= ta.derivation.MAX_DERIVATION_BYTES
+    assert e.terms == len(ta.terms(derivation.steps[-2].expr)) or arch.is_schematic
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: ta.derive_logits(S(100_000)),
+        lambda: ta.derive_logits(A((1000,) * 1000), max_order=1),
+        lambda: ta.derive_scores(S(100_000), 99_999, "h"),
+        lambda: ta.derive_scores(A((10,) * 200), 199),
     ],
 )
-def test_bad_input(call, match):
-    with pytest.raises(ta.TensorAlgebraError, match=match):
+def test_huge_sizes_are_refused_at_once(call):
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(ta.ExpansionLimitError):
         call()
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "fragment"),
+    [
+        (lambda: ta.derive_logits("2,2"), ta.TensorAlgebraError, "needs an Architecture"),
+        (lambda: ta.derive_logits(S(2), max_order=3), ta.TensorAlgebraError, "max_order 3 is out"),
+        (lambda: ta.derive_logits(S(2), max_order=-1), ta.TensorAlgebraError, "max_order -1 is"),
+        (lambda: ta.derive_logits(S(2), max_order=1.0), ta.TensorAlgebraError, "an integer"),
+        (lambda: ta.derive_logits(S(2), max_order=True), ta.TensorAlgebraError, "not a bool"),
+        (lambda: ta.derive_scores(S(2), layer=2), ta.TensorAlgebraError, "layer 2 does not"),
+        (
+            lambda: ta.derive_scores(A((1, 1)), 1, head=4),
+            ta.TensorAlgebraError,
+            "head 4 does not exist",
+        ),
+        (lambda: ta.derive_scores(S(2), 1, max_order=2), ta.TensorAlgebraError, "max_order 2"),
+        (lambda: ta.derive_logits(S(9)), ta.ExpansionLimitError, "n_layers=8 fits"),
+        (lambda: ta.derive_logits(A((4, 4, 4))), ta.ExpansionLimitError, "max_order=2 fits"),
+    ],
+)
+def test_bad_input(call, error, fragment):
+    with pytest.raises(error) as raised:
+        call()
+    assert fragment in str(raised.value)
+
+
+def test_numpy_integers_are_accepted():
+    import numpy as np
+
+    d = ta.derive_scores(A((2, 2)), 1, 1, max_order=np.int64(1))
+    assert d.max_order == 1 and type(d.max_order) is int
+    assert ta.derive_logits(A((2, 2)), max_order=np.int64(0)).max_order == 0
+
+
+# --- layout ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ta.derive_scores(S(3), 2),
+        lambda: ta.derive_logits(A((2, 2, 2))),
+        lambda: ta.derive_scores(A((1, 2, 3)), 2, 2),
+        lambda: ta.derive_logits(S(4)),
+    ],
+    ids=["scores-3", "concrete-2x2x2", "concrete-scores", "logits-4"],
+)
+def test_lines_break_only_between_top_level_factors(make):
+    for line in render_module._lines(make()):
+        assert line.count("(") == line.count(")"), line
+
+
+@pytest.mark.parametrize("arch", [A((2, 2, 2)), A((1,) * 6), A((3, 3, 3)), S(5)], ids=repr)
+def test_each_group_has_one_label(arch):
+    derivation = ta.derive_logits(arch, max_order=2 if arch == A((3, 3, 3)) else None)
+    latex = derivation.to_latex()
+    for group in derivation.steps[-1].groups:
+        if derivation.shown(group.terms):
+            assert latex.count(rf"\text{{{group.label}}}") == 1, group.label
+
+
+def test_lines_use_the_page_beside_the_justifications():
+    derivation = ta.derive_scores(S(3), 2)
+    assert render_module.line_width(derivation) > render_module.LINE_WIDTH
+    # Two short score terms share a row now (they did not within the old fixed 34 em).
+    assert any(
+        line.count(r"\sum_{h_") >= 2 and line.startswith("+")
+        for line in render_module._lines(derivation)
+    )
 
 
 @pytest.mark.tex
@@ -247,10 +389,10 @@ def test_cli_prints_fragments_and_markdown(capsys, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["--heads", "4,4,4"], "125 terms.*--layers 3.*--max-order 2"),
+        (["--heads", "4,4,4"], "125 terms.*max.order.2"),
         (["--heads", "2,2", "--scores", "1", "5"], "head 5 does not exist"),
         (["--heads", "2,2", "--scores", "x", "0"], "layer 'x' is not an integer"),
-        (["--layers", "2", "--max-order", "3"], "max_order=3"),
+        (["--layers", "2", "--max-order", "3"], "max_order 3 is out of range"),
         (["--heads", "2,2", "--format", "pdf"], "invalid choice"),
     ],
 )

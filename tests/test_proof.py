@@ -25,7 +25,6 @@ from tensoralgebra.expr import (
     Transpose,
     symbol,
 )
-from tensoralgebra.latex import Derivation
 from tensoralgebra.latex.render import escape_text
 from tensoralgebra.proof import Equation, ProofError, Theorem, load_proofs, same, tidy
 from tensoralgebra.proof.render import collection
@@ -39,11 +38,11 @@ W_, V_ = symbol("W", M, M), symbol("V", M, M)
 FAST = {"examples": 5}
 
 
-def failures_of(derivation: Derivation, check: str) -> list[str]:
+def failures_of(derivation: ta.Derivation, check: str) -> list[str]:
     return [r.message for r in derivation.check(**FAST).failures() if r.check == check]
 
 
-def rule_failure(derivation: Derivation) -> str:
+def rule_failure(derivation: ta.Derivation) -> str:
     report = derivation.check(**FAST)
     (failure,) = [r for r in report.failures() if r.check == "rule"]
     return f"{failure.subject}: {failure.message}"
@@ -54,7 +53,7 @@ def rule_failure(derivation: Derivation) -> str:
 
 def test_swapped_factors_are_rejected():
     start = Product((Kron((A_, W_)), Kron((B_, V_))))
-    wrong = Derivation.start("swapped", start).then(Kron((B_ @ A_, W_ @ V_)), "mixed_product")
+    wrong = ta.Derivation.start("swapped", start).then(Kron((B_ @ A_, W_ @ V_)), "mixed_product")
     assert rule_failure(wrong) == (
         "step 1 (B A ⊗ W V): does not follow: mixed_product produces A B ⊗ W V instead"
     )
@@ -64,7 +63,7 @@ def test_swapped_factors_are_rejected():
 
 def test_dropped_transpose_is_rejected():
     start = Transpose(Kron((A_, W_)))
-    wrong = Derivation.start("dropped", start).then(Kron((Transpose(A_), W_)), "transpose_kron")
+    wrong = ta.Derivation.start("dropped", start).then(Kron((Transpose(A_), W_)), "transpose_kron")
     assert rule_failure(wrong) == (
         "step 1 (A^T ⊗ W): does not follow: transpose_kron produces A^T ⊗ W^T instead"
     )
@@ -73,7 +72,7 @@ def test_dropped_transpose_is_rejected():
 
 def test_wrong_head_index_is_rejected():
     start = Product((Kron((Id_positions, W_O((0, 0)))), Kron((A((0, 0)), W_V((0, 0))))))
-    wrong = Derivation.start("head", start).then(
+    wrong = ta.Derivation.start("head", start).then(
         Kron((A((0, 1)), Product((W_O((0, 0)), W_V((0, 0)))))), "mixed_product"
     )
     assert rule_failure(wrong) == (
@@ -86,7 +85,7 @@ def test_wrong_head_index_is_rejected():
 def test_missing_term_is_rejected():
     logits = ta.logits(ta.Architecture(heads=(2,)))
     full = ta.terms(ta.expand(logits))
-    wrong = Derivation.start("missing", logits).then(
+    wrong = ta.Derivation.start("missing", logits).then(
         Sum(full[:2]), "distribute_product", "mixed_product", "eliminate_identity"
     )
     message = rule_failure(wrong)
@@ -100,7 +99,9 @@ def test_missing_term_is_rejected():
 
 def test_true_step_with_the_wrong_rule_is_rejected_by_the_rule_check_only():
     start = Product((Kron((A_, W_)), Kron((B_, V_))))
-    wrong = Derivation.start("wrong rule", start).then(Kron((A_ @ B_, W_ @ V_)), "transpose_kron")
+    wrong = ta.Derivation.start("wrong rule", start).then(
+        Kron((A_ @ B_, W_ @ V_)), "transpose_kron"
+    )
     report = wrong.check(**FAST)
     assert [r.check for r in report.failures()] == ["rule"]
     assert (
@@ -115,18 +116,18 @@ def test_a_wrong_citation_is_rejected():
         Kron((A_ @ B_, W_ @ V_)),
     )
     start = Product((Kron((B_, V_)), Kron((A_, W_))))
-    right = Derivation.start("cite", start).then(
+    right = ta.Derivation.start("cite", start).then(
         Kron((B_ @ A_, V_ @ W_)), cites=mixed.at(A=B_, W=V_, B=A_, V=W_)
     )
     assert right.check(**FAST).ok
-    wrong = Derivation.start("cite", start).then(Kron((B_ @ A_, V_ @ W_)), cites=mixed)
+    wrong = ta.Derivation.start("cite", start).then(Kron((B_ @ A_, V_ @ W_)), cites=mixed)
     assert "mixed-product rule does not apply" in rule_failure(wrong)
 
 
 def test_a_later_step_is_named_by_its_number():
     start = Transpose(Product((Kron((A_, W_)), Kron((B_, V_)))))
     d = (
-        Derivation.start("two", start)
+        ta.Derivation.start("two", start)
         .then(Product((Transpose(Kron((B_, V_))), Transpose(Kron((A_, W_))))), "transpose_product")
         .then(
             Product((Kron((Transpose(B_), V_)), Kron((Transpose(A_), Transpose(W_))))),
@@ -140,16 +141,18 @@ def test_definitions_unfold_and_a_wrong_use_fails():
     h = ta.HeadVar("h")
     definition = Equation("definition of W_OV", W_OV(h), Product((W_O(h), W_V(h))), "definition")
     start = Kron((A((0, 0)), Product((W_O((0, 0)), W_V((0, 0))))))
-    right = Derivation.start("d", start).then(Kron((A((0, 0)), W_OV((0, 0)))), cites=definition)
+    right = ta.Derivation.start("d", start).then(Kron((A((0, 0)), W_OV((0, 0)))), cites=definition)
     assert right.check(**FAST).ok
     # W_V^T W_O^T is (W_O W_V)^T, not W_OV: every check catches the reversed product.
     reversed_ = Kron((A((0, 0)), Product((W_V((0, 0)).T, W_O((0, 0)).T))))
-    wrong = Derivation.start("d", reversed_).then(Kron((A((0, 0)), W_OV((0, 0)))), cites=definition)
+    wrong = ta.Derivation.start("d", reversed_).then(
+        Kron((A((0, 0)), W_OV((0, 0)))), cites=definition
+    )
     assert sorted(r.check for r in wrong.check(**FAST).failures()) == ["exact", "numeric", "rule"]
 
 
 def test_unknown_rules_and_citations_are_refused_when_built():
-    d = Derivation.start("x", A_)
+    d = ta.Derivation.start("x", A_)
     with pytest.raises(TensorAlgebraError, match="step 1 names the rule 'distribute', which"):
         d.then(A_, "distribute")
     with pytest.raises(TensorAlgebraError, match="step 1 cites 'a lemma'"):
@@ -157,7 +160,7 @@ def test_unknown_rules_and_citations_are_refused_when_built():
 
 
 def test_raise_for_failures_lists_every_failure():
-    wrong = Derivation.start("swapped", Product((Kron((A_, W_)), Kron((B_, V_))))).then(
+    wrong = ta.Derivation.start("swapped", Product((Kron((A_, W_)), Kron((B_, V_))))).then(
         Kron((B_ @ A_, W_ @ V_)), "mixed_product"
     )
     with pytest.raises(ProofError, match=r"swapped: 3 of 3 checks failed:\n  step 1"):
@@ -184,7 +187,7 @@ def test_the_packages_derivations_check(derivation):
 
 def test_a_step_may_read_right_to_left():
     start = Kron((A_, W_))
-    d = Derivation.start("back", start).then(
+    d = ta.Derivation.start("back", start).then(
         Product((Kron((A_, Identity(M))), Kron((Id_positions, W_)))), "mixed_product"
     )
     assert d.check(**FAST).ok
@@ -277,6 +280,18 @@ def test_one_proof_compiles_alone(tmp_path):
 # --- the prove command ---------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_sessions_hypothesis_profile():
+    """The prove command loads its own Hypothesis profile (a process that is the command);
+    run in-process here, the session's profile is restored after each test."""
+    from hypothesis import settings
+
+    previous = settings.default
+    yield
+    settings.register_profile("test-session-restored", parent=previous)
+    settings.load_profile("test-session-restored")
+
+
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -310,7 +325,85 @@ def test_prove_fails_on_a_broken_proof(tmp_path):
     rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[1:3]}
     assert rows == {"01_broken": ["1", "0/3"], "02_empty": ["0", "0/1"]}
     assert "01_broken: step 1 (b a): [rule] does not follow: flatten_product does not apply" in out
-    assert "02_empty: file 02_empty.py: [import] TensorAlgebraError:" in out
+    assert "02_empty: file 02_empty.py: [import] TensorAlgebraError: 02_empty.py defines" in out
+
+
+GOOD = (
+    "from tensoralgebra.expr import MODEL, Space, symbol\n"
+    "from tensoralgebra.proof import Theorem\n"
+    "a, b = (symbol(n, Space.of(MODEL), Space.of(MODEL)) for n in 'ab')\n"
+    "THEOREM = Theorem('Identity', 'a b = a b', 'a b = a b')\n"
+    "THEOREM.prove(THEOREM.start(a @ b).then(a @ b, 'flatten_product'))\n"
+)
+# Proof files that must fail, naming the file: (source, fragment of the failure line).
+BROKEN = [
+    ("import sys\nsys.exit(0)\n", "[import] TensorAlgebraError: 01_bad.py exited (SystemExit: 0)"),
+    ("raise SystemExit('stop')\n", "01_bad.py exited (SystemExit: 'stop')"),
+    ("raise RuntimeError('boom')\n", "file 01_bad.py: [import] RuntimeError: boom"),
+    ("x = 1\n", "01_bad.py defines no THEOREM (a tensoralgebra.proof.Theorem), found NoneType"),
+    ("THEOREM = 3\n", "01_bad.py defines no THEOREM (a tensoralgebra.proof.Theorem), found int"),
+    (
+        "from tensoralgebra.proof import Theorem\nTHEOREM = Theorem('Empty', 's', 'x')\n",
+        "theorem 'Empty': [checks] no checks: the theorem has no derivation step",
+    ),
+    (
+        "import sys\nfrom tensoralgebra.proof import Theorem\nTHEOREM = Theorem('Exit', 's', 'x')\n"
+        "THEOREM.fact('package')(lambda: sys.exit(0))\n",
+        "[package] SystemExit at line",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "fragment"), BROKEN, ids=range(len(BROKEN)))
+def test_a_broken_proof_file_fails_and_the_others_still_run(tmp_path, source, fragment):
+    (tmp_path / "01_bad.py").write_text(source)
+    (tmp_path / "02_good.py").write_text(GOOD)
+    status, out, err = run("prove", "--dir", str(tmp_path), "--examples", "2")
+    assert status == 1 and err == ""
+    assert fragment in out
+    lines = out.splitlines()
+    assert lines[1].startswith("01_bad") and lines[1].endswith("FAILED")
+    assert lines[2].startswith("02_good") and not lines[2].endswith("FAILED")
+    assert lines[3].startswith("2 proofs: 1 failed")
+
+
+def test_a_theorem_without_checks_fails():
+    report = ta.Theorem("Nothing", "nothing", "x").check()
+    assert (report.ok, report.passed, report.total) == (False, 0, 1)
+    assert "no checks" in report.failures()[0].message
+
+
+def test_prove_leaves_no_example_database(tmp_path, monkeypatch):
+    (tmp_path / "proofs").mkdir()
+    (tmp_path / "proofs" / "01_fact.py").write_text(
+        "from hypothesis import given, strategies as st\n"
+        "from tensoralgebra.proof import Theorem\n"
+        "THEOREM = Theorem('A fact', 's', 'x')\n"
+        "@THEOREM.fact('numeric')\n"
+        "@given(st.integers())\n"
+        "def commutes(n):\n"
+        "    assert n + 1 == 1 + n\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run("prove", "--dir", "proofs")
+    assert status == 0, out
+    assert not (tmp_path / ".hypothesis").exists()
+
+
+def test_prove_profile_restores_the_settings_it_found():
+    from hypothesis import settings
+
+    from tensoralgebra.proof.runner import prove_profile
+
+    before = settings.default
+    with prove_profile():
+        assert settings.default.database is None and settings.default.deadline is None
+    after = settings.default
+    assert (after.max_examples, after.derandomize, after.database) == (
+        before.max_examples,
+        before.derandomize,
+        before.database,
+    )
 
 
 def test_prove_reports_bad_names_and_folders(tmp_path):
@@ -331,8 +424,8 @@ def test_find_proofs_by_stem_name_and_number():
 
 
 def test_table_marks_failed_proofs():
-    passed = ta.proof.Report("a", 2, (ta.proof.Result("s", "rule", True),), 0.5)
-    failed = ta.proof.Report("b", 1, (ta.proof.Result("s", "rule", False, "no"),), 0.25)
+    passed = ta.proof.ProofReport("a", 2, (ta.proof.CheckResult("s", "rule", True),), 0.5)
+    failed = ta.proof.ProofReport("b", 1, (ta.proof.CheckResult("s", "rule", False, "no"),), 0.25)
     lines = table([("01_a", passed), ("02_b", failed)]).splitlines()
     assert lines[2].endswith("FAILED") and not lines[1].endswith("FAILED")
     assert lines[-1] == "2 proofs: 1 failed, 1/2 checks passed in 0.75 s"

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tensoralgebra.derivation.backends import provide
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import terms
 from tensoralgebra.latex.layout import pack, width
@@ -27,9 +28,12 @@ from tensoralgebra.latex.printer import term_pieces, to_latex
 
 #: The TeX engines looked for, in order of preference.
 ENGINES = ("pdflatex", "lualatex", "xelatex")
-#: The width available to the lines of a derivation, in em: the text width of an A4 page with
-#: 2 cm margins at 10pt (48 em), less the justification column and the ``=``.
+#: The text width of an A4 page with 2 cm margins at 10pt, in em.
+TEXT_WIDTH = 48.0
+#: The widest the left column may make the lines (a derivation's own is usually less).
 LINE_WIDTH = 34.0
+#: Room kept for the ``=`` and for the width estimate's error (at most 10% too narrow).
+RELATION, SAFETY = 1.6, 1.1
 #: A labelled block of a wide group has at most this many rows (it cannot break across pages).
 BLOCK_ROWS = 12
 _TEXT_ESCAPES = {
@@ -56,10 +60,46 @@ def _justification(text: str) -> str:
     return rf"{{\scriptstyle\text{{({escape_text(text)})}}}}" if text else ""
 
 
-def _units(items, first: bool) -> list[list[str]]:
+def line_width(derivation) -> float:
+    """The width the right-hand column of ``derivation`` may fill, in em: the page less its
+    widest left-hand entry (the left-hand side, or a justification in script size), the ``=``
+    and a margin for the estimate."""
+    lefts = [width(derivation.lhs)] + [
+        width(rf"\text{{({s.justification})}}") * 0.7 for s in derivation.steps[1:]
+    ]
+    return max(LINE_WIDTH, (TEXT_WIDTH - max(lefts) - RELATION) / SAFETY)
+
+
+def top_level(pieces: list[str], budget: float) -> list[str]:
+    r"""``pieces`` rejoined so that each has balanced parentheses: a line breaks between the
+    factors of a term's top-level product or Kronecker product, not inside a parenthesised
+    factor (which would leave an orphan ``W_E)`` on a line of its own). Only a factor wider
+    than a whole line (``budget`` em) keeps its inner breaks.
+
+    >>> top_level(["A^{h}", r"\otimes (W_U", "W_{OV}^{h}", "W_E)"], budget=30)
+    ['A^{h}', '\\otimes (W_U W_{OV}^{h} W_E)']
+    >>> top_level(["A^{h}", r"\otimes (W_U", "W_{OV}^{h}", "W_E)"], budget=3)
+    ['A^{h}', '\\otimes (W_U', 'W_{OV}^{h}', 'W_E)']
+    """
+    segments: list[list[str]] = []
+    depth = 0
+    for piece in pieces:
+        if depth > 0:
+            segments[-1].append(piece)
+        else:
+            segments.append([piece])
+        depth += piece.count("(") - piece.count(")")
+    out: list[str] = []
+    for segment in segments:
+        joined = " ".join(segment)
+        out += [joined] if width(joined) <= budget else segment
+    return out
+
+
+def _units(items, first: bool, budget: float) -> list[list[str]]:
     units = []
     for i, term in enumerate(items):
-        pieces = term_pieces(term)
+        pieces = top_level(term_pieces(term), budget)
         if i > 0 or not first:
             pieces[0] = "+ " + pieces[0]
         units.append(pieces)
@@ -85,16 +125,19 @@ def _elided(derivation, step) -> int:
 
 def _step_lines(derivation, step) -> list[tuple[str, bool]]:
     shown = derivation.shown(terms(step.expr))
-    units = _units(shown, first=True)
+    budget = line_width(derivation)
+    units = _units(shown, True, budget)
     if len(shown) < len(terms(step.expr)):
         units.append([r"+ \cdots"])
-    return pack(units, LINE_WIDTH)
+    return pack(units, budget)
 
 
 def _blocks(label: str, items, budget: float) -> list[str]:
     r"""A group too wide for an underbrace: rows in ``aligned`` with a brace and the label on the
-    right, in blocks of about :data:`BLOCK_ROWS` rows (a block cannot break across pages)."""
-    inner = pack(_units(items, first=True), budget - width(rf"\text{{{label}}}") - 2)
+    right, in blocks of at most :data:`BLOCK_ROWS` rows (a block cannot break across pages); the
+    blocks after the first are labelled "(continued)", so each group has one label."""
+    inner_budget = budget - width(rf"\text{{{label}}}") - 2
+    inner = pack(_units(items, True, inner_budget), inner_budget)
     chunks: list[list[str]] = []
     for text, starts in inner:
         if not chunks or (starts and len(chunks[-1]) >= BLOCK_ROWS):
@@ -105,12 +148,15 @@ def _blocks(label: str, items, budget: float) -> list[str]:
     return [
         "\\left.\\begin{aligned}\n"
         + " \\\\\n".join(rows)
-        + f"\n\\end{{aligned}}\\right\\}}\\ \\text{{{label}}}"
-        for rows in chunks
+        + "\n\\end{aligned}\\right\\}\\ \\text{"
+        + (label if k == 0 else "(continued)")
+        + "}"
+        for k, rows in enumerate(chunks)
     ]
 
 
 def _group_lines(derivation, step) -> list[tuple[str, bool]]:
+    budget = line_width(derivation)
     lines: list[tuple[str, bool]] = []
     units: list[list[str]] = []
     final = derivation.steps[-2]  # the terms before grouping: what ``\cdots`` stands for
@@ -124,18 +170,18 @@ def _group_lines(derivation, step) -> list[tuple[str, bool]]:
         if len(shown) < len(group.terms):
             body += r" + \cdots"
         brace = rf"{plus}\underbrace{{{body}}}_{{\text{{{label}}}}}"
-        if width(brace) <= LINE_WIDTH:
+        if width(brace) <= budget:
             units.append([brace])
             continue
-        lines += pack(units, LINE_WIDTH)
+        lines += pack(units, budget)
         units = []
-        for k, block in enumerate(_blocks(label, shown, LINE_WIDTH)):
+        for k, block in enumerate(_blocks(label, shown, budget)):
             lines.append(((plus if k == 0 else "+ ") + block, True))
     hidden = _elided(derivation, final)
     if hidden:
         count = f"{hidden} more term{'s' * (hidden != 1)}, order"
         units.append([rf"+ \underbrace{{\cdots}}_{{\text{{{count}}} > {derivation.max_order}}}"])
-    return lines + pack(units, LINE_WIDTH)
+    return lines + pack(units, budget)
 
 
 def _lines(derivation) -> list[str]:
@@ -204,8 +250,8 @@ def document(derivation) -> str:
 def standalone(body: list[str], derivations, title: str | None = None) -> str:
     """The document around ``body`` (LaTeX lines), under a ``title`` already escaped; landscape
     only if a line of one of ``derivations`` needs it."""
-    widths = [width(line) for d in derivations for line in _lines(d)]
-    landscape = ",landscape" if widths and max(widths) > LINE_WIDTH * 1.2 else ""
+    over = [width(line) / line_width(d) for d in derivations for line in _lines(d)]
+    landscape = ",landscape" if over and max(over) > 1.2 else ""
     heading = [rf"\section*{{{title}}}"] if title else []
     return "\n".join(
         [
@@ -278,3 +324,14 @@ def to_pdf(derivation, path: str | os.PathLike, engine: str | None = None) -> Pa
 def expression_fragment(expr) -> str:
     r"""One expression as an ``equation*``, for quick documents."""
     return "\\begin{equation*}\n" + to_latex(expr) + "\n\\end{equation*}"
+
+
+# A derivation's rendering methods delegate here (see tensoralgebra.derivation.backends).
+for _capability, _function in [
+    ("fragment", fragment),
+    ("document", document),
+    ("markdown", markdown),
+    ("math_block", math_block),
+    ("pdf", to_pdf),
+]:
+    provide(_capability, _function)

@@ -11,10 +11,10 @@
   file (the ``tensoralgebra prove`` command).
 """
 
+from tensoralgebra.derivation import describe
 from tensoralgebra.proof.checker import check_derivation
 from tensoralgebra.proof.equations import Equation, replace_symbols, unfold
-from tensoralgebra.proof.justify import describe
-from tensoralgebra.proof.report import ProofError, Report, Result
+from tensoralgebra.proof.report import CheckResult, ProofError, ProofReport
 from tensoralgebra.proof.rewriting import same, tidy
 from tensoralgebra.proof.runner import (
     find_proofs,
@@ -22,16 +22,17 @@ from tensoralgebra.proof.runner import (
     load_proofs,
     main,
     proofs_dir,
+    prove_profile,
     run_proofs,
 )
 from tensoralgebra.proof.theorem import Fact, Theorem
 
 __all__ = [
+    "CheckResult",
     "Equation",
     "Fact",
     "ProofError",
-    "Report",
-    "Result",
+    "ProofReport",
     "Theorem",
     "check_derivation",
     "describe",
@@ -40,6 +41,7 @@ __all__ = [
     "load_proofs",
     "main",
     "proofs_dir",
+    "prove_profile",
     "replace_symbols",
     "run_proofs",
     "same",

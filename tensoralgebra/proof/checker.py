@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from tensoralgebra.derivation.backends import provide
 from tensoralgebra.expr.nodes import Expr
 from tensoralgebra.proof.equations import Equation, unfold
 from tensoralgebra.proof.evaluate import (
@@ -37,7 +38,7 @@ from tensoralgebra.proof.evaluate import (
     layers_used,
     numeric_values,
 )
-from tensoralgebra.proof.report import Report, Result, short
+from tensoralgebra.proof.report import CheckResult, ProofReport, short
 from tensoralgebra.proof.rewriting import (
     replace_all,
     replacements_once,
@@ -93,27 +94,27 @@ def _candidates(prev: Expr, step):
             yield from replacements_once(prev, eq.rhs, eq.lhs)
 
 
-def check_rule(number: int, prev: Expr, step) -> Result:
+def check_rule(number: int, prev: Expr, step) -> CheckResult:
     """The ``rule`` check of one step (see the module docstring)."""
     definitions = tuple(c for c in step.cites if c.unfolds)
     target, source = unfold(step.expr, definitions), unfold(prev, definitions)
     for candidate in _candidates(prev, step):
         if same(unfold(candidate, definitions), target):
-            return Result(subject(number, step), "rule", True)
+            return CheckResult(subject(number, step), "rule", True)
     # Equality reads both ways: a step may undo its justification (``A ⊗ W = (A Id) ⊗ (Id W)``).
     for candidate in _candidates(step.expr, step):
         if same(unfold(candidate, definitions), source):
-            return Result(subject(number, step), "rule", True)
+            return CheckResult(subject(number, step), "rule", True)
     produced = _everywhere(prev, step)
     named = justification(step)
     if produced == prev and (step.rules or _identities(step.cites)):
         why = f"{named} does not apply to the previous expression {short(prev)}"
     else:
         why = f"{named} produces {short(produced)} instead"
-    return Result(subject(number, step), "rule", False, f"does not follow: {why}")
+    return CheckResult(subject(number, step), "rule", False, f"does not follow: {why}")
 
 
-def _compare_exact(chain, steps, sizes, heads) -> list[Result]:
+def _compare_exact(chain, steps, sizes, heads) -> list[CheckResult]:
     values = exact_values(chain, sizes, heads)
     out = []
     for number in range(1, len(chain)):
@@ -126,11 +127,11 @@ def _compare_exact(chain, steps, sizes, heads) -> list[Result]:
                 f"entry ({i}, {j}) of the previous expression minus this one is "
                 f"{short(delta, 120)}, not 0"
             )
-        out.append(Result(subject(number, steps[number]), "exact", diff is None, message))
+        out.append(CheckResult(subject(number, steps[number]), "exact", diff is None, message))
     return out
 
 
-def _compare_numeric(chain, steps, layers: int, examples: int) -> list[Result]:
+def _compare_numeric(chain, steps, layers: int, examples: int) -> list[CheckResult]:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -168,7 +169,7 @@ def _compare_numeric(chain, steps, layers: int, examples: int) -> list[Result]:
 
     run()
     return [
-        Result(subject(n, steps[n]), "numeric", n not in failed, failed.get(n, ""))
+        CheckResult(subject(n, steps[n]), "numeric", n not in failed, failed.get(n, ""))
         for n in range(1, len(chain))
     ]
 
@@ -180,8 +181,8 @@ def check_derivation(
     numeric: bool = True,
     examples: int = EXAMPLES,
     exact_sizes: Mapping[str, int] | None = None,
-) -> Report:
-    """Check every step of ``derivation`` (see the module docstring); returns a :class:`Report`.
+) -> ProofReport:
+    """Check every step of ``derivation`` (see the module docstring): a :class:`ProofReport`.
 
     ``exact_sizes`` overrides :data:`~tensoralgebra.proof.evaluate.EXACT_SIZES`; ``examples``
     is the number of Hypothesis examples of the numeric check.
@@ -199,4 +200,8 @@ def check_derivation(
         results += _compare_exact(chain, steps, sizes, heads)
     if numeric and len(chain) > 1:
         results += _compare_numeric(chain, steps, layers, examples)
-    return Report(derivation.title, len(steps) - 1, tuple(results))
+    return ProofReport(derivation.title, len(steps) - 1, tuple(results))
+
+
+# ``Derivation.check`` delegates here (see tensoralgebra.derivation.backends).
+provide("check", check_derivation)

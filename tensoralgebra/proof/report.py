@@ -1,7 +1,7 @@
-"""What checking reports: one :class:`Result` per check, gathered in a :class:`Report`.
+"""What checking reports: one :class:`CheckResult` per check, gathered in a :class:`ProofReport`.
 
->>> r = Report("a proof", 1, (Result("step 1 (a b)", "rule", True),
-...                           Result("step 1 (a b)", "exact", False, "entry (0, 0) differs")))
+>>> r = ProofReport("a proof", 1, (CheckResult("step 1 (a b)", "rule", True),
+...                           CheckResult("step 1 (a b)", "exact", False, "entry (0, 0) differs")))
 >>> r.ok, r.passed, r.total
 (False, 1, 2)
 >>> print(r.failures()[0])
@@ -28,7 +28,7 @@ def short(value: object, limit: int = 100) -> str:
 
 
 @dataclass(frozen=True)
-class Result:
+class CheckResult:
     """One check: what was checked (``subject``), which check, whether it passed, and why not."""
 
     subject: str
@@ -41,12 +41,12 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Report:
+class ProofReport:
     """The results of checking ``name``: ``steps`` derivation steps and every check's result."""
 
     name: str
     steps: int
-    results: tuple[Result, ...]
+    results: tuple[CheckResult, ...]
     seconds: float = field(default=0.0, compare=False)
 
     @property
@@ -64,11 +64,11 @@ class Report:
         """How many checks ran."""
         return len(self.results)
 
-    def failures(self) -> list[Result]:
+    def failures(self) -> list[CheckResult]:
         """The checks that failed, in order."""
         return [r for r in self.results if not r.ok]
 
-    def raise_for_failures(self) -> Report:
+    def raise_for_failures(self) -> ProofReport:
         """Raise :class:`ProofError` listing every failed check; return ``self`` if none."""
         bad = self.failures()
         if bad:

@@ -6,7 +6,7 @@ installed from it in editable mode), or any folder given explicitly.
 
 >>> [path.stem for path in find_proofs(names=["2", "mixed_product"])]
 ['02_mixed_product']
->>> rows = [("01_example", Report("x", 2, (Result("step 1", "rule", True),), 0.25))]
+>>> rows = [("01_example", ProofReport("x", 2, (CheckResult("step 1", "rule", True),), 0.25))]
 >>> print(table(rows))
 proof       steps  checks    time
 01_example      2     1/1  0.25 s
@@ -15,39 +15,62 @@ proof       steps  checks    time
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.proof.report import Report, Result, short
+from tensoralgebra.proof.report import CheckResult, ProofReport, short
 from tensoralgebra.proof.theorem import Theorem
 
 #: The file names of proofs: two digits (the teaching order), an underscore, a name.
 PATTERN = "[0-9][0-9]_*.py"
 
 
-def use_profile() -> None:
-    """Outside a test session (whose configuration chooses a Hypothesis profile), run the facts
-    with no deadline: a first call that imports torch or compiles is slow, not wrong. Under
-    ``CI=true`` the examples are derandomized, as in the test suite."""
-    import os
+#: The Hypothesis profile :func:`prove_profile` loads (see there).
+PROFILE = "tensoralgebra-prove"
 
+
+def use_profile() -> None:
+    """Load the Hypothesis profile of the ``prove`` command for the rest of the process.
+
+    Facts run without a deadline (a first call that imports torch or compiles is slow, not
+    wrong) and without an example database (the command writes nothing into the folder it runs
+    from); under ``CI=true`` their examples are derandomized, as in the test suite. Only a
+    process that is the command calls this; anything longer uses :func:`prove_profile`, and a
+    test session chooses its own profile (the repository's ``conftest.py``).
+    """
     from hypothesis import HealthCheck, settings
 
-    if settings._current_profile != "default":  # a test session chose one: keep it
-        return
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     settings.register_profile(
-        "tensoralgebra-prove",
+        PROFILE,
         deadline=None,
         max_examples=60,
         derandomize=ci,
+        database=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    settings.load_profile("tensoralgebra-prove")
+    settings.load_profile(PROFILE)
+
+
+@contextlib.contextmanager
+def prove_profile() -> Iterator[None]:
+    """Run the block under the profile of :func:`use_profile`, then restore the Hypothesis
+    settings that were in force before."""
+    from hypothesis import settings
+
+    previous = settings.default
+    use_profile()
+    try:
+        yield
+    finally:
+        settings.register_profile(f"{PROFILE}-previous", parent=previous)
+        settings.load_profile(f"{PROFILE}-previous")
 
 
 def proofs_dir(directory: str | Path | None = None) -> Path:
@@ -102,12 +125,21 @@ def load_proof(path: str | Path) -> Theorem:
         sys.modules[path.stem] = module
         try:
             spec.loader.exec_module(module)
+        except SystemExit as stop:  # a proof file that exits must not end the whole run
+            del sys.modules[path.stem]
+            raise TensorAlgebraError(
+                f"{path.name} exited (SystemExit: {stop.code!r}) while being imported; a proof "
+                "file defines THEOREM and only runs main() under if __name__ == '__main__'"
+            ) from None
         except BaseException:
             del sys.modules[path.stem]
             raise
     theorem = getattr(module, "THEOREM", None)
     if not isinstance(theorem, Theorem):
-        raise TensorAlgebraError(f"{path} defines no THEOREM (a tensoralgebra.proof.Theorem)")
+        raise TensorAlgebraError(
+            f"{path.name} defines no THEOREM (a tensoralgebra.proof.Theorem), found "
+            f"{type(theorem).__name__}"
+        )
     return theorem
 
 
@@ -120,23 +152,24 @@ def load_proofs(
 
 def run_proofs(
     names: Iterable[str] = (), directory: str | Path | None = None, **options
-) -> list[tuple[str, Report]]:
-    """Check each selected proof: ``(stem, report)``. A file that fails to import is reported
-    as one failed check, not raised: the other proofs still run."""
+) -> list[tuple[str, ProofReport]]:
+    """Check each selected proof: ``(stem, report)``. A file that fails to import, exits,
+    defines no theorem or raises while checking is reported as one failed check naming the
+    file, not raised: the other proofs still run."""
     out = []
     for path in find_proofs(names, directory):
         started = time.perf_counter()
         try:
             report = load_proof(path).check(**options)
-        except Exception as error:  # a broken proof file is a failed proof, reported as such
+        except (Exception, SystemExit) as error:  # a broken proof file is a failed proof
             message = f"{type(error).__name__}: {short(error, 200)}"
-            failed = (Result(f"file {path.name}", "import", False, message),)
-            report = Report(path.stem, 0, failed, time.perf_counter() - started)
+            failed = (CheckResult(f"file {path.name}", "import", False, message),)
+            report = ProofReport(path.stem, 0, failed, time.perf_counter() - started)
         out.append((path.stem, report))
     return out
 
 
-def table(rows: list[tuple[str, Report]]) -> str:
+def table(rows: list[tuple[str, ProofReport]]) -> str:
     """The summary table: one line per proof (steps, checks passed, time) and a total line."""
     width = max(len("proof"), *(len(name) for name, _ in rows))
     lines = [f"{'proof':<{width}}  steps  checks    time"]
@@ -157,12 +190,12 @@ def main(path: str | Path) -> int:
     """Run one proof file as a script (``python proofs/02_mixed_product.py``): check it, print
     each failed check and a summary; 0 if every check passed, else 1.
 
-    The file is loaded again under its own name after the Hypothesis profile is chosen, so that
-    its facts run with that profile, whatever ran first as ``__main__``.
+    The file is loaded again under its own name inside :func:`prove_profile`, so that its facts
+    run with that profile, whatever ran first as ``__main__``.
     """
-    use_profile()
     path = Path(path)
-    rows = run_proofs([path.stem], path.parent)
+    with prove_profile():
+        rows = run_proofs([path.stem], path.parent)
     for _, report in rows:
         for failure in report.failures():
             print(failure)

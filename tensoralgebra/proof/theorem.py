@@ -30,10 +30,11 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from tensoralgebra.derivation import Derivation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.nodes import Expr
 from tensoralgebra.proof.equations import Equation
-from tensoralgebra.proof.report import Report, Result, short
+from tensoralgebra.proof.report import CheckResult, ProofReport, short
 from tensoralgebra.proof.rewriting import same
 
 #: How a fact checks, as :meth:`Theorem.fact` accepts it.
@@ -66,10 +67,8 @@ class Theorem:
     def __repr__(self) -> str:
         return f"Theorem({self.title!r})"
 
-    def start(self, expr: Expr, title: str | None = None, lhs: str = ""):
+    def start(self, expr: Expr, title: str | None = None, lhs: str = "") -> Derivation:
         """A new derivation from ``expr`` (see :meth:`tensoralgebra.Derivation.start`)."""
-        from tensoralgebra.latex.derivation import Derivation
-
         return Derivation.start(title or self.title, expr, lhs)
 
     def prove(self, derivation, **options):
@@ -97,22 +96,22 @@ class Theorem:
         """How many steps the derivations take in all."""
         return sum(len(d.steps) - 1 for d in self.derivations)
 
-    def _statement_result(self) -> list[Result]:
+    def _statement_result(self) -> list[CheckResult]:
         if self.equation is None:
             return []
         lhs, rhs = self.equation.lhs, self.equation.rhs
         for d in self.derivations:
             first, last = d.steps[0].expr, d.steps[-1].expr
             if (same(first, lhs) and same(last, rhs)) or (same(first, rhs) and same(last, lhs)):
-                return [Result("statement", "statement", True)]
+                return [CheckResult("statement", "statement", True)]
         message = f"no derivation leads from {short(lhs)} to {short(rhs)}"
-        return [Result("statement", "statement", False, message)]
+        return [CheckResult("statement", "statement", False, message)]
 
-    def check(self, **options) -> Report:
+    def check(self, **options) -> ProofReport:
         """Check every derivation (``options`` as for
         :func:`~tensoralgebra.proof.check_derivation`), the statement, and every fact."""
         started = time.perf_counter()
-        results: list[Result] = []
+        results: list[CheckResult] = []
         for i, (d, own) in enumerate(zip(self.derivations, self.options), 1):
             prefix = f"derivation {i}, " if len(self.derivations) > 1 else ""
             for r in d.check(**{**own, **options}).results:
@@ -120,7 +119,10 @@ class Theorem:
         results += self._statement_result()
         for f in self.facts:
             results.append(_run_fact(f))
-        return Report(self.title, self.steps, tuple(results), time.perf_counter() - started)
+        if not results:  # a theorem that checks nothing proves nothing
+            message = "no checks: the theorem has no derivation step, statement or fact"
+            results.append(CheckResult(f"theorem {self.title!r}", "checks", False, message))
+        return ProofReport(self.title, self.steps, tuple(results), time.perf_counter() - started)
 
     def to_markdown(self) -> str:
         """The statement, the derivations and the facts, in Markdown with LaTeX math."""
@@ -141,15 +143,15 @@ class Theorem:
         return document(self)
 
 
-def _run_fact(f: Fact) -> Result:
+def _run_fact(f: Fact) -> CheckResult:
     subject = f"fact {f.name} ({f.text})"
     try:
         f.run()
-    except Exception as error:  # a fact fails by raising; report what it raised, not crash
+    except (Exception, SystemExit) as error:  # a fact fails by raising: report it, not crash
         where = traceback.extract_tb(error.__traceback__)[-1]
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         message = f"{type(error).__name__} at line {where.lineno}" + (
             f": {short(detail, 160)}" if detail else ""
         )
-        return Result(subject, f.kind, False, message)
-    return Result(subject, f.kind, True)
+        return CheckResult(subject, f.kind, False, message)
+    return CheckResult(subject, f.kind, True)

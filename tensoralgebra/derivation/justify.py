@@ -11,9 +11,25 @@ tensoralgebra.errors.TensorAlgebraError: step 2 names the rule 'distribute', whi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.engine import RULES
+from tensoralgebra.expr.nodes import Expr
+
+
+@runtime_checkable
+class Citation(Protocol):
+    """What a step may cite: an equation with a name (:class:`tensoralgebra.proof.Equation`).
+
+    A protocol, not the class itself: equations belong to the proof room, above this one, and
+    a derivation only needs their name and their two sides."""
+
+    name: str
+    lhs: Expr
+    rhs: Expr
+    unfolds: bool
+
 
 #: How each rule reads as a justification (plain ASCII: it is printed in LaTeX text mode).
 PHRASES = {
@@ -53,8 +69,6 @@ def describe(rules: Sequence[str], cites: Sequence) -> str:
 
 def validate(rules: Sequence[str], cites: Sequence, number: int) -> None:
     """Refuse unknown rule names and citations that are not equations, naming the step."""
-    from tensoralgebra.proof.equations import Equation
-
     for name in rules:
         if name not in RULES:
             raise TensorAlgebraError(
@@ -62,7 +76,7 @@ def validate(rules: Sequence[str], cites: Sequence, number: int) -> None:
                 f"the rules are {sorted(RULES)}"
             )
     for cite in cites:
-        if not isinstance(cite, Equation):
+        if not isinstance(cite, Citation):
             raise TensorAlgebraError(
                 f"step {number} cites {cite!r}: a step cites Equations (a theorem's "
                 "statement, a definition or a hypothesis)"
