@@ -51,7 +51,7 @@ def _head(text: str) -> int | str:
 
 def derivation(args: argparse.Namespace):
     """The derivation the options ask for."""
-    from tensoralgebra.latex import derive_logits, derive_scores  # SymPy-free, but only here
+    from tensoralgebra.derivation import derive_logits, derive_scores  # only when deriving
 
     arch = options.architecture_from_args(args)
     if args.scores is None:

@@ -48,6 +48,8 @@ def advice(parameter: str, value: object) -> str:
     """Advice naming a flag and a value known to fit (from an ``ExpansionLimitError``)."""
     if parameter in INSTEAD:
         return INSTEAD[parameter]
+    if parameter == "layer":  # a derivation of scores: the head is the user's to choose
+        return f"use --scores {value} HEAD (a head of layer {value})"
     return f"use {flag(parameter)} {value}"
 
 

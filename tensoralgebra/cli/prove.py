@@ -46,14 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the proofs, print the table and the failures; 0 if all passed, else 1."""
     # SymPy and Hypothesis: only when proofs run.
-    from tensoralgebra.proof.runner import find_proofs, run_proofs, table, use_profile
+    from tensoralgebra.proof.runner import find_proofs, prove_profile, run_proofs, table
 
     if args.examples is not None:
         validation.positive_integer(args.examples, "--examples")
     find_proofs(args.names, args.dir)  # bad names or folder: a usage error before any work
-    use_profile()
     options = {} if args.examples is None else {"examples": args.examples}
-    rows = run_proofs(args.names, args.dir, **options)
+    with prove_profile():
+        rows = run_proofs(args.names, args.dir, **options)
     output.emit([table(rows)])
     failures = [(name, f) for name, r in rows for f in r.failures()]
     output.emit(f"{name}: {failure}" for name, failure in failures)

@@ -35,14 +35,13 @@ PATTERN = "[0-9][0-9]_*.py"
 PROFILE = "tensoralgebra-prove"
 
 
-def use_profile() -> None:
+def _load_profile() -> None:
     """Load the Hypothesis profile of the ``prove`` command for the rest of the process.
 
     Facts run without a deadline (a first call that imports torch or compiles is slow, not
     wrong) and without an example database (the command writes nothing into the folder it runs
-    from); under ``CI=true`` their examples are derandomized, as in the test suite. Only a
-    process that is the command calls this; anything longer uses :func:`prove_profile`, and a
-    test session chooses its own profile (the repository's ``conftest.py``).
+    from); under ``CI=true`` their examples are derandomized, as in the test suite. Callers use
+    :func:`prove_profile`, which restores the settings it found (a test session's own profile).
     """
     from hypothesis import HealthCheck, settings
 
@@ -60,12 +59,12 @@ def use_profile() -> None:
 
 @contextlib.contextmanager
 def prove_profile() -> Iterator[None]:
-    """Run the block under the profile of :func:`use_profile`, then restore the Hypothesis
-    settings that were in force before."""
+    """Run the block under the profile of the ``prove`` command (see :func:`_load_profile`),
+    then restore the Hypothesis settings that were in force before."""
     from hypothesis import settings
 
     previous = settings.default
-    use_profile()
+    _load_profile()
     try:
         yield
     finally:
