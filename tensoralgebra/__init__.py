@@ -11,7 +11,10 @@ An attention-only transformer written as Kronecker-product expressions (Elhage e
 Id ⊗ W_U W_E + Σ_{h∈H0} A^{h} ⊗ W_U W_OV^{h} W_E
 """
 
-from tensoralgebra import circuits
+from tensoralgebra import (
+    circuits,
+    printing,  # noqa: F401  (registers the printers str(expr) and _repr_latex_ call)
+)
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError, SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr import (
@@ -25,6 +28,7 @@ from tensoralgebra.expr import (
     expansion_steps,
     terms,
 )
+from tensoralgebra.factored import embedding, layer_factor, logits, residual_stream
 from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths, path_kind
 from tensoralgebra.scores import (
     ScorePath,
@@ -33,7 +37,6 @@ from tensoralgebra.scores import (
     score_paths,
     scores,
 )
-from tensoralgebra.factored import embedding, layer_factor, logits, residual_stream
 
 __version__ = "0.1.0"
 

@@ -52,8 +52,8 @@ from tensoralgebra.cli_format import (
 )
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
-from tensoralgebra.expr.text import to_text
 from tensoralgebra.paths import check_order
+from tensoralgebra.printing.text import to_text
 
 #: Subcommands that live in modules of their own, each with ``register(commands)``; imported
 #: when the parser is built, since they use this module's options and helpers.

@@ -30,8 +30,8 @@ from tensoralgebra.cli_format import (
 )
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
-from tensoralgebra.expr.text import to_text
 from tensoralgebra.paths import check_order
+from tensoralgebra.printing.text import to_text
 from tensoralgebra.scores import SCORE_KINDS
 
 _FORMATS = (".svg", ".png", ".pdf", ".dot", ".graphml", ".json")

@@ -13,6 +13,7 @@ from tensoralgebra.expr import (
     MODEL,
     POSITIONS,
     VOCAB,
+    Bilinear,
     Head,
     HeadSet,
     HeadVar,
@@ -26,8 +27,7 @@ from tensoralgebra.expr import (
     Transpose,
     Zero,
 )
-from tensoralgebra.expr.bilinear import Bilinear
-from tensoralgebra.latex.printer import escape, index_latex, symbol_name, term_pieces, to_latex
+from tensoralgebra.printing.latex import escape, index_latex, symbol_name, term_pieces, to_latex
 from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U, A, Id_positions, W_pos
 
 P, M, V = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)

@@ -14,8 +14,8 @@ from tensoralgebra.latex.derivation import (
     derive_logits,
     derive_scores,
 )
-from tensoralgebra.latex.printer import to_latex
 from tensoralgebra.latex.render import TeXError, find_tex_engine
+from tensoralgebra.printing.latex import to_latex
 
 __all__ = [
     "MAX_DERIVATION_TERMS",

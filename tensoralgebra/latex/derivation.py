@@ -30,9 +30,9 @@ from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 from tensoralgebra.expr.engine import Application
 from tensoralgebra.expr.expand import Step, expansion_steps, terms
-from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Sum
+from tensoralgebra.expr.nodes import Bilinear, Expr, IndexedSum, Kron, MatrixSymbol, Sum
 from tensoralgebra.expr.ordering import merge_head_sets
-from tensoralgebra.latex.printer import index_latex
+from tensoralgebra.printing.latex import index_latex
 
 #: A concrete architecture's derivation lists at most this many terms (``max_order`` lowers it).
 MAX_DERIVATION_TERMS = 64
@@ -177,7 +177,7 @@ class Derivation:
 
 
 def _count_patterns(expr: Expr) -> int:
-    if type(expr).__name__ == "MatrixSymbol":
+    if isinstance(expr, MatrixSymbol):
         return int(expr.name == "A")
     return sum(_count_patterns(c) for c in expr.children)
 
@@ -187,7 +187,7 @@ def side_orders(term: Expr) -> tuple[int, ...]:
     ``(query order, key order)`` for a score term (bilinear or three-factor)."""
     while type(term) is IndexedSum:
         term = term.body
-    if type(term).__name__ == "Bilinear":
+    if isinstance(term, Bilinear):
         return (_count_patterns(term.query), _count_patterns(term.key))
     if type(term) is Kron and len(term.args) == 3:
         return (_count_patterns(term.args[0]), _count_patterns(term.args[1]))
