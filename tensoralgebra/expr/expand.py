@@ -90,8 +90,8 @@ def _check_size(expr: Expr, max_terms: int | None, who: str) -> None:
     )
     if n == cap:  # saturated: the exact count is beyond any expansion
         raise ExpansionLimitError(
-            f"expanding this expression gives more than {cap - 1} terms "
-            f"(max_terms={max_terms}) {hint}"
+            f"expanding this expression gives more than {cap - 1} terms, over "
+            f"max_terms={max_terms} {hint}"
         )
     raise ExpansionLimitError(
         f"expanding this expression gives {n} terms, more than max_terms={max_terms} {hint}",
