@@ -52,10 +52,11 @@ def closed_form_counts_the_expansion(heads):
 
 
 def _symbols(term):
+    from tensoralgebra.expr import MatrixSymbol
     from tensoralgebra.expr.traversal import walk
 
     # Count patterns with multiplicity along the path (A^{h_2} A^{h_1} is order 2).
-    return [n for n in walk(term.args[0]) if type(n).__name__ == "MatrixSymbol"]
+    return [n for n in walk(term.args[0]) if isinstance(n, MatrixSymbol)]
 
 
 @THEOREM.fact("exact")

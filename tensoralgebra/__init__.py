@@ -11,7 +11,10 @@ An attention-only transformer written as Kronecker-product expressions (Elhage e
 Id ⊗ W_U W_E + Σ_{h∈H0} A^{h} ⊗ W_U W_OV^{h} W_E
 """
 
-from tensoralgebra import circuits
+from tensoralgebra import (
+    circuits,
+    printing,  # noqa: F401  (registers the printers str(expr) and _repr_latex_ call)
+)
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError, SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr import (

@@ -41,9 +41,8 @@ from typing import NamedTuple
 
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.expr.bilinear import Bilinear
 from tensoralgebra.expr.indices import Head, HeadVar
-from tensoralgebra.expr.nodes import Expr, Kron, Product, Transpose
+from tensoralgebra.expr.nodes import Bilinear, Expr, Kron, Product, Transpose
 from tensoralgebra.factored import residual_stream
 from tensoralgebra.paths import LogitPath, _elementary_symmetric, bind_heads, heads_of
 from tensoralgebra.symbols import W_OV, W_QK, Id_positions

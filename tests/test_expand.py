@@ -1,5 +1,8 @@
 """The expansion strategy on arbitrary expressions: value, shape of the result, records, limits."""
 
+import importlib
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -24,7 +27,7 @@ from tensoralgebra.expr import (
 from tensoralgebra.expr.dense import RandomValues, to_dense
 from tensoralgebra.expr.engine import RULES
 from tensoralgebra.expr.spaces import MODEL
-from tensoralgebra.expr.traversal import walk
+from tensoralgebra.expr.traversal import count_terms, walk
 
 
 def dense(expr, seed=0):
@@ -57,6 +60,9 @@ def is_expanded_term(term):
 def test_expand_preserves_value_and_leaves_a_flat_sum_of_terms(expr):
     out = expand(expr)
     assert out.shape == expr.shape
+    # The count the size check uses is the number of terms the expansion gives.
+    n = count_terms(expr)
+    assert len(ta.terms(out)) == n or (n == 0 and isinstance(out, Zero))
     assert_same_value(out, expr)
     assert all(is_expanded_term(t) for t in ta.terms(out)) or isinstance(out, Zero)
 
@@ -117,10 +123,137 @@ def test_eager_expansion_refuses_above_the_limit_before_working():
     message = str(err.value)
     assert "43046721 terms" in message and "max_terms=100000" in message
     assert "ta.logit_paths" in message and "max_order" in message
+    assert (err.value.option, err.value.value) == ("max_terms", 43046721)
+    assert message.endswith("; max_terms=43046721 fits")
     small = ta.logits(ta.Architecture((3, 3)))
-    with pytest.raises(ta.ExpansionLimitError, match="gives 16 terms"):
+    with pytest.raises(ta.ExpansionLimitError, match="gives 16 terms") as err:
         ta.expand(small, max_terms=10)
+    assert (err.value.option, err.value.value) == ("max_terms", 16)
+    # The advice fits: exactly that many terms, and a numpy integer is a limit like any other.
+    assert len(ta.terms(ta.expand(small, max_terms=np.int64(err.value.value)))) == 16
     assert len(ta.terms(ta.expand(small, max_terms=None))) == 16
+
+
+ONE = ta.logits(ta.Architecture((1,)))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "fragment"),
+    [
+        pytest.param(
+            lambda: ta.expand(None),
+            ta.TensorAlgebraError,
+            "expand takes an expression (an Expr), got None",
+            id="expand(None)",
+        ),
+        pytest.param(
+            lambda: ta.expand(ONE, max_terms="10"),
+            ta.TensorAlgebraError,
+            "max_terms is '10': expected an integer",
+            id="max_terms='10'",
+        ),
+        pytest.param(
+            lambda: ta.expand(ONE, max_terms=-1),
+            ta.TensorAlgebraError,
+            "max_terms -1 is out of range: expected an integer >= 0",
+            id="max_terms=-1",
+        ),
+        pytest.param(
+            lambda: ta.expand(ONE, max_terms=2.5),
+            ta.TensorAlgebraError,
+            "max_terms is 2.5: expected an integer",
+            id="max_terms=2.5",
+        ),
+        pytest.param(
+            lambda: ta.expand(ONE, max_terms=True),
+            ta.TensorAlgebraError,
+            "max_terms is True: expected an integer, not a bool",
+            id="max_terms=True",
+        ),
+        pytest.param(
+            lambda: ta.expand(ONE, max_terms=1),
+            ta.ExpansionLimitError,
+            "gives 2 terms, more than max_terms=1 (",
+            id="max_terms=1",
+        ),
+        pytest.param(
+            lambda: ta.expansion_steps(None),
+            ta.TensorAlgebraError,
+            "expansion_steps takes an expression (an Expr), got None",
+            id="expansion_steps(None)",
+        ),
+        pytest.param(
+            lambda: ta.expansion_steps(ONE, max_terms="10"),
+            ta.TensorAlgebraError,
+            "max_terms is '10'",
+            id="expansion_steps(max_terms='10')",
+        ),
+        pytest.param(
+            lambda: ta.terms(None),
+            ta.TensorAlgebraError,
+            "terms takes an expression (an Expr), got None",
+            id="terms(None)",
+        ),
+        pytest.param(
+            lambda: ta.terms([ONE]),
+            ta.TensorAlgebraError,
+            "terms takes an expression (an Expr), got [",
+            id="terms(list)",
+        ),
+        pytest.param(
+            lambda: ta.canonical(3),
+            ta.TensorAlgebraError,
+            "canonical takes an expression (an Expr), got 3 of type int",
+            id="canonical(3)",
+        ),
+        pytest.param(
+            lambda: ta.equivalent(ONE, "W_E"),
+            ta.TensorAlgebraError,
+            "equivalent takes an expression (an Expr), got 'W_E' of type str",
+            id="equivalent(str)",
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(call, error, fragment):
+    with pytest.raises(error) as err:
+        call()
+    assert fragment in str(err.value)
+
+
+def _doubling(levels: int):
+    """A sum squared ``levels`` times over shared sub-trees: few nodes, astronomically many terms
+    (the exact count has about 2**levels digits)."""
+    m = Space.of(MODEL)
+    e = Sum((MatrixSymbol("a", m, m), MatrixSymbol("b", m, m)))
+    for _ in range(levels):
+        e = Product((Sum((e, e)), e))
+    return e
+
+
+@pytest.mark.parametrize(
+    ("expr", "fragment", "advice"),
+    [
+        (ta.logits(ta.Architecture((50,) * 30)), "more than 1000000000000000000 terms", None),
+        (_doubling(300), "more than 1000000000000000000 terms", None),
+        (ta.logits(ta.Architecture((8,) * 8)), "gives 43046721 terms", 43046721),
+    ],
+    ids=["30 layers of 50 heads", "shared sums squared 300 times", "8 layers of 8 heads"],
+)
+def test_a_huge_expansion_is_refused_at_once_before_any_term_is_built(expr, fragment, advice):
+    # The module, not the function ``tensoralgebra.expr.expand`` that shadows it.
+    expand_module = importlib.import_module("tensoralgebra.expr.expand")
+    for run in (ta.expand, ta.expansion_steps):
+        start = time.perf_counter()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(expand_module, "_passes", _no_passes)
+            with pytest.raises(ta.ExpansionLimitError, match=fragment) as err:
+                run(expr)
+        assert time.perf_counter() - start < 1.0
+        assert err.value.value == advice and err.value.option == (advice and "max_terms")
+
+
+def _no_passes(record):
+    raise AssertionError("the expansion started")
 
 
 def test_canonical_form_identifies_renamed_and_merged_head_sums():

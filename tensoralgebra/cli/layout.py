@@ -1,7 +1,7 @@
 """Text layout for the ``tensoralgebra`` command: long expressions over several lines, and
 listings of terms as tables and as JSON records.
 
-Expressions print on one line (:mod:`tensoralgebra.expr.text`); a terminal needs them broken
+Expressions print on one line (:mod:`tensoralgebra.printing.text`); a terminal needs them broken
 between the terms of a sum or the factors of a product, never inside a term.
 
 >>> import tensoralgebra as ta
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Product, Sum
-from tensoralgebra.expr.text import PRECEDENCE, precedence, to_text
 from tensoralgebra.paths import LogitPath
+from tensoralgebra.printing import PRECEDENCE, precedence, to_text
 from tensoralgebra.scores import ScorePath
 
 

@@ -35,7 +35,7 @@ from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr import Application, Expr, Head, Step, Sum, expansion_steps, terms
 from tensoralgebra.expr.ordering import merge_head_sets
 from tensoralgebra.factored import logits
-from tensoralgebra.latex.printer import index_latex
+from tensoralgebra.printing.latex import index_latex
 from tensoralgebra.scores import score_kind, scores, scoring_head
 from tensoralgebra.validation import optional_integer
 

@@ -1,12 +1,13 @@
-"""The expression layer: immutable nodes, rewrite rules, expansion and canonical form."""
+"""The expression layer: immutable nodes, one visitor to walk them, rewrite rules, expansion and
+canonical form. Printing them is :mod:`tensoralgebra.printing`'s business."""
 
-from tensoralgebra.expr.bilinear import Bilinear
 from tensoralgebra.expr.build import add, indexed_sum, kron, product, symbol, transpose
 from tensoralgebra.expr.canonical import canonical, equivalent
 from tensoralgebra.expr.engine import RULES, Application, apply_rule, innermost, rule
 from tensoralgebra.expr.expand import MAX_TERMS, Step, expand, expansion_steps, terms
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
 from tensoralgebra.expr.nodes import (
+    Bilinear,
     Expr,
     Identity,
     IndexedSum,
@@ -18,7 +19,7 @@ from tensoralgebra.expr.nodes import (
     Zero,
 )
 from tensoralgebra.expr.spaces import HEAD, MODEL, POS, POSITIONS, VOCAB, Base, DirectSum, Space
-from tensoralgebra.expr.text import to_text
+from tensoralgebra.expr.visitor import Visitor, map_children
 
 __all__ = [
     "HEAD",
@@ -45,6 +46,7 @@ __all__ = [
     "Step",
     "Sum",
     "Transpose",
+    "Visitor",
     "Zero",
     "add",
     "apply_rule",
@@ -55,10 +57,10 @@ __all__ = [
     "indexed_sum",
     "innermost",
     "kron",
+    "map_children",
     "product",
     "rule",
     "symbol",
     "terms",
-    "to_text",
     "transpose",
 ]

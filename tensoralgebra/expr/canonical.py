@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from tensoralgebra.expr.expand import expand, terms
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
-from tensoralgebra.expr.nodes import Expr, IndexedSum, Sum
+from tensoralgebra.expr.nodes import Expr, IndexedSum, Sum, expression
 from tensoralgebra.expr.ordering import binders
 from tensoralgebra.expr.spaces import DirectSum, Space
 from tensoralgebra.expr.traversal import fresh_var, substitute, walk
@@ -87,6 +87,7 @@ def _normal_binders(term: Expr) -> Expr:
 
 def canonical(expr: Expr) -> Expr:
     """The canonical form of ``expr`` (fully expanded; no limit on the number of terms)."""
+    expression(expr, "canonical")
     expanded = [
         _normal_binders(part)
         for t in terms(expand(expr, max_terms=None))
@@ -98,4 +99,6 @@ def canonical(expr: Expr) -> Expr:
 
 def equivalent(a: Expr, b: Expr) -> bool:
     """Whether ``a`` and ``b`` are equal under the rewrite rules (equal canonical forms)."""
+    expression(a, "equivalent")
+    expression(b, "equivalent")
     return a.shape == b.shape and canonical(a) == canonical(b)

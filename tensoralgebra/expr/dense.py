@@ -30,6 +30,7 @@ import numpy as np
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar
 from tensoralgebra.expr.nodes import (
+    Bilinear,
     Expr,
     Identity,
     IndexedSum,
@@ -41,6 +42,7 @@ from tensoralgebra.expr.nodes import (
     Zero,
 )
 from tensoralgebra.expr.spaces import AnySpace, DirectSum, Space
+from tensoralgebra.expr.visitor import Visitor
 
 
 class RandomValues(dict):
@@ -87,52 +89,58 @@ def to_dense(
     sizes = getattr(values, "sizes", None) if sizes is None else sizes
     if sizes is None:
         raise TensorAlgebraError("to_dense needs sizes: pass sizes= or a RandomValues")
-    return _Dense(values, tuple(heads), sizes).eval(expr, {})
+    return _Dense(values, tuple(heads), sizes)(expr, {})
 
 
-class _Dense:
+class _Dense(Visitor):
+    """The dense matrix of a node, [dim(rows), dim(cols)], with ``env`` binding head variables."""
+
+    action = "compute the dense matrix of"
+
     def __init__(self, values, heads, sizes):
         self.values, self.heads, self.sizes = values, heads, sizes
 
-    def eval(self, e: Expr, env: dict[HeadVar, Head]) -> np.ndarray:
-        kind = type(e)
-        if kind is MatrixSymbol:
-            if isinstance(e.index, HeadVar):
-                if e.index not in env:
-                    raise TensorAlgebraError(f"{e} uses the free head variable {e.index!r}")
-                e = MatrixSymbol(e.name, e.rows, e.cols, env[e.index])
-            return np.asarray(self.values[e])
-        if kind is Identity:
-            return np.eye(dim(e.space, self.sizes))
-        if kind is Zero:
-            return np.zeros((dim(e.rows, self.sizes), dim(e.cols, self.sizes)))
-        if kind is Transpose:
-            return self.eval(e.arg, env).T
-        if kind is Product:
-            out = self.eval(e.args[0], env)
-            for a in e.args[1:]:
-                out = out @ self.eval(a, env)
-            return out
-        if kind is Kron:
-            out = self.eval(e.args[0], env)
-            for a in e.args[1:]:
-                out = np.kron(out, self.eval(a, env))
-            return out
-        if kind is Sum:
-            return sum((self._placed(a, e, env) for a in e.args), self._zeros(e))
-        if kind.__name__ == "Bilinear":
-            return self._bilinear(e, env)
-        if kind is IndexedSum:
-            total = self._zeros(e)
-            for layer in e.over.layers:
-                if layer >= len(self.heads):
-                    raise TensorAlgebraError(f"{e.over!r} needs the head count of layer {layer}")
-                for h in range(self.heads[layer]):
-                    total = total + self.eval(e.body, {**env, e.var: Head(layer, h)})
-            return total
-        raise TensorAlgebraError(f"cannot evaluate a {kind.__name__}")
+    def visit_MatrixSymbol(self, e: MatrixSymbol, env) -> np.ndarray:
+        if isinstance(e.index, HeadVar):
+            if e.index not in env:
+                raise TensorAlgebraError(f"{e} uses the free head variable {e.index!r}")
+            e = MatrixSymbol(e.name, e.rows, e.cols, env[e.index])
+        return np.asarray(self.values[e])
 
-    def _bilinear(self, e: Expr, env) -> np.ndarray:
+    def visit_Identity(self, e: Identity, env) -> np.ndarray:
+        return np.eye(dim(e.space, self.sizes))
+
+    def visit_Zero(self, e: Zero, env) -> np.ndarray:
+        return self._zeros(e)
+
+    def visit_Transpose(self, e: Transpose, env) -> np.ndarray:
+        return self(e.arg, env).T
+
+    def visit_Product(self, e: Product, env) -> np.ndarray:
+        out = self(e.args[0], env)
+        for a in e.args[1:]:
+            out = out @ self(a, env)
+        return out
+
+    def visit_Kron(self, e: Kron, env) -> np.ndarray:
+        out = self(e.args[0], env)
+        for a in e.args[1:]:
+            out = np.kron(out, self(a, env))
+        return out
+
+    def visit_Sum(self, e: Sum, env) -> np.ndarray:
+        return sum((self._placed(a, e, env) for a in e.args), self._zeros(e))
+
+    def visit_IndexedSum(self, e: IndexedSum, env) -> np.ndarray:
+        total = self._zeros(e)
+        for layer in e.over.layers:
+            if layer >= len(self.heads):
+                raise TensorAlgebraError(f"{e.over!r} needs the head count of layer {layer}")
+            for h in range(self.heads[layer]):
+                total = total + self(e.body, {**env, e.var: Head(layer, h)})
+        return total
+
+    def visit_Bilinear(self, e: Bilinear, env) -> np.ndarray:
         """The three-factor matrix T with ``S[i,j] = Σ T[(i,j,s),(a,b,t)] X_q[a,s] X_k[b,t]``:
         the realignment under which ``A_q ⊗ A_k ⊗ M`` means ``A_q X_q M X_k^T A_k^T``."""
         if any(isinstance(s, DirectSum) for s in (e.query.cols, e.key.cols)):
@@ -146,9 +154,9 @@ class _Dense:
         (r0, r1, r2), (c0, c1, c2) = map(sizes, e.form.shape)
         q0, q1 = sizes(e.query.cols)
         k0, k1 = sizes(e.key.cols)
-        g = self.eval(e.form, env).reshape(r0, r1, r2, c0, c1, c2)
-        q = self.eval(e.query, env).reshape(c0, r2, q0, q1)
-        k = self.eval(e.key, env).reshape(c1, c2, k0, k1)
+        g = self(e.form, env).reshape(r0, r1, r2, c0, c1, c2)
+        q = self(e.query, env).reshape(c0, r2, q0, q1)
+        k = self(e.key, env).reshape(c1, c2, k0, k1)
         c = np.einsum("ijmabn,amxs,bnyt->ijsxyt", g, q, k)
         return c.reshape(r0 * r1 * q1, q0 * k0 * k1)
 
@@ -157,7 +165,7 @@ class _Dense:
 
     def _placed(self, term: Expr, whole: Expr, env) -> np.ndarray:
         """The term's matrix inside the blocks of the sum's (possibly direct-sum) spaces."""
-        value = self.eval(term, env)
+        value = self(term, env)
         if term.rows == whole.rows and term.cols == whole.cols:
             return value
         out = self._zeros(whole)

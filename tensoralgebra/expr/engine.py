@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import is_not
 
 from tensoralgebra.expr.nodes import Expr, Identity, MatrixSymbol, Sum, Zero
+from tensoralgebra.expr.visitor import map_children
 
 Rule = Callable[[Expr], Expr | None]
 Recorder = Callable[["Application"], None]
@@ -96,6 +96,9 @@ def innermost(rules: Sequence[Rule], record: Recorder | None = None) -> Strategy
     # Leaf types no rule rewrites are left alone without a call: they are most of every tree.
     skip = {MatrixSymbol, Identity, Zero} - set(by_type)
 
+    def child(c: Expr) -> Expr:
+        return c if type(c) in skip or id(c) in normal else normalise(c)
+
     def normalise(expr: Expr) -> Expr:
         if type(expr) in skip:
             return expr
@@ -105,13 +108,7 @@ def innermost(rules: Sequence[Rule], record: Recorder | None = None) -> Strategy
                 return hit[1]
         out = expr
         while True:
-            children = out.children
-            if children:
-                new = tuple(
-                    [c if type(c) in skip or id(c) in normal else normalise(c) for c in children]
-                )
-                if any(map(is_not, new, children)):
-                    out = out.with_children(new)
+            out = map_children(out, child)
             for fn in by_type.get(type(out), ()):
                 rewritten = fn(out)
                 if rewritten is not None:

@@ -23,27 +23,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tensoralgebra.errors import ExpansionLimitError
-from tensoralgebra.expr import bilinear, ordering, rules
+from tensoralgebra.expr import ordering, rules
 from tensoralgebra.expr.engine import Application, Recorder, Strategy, at_root, innermost, on_terms
-from tensoralgebra.expr.nodes import Expr, Sum
+from tensoralgebra.expr.nodes import Expr, Sum, expression
 from tensoralgebra.expr.traversal import count_terms
+from tensoralgebra.validation import optional_integer
 
 #: Eager expansion refuses to produce more terms than this unless told otherwise.
 MAX_TERMS = 100_000
 
-_TRANSPOSE = [
-    rules.double_transpose,
-    rules.transpose_identity,
-    rules.transpose_product,
-    rules.transpose_kron,
-    rules.transpose_sum,
-    rules.transpose_indexed_sum,
-    rules.eliminate_zero,
-]
+_TRANSPOSE = list(rules.TRANSPOSE_RULES)
 _DISTRIBUTE = [
-    bilinear.eliminate_zero_bilinear,
-    bilinear.distribute_bilinear,
-    bilinear.pull_sum_out_of_bilinear,
+    rules.eliminate_zero_bilinear,
+    rules.distribute_bilinear,
+    rules.pull_sum_out_of_bilinear,
     rules.flatten_sum,
     rules.flatten_product,
     rules.flatten_kron,
@@ -59,7 +52,7 @@ _MIXED = [
     rules.mixed_product,
     rules.eliminate_identity,
     rules.kron_of_identities,
-    bilinear.bilinear_mixed_product,
+    rules.bilinear_mixed_product,
     # A bilinear form's mixed product transposes the query side's weights: push those down.
     *_TRANSPOSE,
 ]
@@ -75,17 +68,36 @@ def _passes(record: Recorder | None) -> list[tuple[str, Strategy]]:
     ]
 
 
-def _check_size(expr: Expr, max_terms: int | None) -> None:
+#: Term counts are exact up to this (or up to ``max_terms`` when larger); an expansion with more
+#: terms is refused as "more than" it, with no advice: no limit would make it finish.
+COUNT_CAP = 10**18
+
+
+def _check_size(expr: Expr, max_terms: int | None, who: str) -> None:
+    """Refuse a bad ``expr`` or ``max_terms``, or an expansion of more than ``max_terms`` terms:
+    counted from the tree (each distinct node once), before any term is built."""
+    expression(expr, who)
+    max_terms = optional_integer(max_terms, "max_terms", low=0)
     if max_terms is None:
         return
-    n = count_terms(expr)
-    if n > max_terms:
+    cap = max(max_terms, COUNT_CAP) + 1
+    n = count_terms(expr, cap=cap)
+    if n <= max_terms:
+        return
+    hint = (
+        "(for the logits of an architecture, enumerate the terms lazily with "
+        "ta.logit_paths(arch, max_order=...) and count them with ta.count_logit_paths)"
+    )
+    if n == cap:  # saturated: the exact count is beyond any expansion
         raise ExpansionLimitError(
-            f"expanding this expression gives {n} terms, more than max_terms={max_terms}; "
-            "pass a larger max_terms, or, for the logits of an architecture, enumerate the terms "
-            "lazily with ta.logit_paths(arch, max_order=...) and count them with "
-            "ta.count_logit_paths"
+            f"expanding this expression gives more than {cap - 1} terms, over "
+            f"max_terms={max_terms} {hint}"
         )
+    raise ExpansionLimitError(
+        f"expanding this expression gives {n} terms, more than max_terms={max_terms} {hint}",
+        option="max_terms",
+        value=n,
+    )
 
 
 @contextmanager
@@ -105,13 +117,14 @@ def expand(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> Expr:
     """Expand ``expr`` by the rules into a flat sum of terms, ordered by path order.
 
     Raises :class:`~tensoralgebra.errors.ExpansionLimitError` (before doing any work) if the
-    expansion would have more than ``max_terms`` terms; ``max_terms=None`` lifts the limit.
+    expansion would have more than ``max_terms`` terms, with the exact count as the
+    ``max_terms`` that fits; ``max_terms=None`` lifts the limit.
 
     >>> import tensoralgebra as ta
     >>> print(ta.expand(ta.logits(ta.Architecture(heads=(1,)))))
     Id ⊗ W_U W_E + A^{L0H0} ⊗ W_U W_OV^{L0H0} W_E
     """
-    _check_size(expr, max_terms)
+    _check_size(expr, max_terms, "expand")
     with _without_cycle_collection():
         for _, strategy in _passes(None):
             expr = strategy(expr)
@@ -140,7 +153,7 @@ def expansion_steps(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> list[St
     >>> sorted({a.rule for a in steps[2].applications})
     ['mixed_product']
     """
-    _check_size(expr, max_terms)
+    _check_size(expr, max_terms, "expansion_steps")
     steps = [Step("factored", expr, ())]
     log: list[Application] = []
     with _without_cycle_collection():
@@ -154,5 +167,6 @@ def expansion_steps(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> list[St
 
 
 def terms(expr: Expr) -> tuple[Expr, ...]:
-    """The terms of a sum, or ``(expr,)`` for anything else."""
+    """The terms of a sum, or ``(expr,)`` for any other expression."""
+    expression(expr, "terms")
     return expr.args if isinstance(expr, Sum) else (expr,)

@@ -5,9 +5,12 @@ its columns live in (see :mod:`tensoralgebra.expr.spaces`); constructing a produ
 product or sum whose operands do not fit raises :class:`~tensoralgebra.errors.SpaceMismatchError`
 naming both operands and their spaces.
 
-Constructors here build exactly the node asked for: they validate, they never rewrite. Flattening,
-identity elimination and the rest are rewrite rules (:mod:`tensoralgebra.expr.rules`), so that an
-expansion can record each one; :mod:`tensoralgebra.expr.build` has the convenient constructors.
+Every node type lives here: symbols, identities and zeros (the leaves), transposes, products,
+Kronecker products, sums, indexed sums and bilinear forms. Constructors build exactly the node
+asked for: they validate, they never rewrite. Flattening, identity elimination and the rest are
+rewrite rules (:mod:`tensoralgebra.expr.rules`), so that an expansion can record each one;
+:mod:`tensoralgebra.expr.build` has the convenient constructors. Walking a tree is
+:mod:`tensoralgebra.expr.visitor`'s business.
 
 >>> from tensoralgebra.expr.spaces import MODEL, VOCAB, POSITIONS
 >>> W_U = MatrixSymbol("W_U", Space.of(VOCAB), Space.of(MODEL))
@@ -24,7 +27,7 @@ ill-typed product W_U W_U: W_U [vocab × model] takes model, but W_U [vocab × m
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import repeat
 
 from tensoralgebra.errors import SpaceMismatchError, TensorAlgebraError
@@ -32,6 +35,17 @@ from tensoralgebra.expr.indices import HeadSet, HeadVar, Index
 from tensoralgebra.expr.spaces import AnySpace, DirectSum, Space, join, tensor
 
 _set = object.__setattr__
+
+#: The printers behind ``str(expr)`` (``"text"``) and ``expr._repr_latex_()`` (``"latex"``).
+#: Printing is a layer above the nodes (it imports them), so the nodes cannot import it: importing
+#: :mod:`tensoralgebra.printing` registers its printers here, and ``import tensoralgebra`` (which
+#: any import of a submodule runs first) imports it before anything else.
+PRINTERS: dict[str, Callable[[Expr], str]] = {}
+
+
+def register_printer(fmt: str, printer: Callable[[Expr], str]) -> None:
+    """Make ``printer`` the one ``str`` (``fmt="text"``) or ``_repr_latex_`` (``"latex"``) use."""
+    PRINTERS[fmt] = printer
 
 
 class Expr:
@@ -103,17 +117,17 @@ class Expr:
         return Transpose(self)
 
     def __str__(self) -> str:
-        from tensoralgebra.expr.text import to_text
-
-        return to_text(self)
+        printer = PRINTERS.get("text")
+        if printer is None:  # only while the package itself is being imported
+            return f"<{type(self).__name__} [{self.rows} × {self.cols}]>"
+        return printer(self)
 
     def __repr__(self) -> str:
         return str(self)
 
-    def _repr_latex_(self) -> str:
-        from tensoralgebra.latex.printer import to_latex
-
-        return f"${to_latex(self)}$"
+    def _repr_latex_(self) -> str | None:
+        printer = PRINTERS.get("latex")
+        return None if printer is None else f"${printer(self)}$"
 
 
 def _plain(space: AnySpace, who: Expr, what: str) -> Space:
@@ -319,6 +333,101 @@ class IndexedSum(Expr):
         return IndexedSum(self.var, self.over, *children)
 
 
+class Bilinear(Expr):
+    """The bilinear form ``form`` on the residual streams ``query`` and ``key``: attention scores.
+
+    A head's scores ``S = R_q W_QK R_k^T`` are bilinear in the residual stream read at the query
+    positions (``R_q``) and at the key positions (``R_k``). With three-factor Kronecker products,
+    ``(A_q ⊗ A_k ⊗ M)`` applied to the inputs ``(X_q, X_k)`` is ``A_q X_q M X_k^T A_k^T``. The
+    node is printed the paper's way, ``query^T · form · key``; its rules (distribution, pulling a
+    Σ out, the mixed product) are in :mod:`tensoralgebra.expr.rules`.
+
+    Spaces: ``query`` and ``key`` are operators from a source's one-hots to a residual stream
+    (positions ⊗ model); ``form`` maps ``c0 ⊗ c1 ⊗ c2`` to ``r0 ⊗ r1 ⊗ r2`` (query positions, key
+    positions, the model space it reads), such as ``Id ⊗ Id ⊗ W_QK^h``. The query stream must give
+    ``c0 ⊗ r2`` and the key stream ``c1 ⊗ c2``. The result maps ``q0 ⊗ k0 ⊗ k1`` to
+    ``r0 ⊗ r1 ⊗ q1``, where the query stream reads ``q0 ⊗ q1`` (positions ⊗ its source) and the
+    key stream ``k0 ⊗ k1``.
+
+    >>> from tensoralgebra.symbols import W_E, W_QK, Id_positions
+    >>> stream = Kron((Id_positions, W_E))
+    >>> s = Bilinear(stream, Kron((Id_positions, Id_positions, W_QK((1, 0)))), stream)
+    >>> print(s)
+    (Id ⊗ W_E)^T·(Id ⊗ Id ⊗ W_QK^{L1H0})·(Id ⊗ W_E)
+    >>> s.shape
+    (positions⊗positions⊗vocab, positions⊗positions⊗vocab)
+    """
+
+    __slots__ = ("form", "key", "query")
+    _fields = ("query", "form", "key")
+
+    def __init__(self, query: Expr, form: Expr, key: Expr):
+        for name, value in (("query", query), ("form", form), ("key", key)):
+            _set(self, name, _expr(value, f"a bilinear form's {name} slot"))
+        self._freeze(*_bilinear_spaces(query, form, key))
+
+    @property
+    def children(self) -> tuple[Expr, ...]:
+        return (self.query, self.form, self.key)
+
+    def with_children(self, children: tuple[Expr, ...]) -> Expr:
+        return Bilinear(*children)
+
+
+def _factors(space: AnySpace, n: int, who: Expr, what: str) -> list[tuple]:
+    parts = space.parts
+    if any(len(p.factors) != n for p in parts):
+        raise SpaceMismatchError(f"{what} {who} must act on {n}-factor spaces, not on {space}")
+    return [p.factors for p in parts]
+
+
+def _bilinear_spaces(query: Expr, form: Expr, key: Expr) -> tuple[AnySpace, AnySpace]:
+    if isinstance(form.rows, DirectSum) or isinstance(form.cols, DirectSum):
+        raise SpaceMismatchError(f"the form {form} must act on one space, not a direct sum")
+    (r0, r1, r2), (c0, c1, c2) = (_factors(s, 3, form, "the form")[0] for s in form.shape)
+    for side, stream, wanted in (
+        ("query", query, Space.of(c0, r2)),
+        ("key", key, Space.of(c1, c2)),
+    ):
+        if stream.rows != wanted:
+            raise SpaceMismatchError(
+                f"ill-typed bilinear form: the form {form} [{form.rows} × {form.cols}] reads a "
+                f"{side} stream in {wanted}, but {stream} gives {stream.rows}"
+            )
+    q_parts = _factors(query.cols, 2, query, "the query stream")
+    k_parts = _factors(key.cols, 2, key, "the key stream")
+    rows = join([Space.of(r0, r1, q1) for _, q1 in q_parts])
+    cols = join([Space.of(q0, k0, k1) for q0, _ in q_parts for k0, k1 in k_parts])
+    return rows, cols
+
+
+def _factors(space: AnySpace, n: int, who: Expr, what: str) -> list[tuple]:
+    parts = space.parts
+    if any(len(p.factors) != n for p in parts):
+        raise SpaceMismatchError(f"{what} {who} must act on {n}-factor spaces, not on {space}")
+    return [p.factors for p in parts]
+
+
+def _bilinear_spaces(query: Expr, form: Expr, key: Expr) -> tuple[AnySpace, AnySpace]:
+    if isinstance(form.rows, DirectSum) or isinstance(form.cols, DirectSum):
+        raise SpaceMismatchError(f"the form {form} must act on one space, not a direct sum")
+    (r0, r1, r2), (c0, c1, c2) = (_factors(s, 3, form, "the form")[0] for s in form.shape)
+    for side, stream, wanted in (
+        ("query", query, Space.of(c0, r2)),
+        ("key", key, Space.of(c1, c2)),
+    ):
+        if stream.rows != wanted:
+            raise SpaceMismatchError(
+                f"ill-typed bilinear form: the form {form} [{form.rows} × {form.cols}] reads a "
+                f"{side} stream in {wanted}, but {stream} gives {stream.rows}"
+            )
+    q_parts = _factors(query.cols, 2, query, "the query stream")
+    k_parts = _factors(key.cols, 2, key, "the key stream")
+    rows = join([Space.of(r0, r1, q1) for _, q1 in q_parts])
+    cols = join([Space.of(q0, k0, k1) for q0, _ in q_parts for k0, k1 in k_parts])
+    return rows, cols
+
+
 def _expr(value: object, what: str) -> Expr:
     if not isinstance(value, Expr):
         raise TensorAlgebraError(f"{what} takes expressions, got {type(value).__name__} {value!r}")
@@ -331,3 +440,20 @@ def _same_spaces(a: Expr, b: Expr) -> bool:
 
 def _typed(e: Expr) -> str:
     return f"{e} [{e.rows} × {e.cols}]"
+
+
+def expression(value: object, who: str) -> Expr:
+    """``value`` if it is an expression; else a :class:`TensorAlgebraError` naming it and ``who``
+    (the function that needs an expression).
+
+    >>> expression(None, "expand")
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: expand takes an expression (an Expr), got None
+    """
+    if isinstance(value, Expr):
+        return value
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:59] + "…"
+    kind = "" if value is None else f" of type {type(value).__name__}"
+    raise TensorAlgebraError(f"{who} takes an expression (an Expr), got {text}{kind}")

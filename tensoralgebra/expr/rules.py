@@ -23,6 +23,7 @@ import itertools
 from tensoralgebra.expr.engine import rule
 from tensoralgebra.expr.indices import HeadVar
 from tensoralgebra.expr.nodes import (
+    Bilinear,
     Expr,
     Identity,
     IndexedSum,
@@ -219,6 +220,19 @@ def double_transpose(expr: Expr) -> Expr | None:
     return None
 
 
+#: The rules that push a transpose one level down (or drop it), tried in this order: what the
+#: expansion's first pass runs everywhere, and what numeric evaluation applies lazily.
+TRANSPOSE_RULES = (
+    double_transpose,
+    transpose_identity,
+    transpose_product,
+    transpose_kron,
+    transpose_sum,
+    transpose_indexed_sum,
+    eliminate_zero,
+)
+
+
 # --- the mixed-product rule -------------------------------------------------------------------
 
 
@@ -271,3 +285,52 @@ def _chain(factors: tuple[Expr, ...]) -> Expr:
     if not kept:
         return Identity(flat[0].rows)
     return kept[0] if len(kept) == 1 else Product(kept)
+
+
+# --- bilinear forms ---------------------------------------------------------------------------
+
+
+@rule(Bilinear)
+def distribute_bilinear(expr: Expr) -> Expr | None:
+    """``(q + q')^T F (k + k') → q^T F k + q^T F k' + q'^T F k + q'^T F k'`` (bilinearity)."""
+    return distribute(expr, Bilinear)
+
+
+@rule(Bilinear)
+def pull_sum_out_of_bilinear(expr: Expr) -> Expr | None:
+    """``(Σ_h q_h)^T F k → Σ_h q_h^T F k`` (likewise in the form and key slots), renaming ``h``
+    if another slot uses that name."""
+    return pull_indexed_sum(expr, Bilinear)
+
+
+@rule(Bilinear)
+def bilinear_mixed_product(expr: Expr) -> Expr | None:
+    """``(B_q ⊗ W_q)^T·(F_q ⊗ F_k ⊗ M)·(B_k ⊗ W_k) → F_q B_q ⊗ F_k B_k ⊗ W_q^T M W_k``, because
+    ``F_q (B_q X_q W_q^T) M (B_k X_k W_k^T)^T F_k^T`` is
+    ``(F_q B_q) X_q (W_q^T M W_k) X_k^T (F_k B_k)^T``.
+
+    >>> from tensoralgebra.symbols import W_E, W_QK, Id_positions
+    >>> stream = Kron((Id_positions, W_E))
+    >>> form = Kron((Id_positions, Id_positions, W_QK((1, 0))))
+    >>> print(bilinear_mixed_product(Bilinear(stream, form, stream)))
+    Id Id ⊗ Id Id ⊗ W_E^T W_QK^{L1H0} W_E
+    """
+    if type(expr) is not Bilinear:
+        return None
+    query, form, key = expr.children
+    if not (_kron_of(query, 2) and _kron_of(form, 3) and _kron_of(key, 2)):
+        return None
+    (b_q, w_q), (f_q, f_k, m), (b_k, w_k) = query.args, form.args, key.args
+    return Kron((Product((f_q, b_q)), Product((f_k, b_k)), Product((Transpose(w_q), m, w_k))))
+
+
+@rule(Bilinear)
+def eliminate_zero_bilinear(expr: Expr) -> Expr | None:
+    """``0^T F k → 0`` (and a zero form or key likewise)."""
+    if type(expr) is Bilinear and Zero in map(type, expr.children):
+        return Zero(expr.rows, expr.cols)
+    return None
+
+
+def _kron_of(expr: Expr, n: int) -> bool:
+    return type(expr) is Kron and len(expr.args) == n

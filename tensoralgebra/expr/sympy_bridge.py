@@ -43,6 +43,7 @@ from tensoralgebra.expr.nodes import (
     Zero,
 )
 from tensoralgebra.expr.spaces import DirectSum, Space
+from tensoralgebra.expr.visitor import Visitor
 
 #: Sizes used when none are given: small, and pairwise distinct, so that SymPy's own shape checks
 #: would catch a confused space (and explicit matrices stay cheap).
@@ -92,7 +93,9 @@ def to_sympy(expr: Expr, sizes: Mapping[str, int] | None = None) -> sympy.Matrix
     return _Converter(_sizes(sizes)).convert(expr)
 
 
-class _Converter:
+class _Converter(Visitor):
+    action = "write in SymPy"
+
     def __init__(self, sizes: dict[str, int]):
         self.sizes = sizes
 
@@ -106,29 +109,34 @@ class _Converter:
                 f"cannot write {_short(e)} in SymPy: it acts on the direct sum {blocks} (terms "
                 "reading different sources); convert each block of split_sources(expr) separately"
             )
-        kind = type(e)
-        if kind is MatrixSymbol:
-            return sympy.MatrixSymbol(sympy_name(e), self.dim(e.rows), self.dim(e.cols))
-        if kind is Identity:
-            return sympy.Identity(self.dim(e.space))
-        if kind is Zero:
-            return sympy.ZeroMatrix(self.dim(e.rows), self.dim(e.cols))
-        if kind is Transpose:
-            return sympy.Transpose(self.convert(e.arg))
-        if kind is IndexedSum:
-            raise TensorAlgebraError(
-                f"cannot write {_short(e)} in SymPy: it sums over the symbolic head set "
-                f"{e.over!r}; instantiate a concrete architecture, "
-                "e.g. ta.Architecture(heads=(2, 2))"
-            )
-        args = [self.convert(a) for a in e.children]
-        if kind is Product:
-            return sympy.MatMul(*args)
-        if kind is Kron:
-            return sympy.KroneckerProduct(*args)
-        if kind is Sum:
-            return sympy.MatAdd(*args)
-        raise TensorAlgebraError(f"cannot write a {kind.__name__} in SymPy")
+        return self(e)
+
+    def visit_MatrixSymbol(self, e: MatrixSymbol) -> sympy.MatrixExpr:
+        return sympy.MatrixSymbol(sympy_name(e), self.dim(e.rows), self.dim(e.cols))
+
+    def visit_Identity(self, e: Identity) -> sympy.MatrixExpr:
+        return sympy.Identity(self.dim(e.space))
+
+    def visit_Zero(self, e: Zero) -> sympy.MatrixExpr:
+        return sympy.ZeroMatrix(self.dim(e.rows), self.dim(e.cols))
+
+    def visit_Transpose(self, e: Transpose) -> sympy.MatrixExpr:
+        return sympy.Transpose(self.convert(e.arg))
+
+    def visit_IndexedSum(self, e: IndexedSum) -> sympy.MatrixExpr:
+        raise TensorAlgebraError(
+            f"cannot write {_short(e)} in SymPy: it sums over the symbolic head set "
+            f"{e.over!r}; instantiate a concrete architecture, e.g. ta.Architecture(heads=(2, 2))"
+        )
+
+    def visit_Product(self, e: Product) -> sympy.MatrixExpr:
+        return sympy.MatMul(*map(self.convert, e.args))
+
+    def visit_Kron(self, e: Kron) -> sympy.MatrixExpr:
+        return sympy.KroneckerProduct(*map(self.convert, e.args))
+
+    def visit_Sum(self, e: Sum) -> sympy.MatrixExpr:
+        return sympy.MatAdd(*map(self.convert, e.args))
 
 
 def split_sources(expr: Expr) -> dict[tuple[Space, Space], Expr]:
@@ -155,28 +163,41 @@ def split_sources(expr: Expr) -> dict[tuple[Space, Space], Expr]:
     return out
 
 
-def _block(e: Expr, rows: Space, cols: Space) -> Expr | None:
-    """The ``(rows, cols)`` block of ``e``, or ``None`` where it is zero."""
-    if rows not in e.rows.parts or cols not in e.cols.parts or type(e) is Zero:
-        return None
-    if e.rows == rows and e.cols == cols:
-        return e
-    kind = type(e)
-    if kind is Transpose:
-        inner = _block(e.arg, cols, rows)
+class _Blocks(Visitor):
+    """The ``(rows, cols)`` block of a node, or ``None`` where it is zero."""
+
+    action = "split by source"
+
+    def __call__(self, e: Expr, rows: Space, cols: Space) -> Expr | None:
+        if rows not in e.rows.parts or cols not in e.cols.parts or isinstance(e, Zero):
+            return None
+        if e.rows == rows and e.cols == cols:
+            return e
+        return super().__call__(e, rows, cols)
+
+    def visit_Transpose(self, e: Transpose, rows: Space, cols: Space) -> Expr | None:
+        inner = self(e.arg, cols, rows)
         return None if inner is None else Transpose(inner)
-    if kind is IndexedSum:
-        inner = _block(e.body, rows, cols)
+
+    def visit_IndexedSum(self, e: IndexedSum, rows: Space, cols: Space) -> Expr | None:
+        inner = self(e.body, rows, cols)
         return None if inner is None else IndexedSum(e.var, e.over, inner)
-    if kind is Sum:
-        kept = [b for a in e.args if (b := _block(a, rows, cols)) is not None]
-    elif kind is Product:
+
+    def visit_Sum(self, e: Sum, rows: Space, cols: Space) -> Expr | None:
+        kept = [b for a in e.args if (b := self(a, rows, cols)) is not None]
+        return add(*kept) if kept else None
+
+    def visit_Product(self, e: Product, rows: Space, cols: Space) -> Expr | None:
         first, rest = e.args[0], product(*e.args[1:])
-        pairs = [(_block(first, rows, mid), _block(rest, mid, cols)) for mid in first.cols.parts]
+        pairs = [(self(first, rows, mid), self(rest, mid, cols)) for mid in first.cols.parts]
         kept = [product(a, b) for a, b in pairs if a is not None and b is not None]
-    else:  # symbols, identities and Kronecker products act between plain spaces
-        raise TensorAlgebraError(f"cannot split {_short(e)}: unknown node {kind.__name__}")
-    return add(*kept) if kept else None
+        return add(*kept) if kept else None
+
+    # Symbols, identities and Kronecker products act between plain spaces: a node reaching here
+    # with direct-sum spaces is of a type this split does not know.
+
+
+_block = _Blocks()
 
 
 def sympy_expansion(expr: Expr, sizes: Mapping[str, int] | None = None) -> list[sympy.MatrixExpr]:

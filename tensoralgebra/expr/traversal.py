@@ -13,18 +13,11 @@ A^{L0H1}
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from functools import reduce
-from operator import mul
 
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar, Index
-from tensoralgebra.expr.nodes import (
-    Expr,
-    IndexedSum,
-    MatrixSymbol,
-    Sum,
-    Zero,
-)
+from tensoralgebra.expr.nodes import Expr, IndexedSum, MatrixSymbol, Sum, Zero
+from tensoralgebra.expr.visitor import map_children
 
 
 def free_vars(expr: Expr) -> frozenset[HeadVar]:
@@ -50,12 +43,9 @@ def substitute(expr: Expr, mapping: Mapping[HeadVar, Index]) -> Expr:
         if isinstance(expr.index, HeadVar) and expr.index in mapping:
             return MatrixSymbol(expr.name, expr.rows, expr.cols, mapping[expr.index])
         return expr
-    if isinstance(expr, IndexedSum):
-        inner = {v: i for v, i in mapping.items() if v != expr.var}
-        return IndexedSum(expr.var, expr.over, substitute(expr.body, inner))
-    if not expr.children:
-        return expr
-    return expr.with_children(tuple(substitute(c, mapping) for c in expr.children))
+    if isinstance(expr, IndexedSum) and expr.var in mapping:  # the sum binds its own variable
+        mapping = {v: i for v, i in mapping.items() if v != expr.var}
+    return map_children(expr, lambda c: substitute(c, mapping))
 
 
 def fresh_var(preferred: HeadVar, avoid: frozenset[HeadVar]) -> HeadVar:
@@ -66,18 +56,58 @@ def fresh_var(preferred: HeadVar, avoid: frozenset[HeadVar]) -> HeadVar:
     return var
 
 
-def count_terms(expr: Expr) -> int:
+def count_terms(expr: Expr, *, cap: int | None = None) -> int:
     """How many terms full distribution of ``expr`` gives, counted without expanding.
 
-    An indexed sum counts as one (grouped) term; a zero counts as none.
+    An indexed sum counts as one (grouped) term; a zero counts as none. Each distinct node is
+    counted once (a sub-tree shared by many parents, as layers are, is not walked again), so the
+    count takes time in the number of distinct nodes. With ``cap``, counts saturate there: the
+    answer is exact below ``cap`` and ``cap`` means "at least ``cap``", which keeps the numbers
+    small where squaring a shared sum again and again would make the exact count itself huge.
+
+    >>> from tensoralgebra.expr.nodes import Product
+    >>> from tensoralgebra.expr.spaces import MODEL, Space
+    >>> a, b = (MatrixSymbol(n, Space.of(MODEL), Space.of(MODEL)) for n in "ab")
+    >>> e = Sum((a, b))
+    >>> for _ in range(100):
+    ...     e = Sum((e, e))
+    >>> count_terms(e) == 2**101
+    True
+    >>> for _ in range(1000):
+    ...     e = Product((e, e))
+    >>> count_terms(e, cap=10**6)
+    1000000
     """
-    if isinstance(expr, Sum):
-        return sum(map(count_terms, expr.args))
-    if isinstance(expr, Zero):
+    counts: dict[int, int] = {}  # by id(): every node stays alive in ``expr`` meanwhile
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if id(node) in counts:
+            stack.pop()
+            continue
+        waiting = [c for c in node.children if id(c) not in counts]
+        if waiting:
+            stack.extend(waiting)
+            continue
+        stack.pop()
+        counts[id(node)] = _count(node, [counts[id(c)] for c in node.children], cap)
+    return counts[id(expr)]
+
+
+def _count(node: Expr, children: list[int], cap: int | None) -> int:
+    if isinstance(node, Zero):
         return 0
+    if isinstance(node, Sum):
+        total = sum(children)
+        return total if cap is None else min(total, cap)
     # Every other node is linear in each operand (products, Kronecker products, bilinear forms,
     # transposes, Σ): its terms are all choices of one term per operand.
-    return reduce(mul, map(count_terms, expr.children), 1)
+    if 0 in children:
+        return 0
+    total = 1
+    for n in children:
+        total = total * n if cap is None else min(total * n, cap)
+    return total
 
 
 def walk(expr: Expr) -> Iterator[Expr]:
@@ -117,6 +147,4 @@ def instantiate(expr: Expr, heads: Sequence[int]) -> Expr:
         if not terms:
             return Zero(expr.rows, expr.cols)
         return terms[0] if len(terms) == 1 else Sum(terms)
-    if not expr.children:
-        return expr
-    return expr.with_children(tuple(instantiate(c, heads) for c in expr.children))
+    return map_children(expr, lambda c: instantiate(c, heads))

@@ -24,7 +24,7 @@ from tensoralgebra.derivation.backends import provide
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import terms
 from tensoralgebra.latex.layout import pack, width
-from tensoralgebra.latex.printer import term_pieces, to_latex
+from tensoralgebra.printing.latex import term_pieces, to_latex
 
 #: The TeX engines looked for, in order of preference.
 ENGINES = ("pdflatex", "lualatex", "xelatex")

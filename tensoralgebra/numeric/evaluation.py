@@ -28,7 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.expr.expand import expand, terms
 from tensoralgebra.expr.nodes import (
+    Bilinear,
     Expr,
     Identity,
     Kron,
@@ -38,8 +40,10 @@ from tensoralgebra.expr.nodes import (
     Transpose,
     Zero,
 )
+from tensoralgebra.expr.rules import TRANSPOSE_RULES
 from tensoralgebra.expr.spaces import Space
 from tensoralgebra.expr.traversal import instantiate
+from tensoralgebra.expr.visitor import Visitor
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.symbols import W_E
 
@@ -55,10 +59,20 @@ def evaluate(expr: Expr, model, trace, backend: str = "numpy"):
 
 
 class Evaluator:
-    """Evaluates expressions against one :class:`~tensoralgebra.numeric.bind.Bindings`."""
+    """Evaluates expressions against one :class:`~tensoralgebra.numeric.bind.Bindings`.
+
+    Four walkers share the work, each a :class:`~tensoralgebra.expr.visitor.Visitor` over the
+    node types it can evaluate: :attr:`apply` (two-factor operators on the inputs or a stream),
+    :attr:`on_model` (model-space matrices), :attr:`on_positions` (operators on positions) and
+    :attr:`scores` (three-factor operators and bilinear forms).
+    """
 
     def __init__(self, bindings: Bindings):
         self.b = bindings
+        self.apply = _Apply(self)
+        self.on_model = _OnModel(self)
+        self.on_positions = _OnPositions(self)
+        self.scores = _Scores(self)
 
     def value(self, expr: Expr):
         if not isinstance(expr, Expr):
@@ -67,71 +81,13 @@ class Evaluator:
         n = _factors(expr.cols)
         if n == 2 and _factors(expr.rows) == 2:
             return self.apply(expr, _SOURCES)
-        if n == 3 or type(expr).__name__ == "Bilinear":
+        if n == 3 or isinstance(expr, Bilinear):
             return self.scores(expr)
         raise TensorAlgebraError(
             f"cannot apply {expr} [{expr.rows} × {expr.cols}] to the inputs: evaluate takes "
             "operators on positions ⊗ source (logit terms, streams) or on positions ⊗ positions "
             "⊗ source (score terms)"
         )
-
-    # --- two-factor operators: streams [batch, seq, d] ------------------------------------------
-
-    def apply(self, e: Expr, x):
-        """``e`` applied to ``x``: a stream [batch, seq, d], or ``_SOURCES`` (the one-hots)."""
-        kind = type(e)
-        if kind is Kron and len(e.args) == 2:
-            return self.on_positions(e.args[0], self.on_model(e.args[1], x))
-        if kind is Identity:
-            return self.one_hot(Space(e.space.factors[-1:])) if x is _SOURCES else x
-        return self._linear(e, x, self.apply, "cannot apply {} to a residual stream")
-
-    def on_model(self, e: Expr, x):
-        """``x W^T`` for a model-space operator ``W`` = ``e``: [batch, seq, dim(e.rows)]."""
-        kind = type(e)
-        if kind is MatrixSymbol:
-            m = self.b.matrix(e)
-            return m.T[self.b.source(e.cols)] if x is _SOURCES else x @ m.T
-        if kind is Transpose and type(e.arg) is MatrixSymbol:
-            m = self.b.matrix(e.arg)
-            return m[self.b.source(e.cols)] if x is _SOURCES else x @ m
-        if kind is Identity:
-            return self.one_hot(e.space) if x is _SOURCES else x
-        return self._linear(
-            e, x, self.on_model, "cannot evaluate {} as a matrix on the model space"
-        )
-
-    def on_positions(self, e: Expr, y):
-        """``P y`` for an operator ``P`` = ``e`` on positions, ``y`` [batch, seq, d]."""
-        kind = type(e)
-        if kind is Identity:
-            return y
-        if kind is MatrixSymbol:
-            return self.b.pattern(e) @ y
-        if kind is Transpose and type(e.arg) is MatrixSymbol:
-            return self.b.pattern(e.arg).swapaxes(-1, -2) @ y
-        if kind is Zero:
-            return y * 0  # keeps y's width: a zero on positions leaves the model axis alone
-        return self._linear(
-            e, y, self.on_positions, "cannot evaluate {} as an operator on positions"
-        )
-
-    def _linear(self, e: Expr, x, again, refusal: str):
-        """What the three evaluators share once their own leaves are handled: a product acts
-        factor by factor from the right, a sum adds, a transpose is pushed down to symbols, a zero
-        gives zeros of its rows' width. ``again`` is the evaluator to recurse with."""
-        kind = type(e)
-        if kind is Product:
-            for factor in reversed(e.args):
-                x = again(factor, x)
-            return x
-        if kind is Sum:
-            return _total([again(t, x) for t in e.args])
-        if kind is Transpose:
-            return again(push_transpose(e), x)
-        if kind is Zero:
-            return self.zeros(e.rows, x)
-        raise TensorAlgebraError(refusal.format(e))
 
     def one_hot(self, source: Space):
         """The one-hots of a source, [batch, seq, dim(source)] (rarely needed: only when no
@@ -143,26 +99,6 @@ class Evaluator:
         d = Space.of(rows.parts[0].factors[-1]).dims(self.b.sizes)
         like = self.b.matrix(W_E) if x is _SOURCES else x
         return self.b.ops.zeros((self.b.batch, self.b.seq, d), like)
-
-    # --- three-factor operators: scores [batch, seq, seq] ---------------------------------------
-
-    def scores(self, e: Expr):
-        kind = type(e)
-        if kind is Sum:
-            return _total([self.scores(t) for t in e.args])
-        if kind is Kron and len(e.args) == 3:
-            return self.score_term(*e.args)
-        if kind.__name__ == "Bilinear":
-            return self.bilinear(e.query, e.form, e.key)
-        if kind is Zero:
-            shape = (self.b.batch, self.b.seq, self.b.seq)
-            return self.b.ops.zeros(shape, self.b.matrix(W_E))
-        from tensoralgebra.expr.expand import expand, terms
-
-        expanded = terms(expand(e, max_terms=None))
-        if expanded == (e,):
-            raise TensorAlgebraError(f"cannot evaluate {e} as a score term")
-        return _total([self.scores(t) for t in expanded])
 
     def score_term(self, a_q: Expr, a_k: Expr, m: Expr):
         """``A_q X_q M X_k^T A_k^T``, [batch, seq, seq]."""
@@ -200,20 +136,128 @@ class Evaluator:
         return _total(parts)
 
 
+# --- two-factor operators: streams [batch, seq, d] ----------------------------------------------
+
+
+class _Linear(Visitor):
+    """What the three stream walkers share once their own leaves are handled: a product acts
+    factor by factor from the right, a sum adds, a transpose is pushed down by the rules, a zero
+    gives zeros of its rows' width; any other node is refused with :attr:`refusal`."""
+
+    refusal = "cannot evaluate {}"
+
+    def __init__(self, evaluator: Evaluator):
+        self.ev = evaluator
+
+    def visit_Product(self, e: Product, x):
+        for factor in reversed(e.args):
+            x = self(factor, x)
+        return x
+
+    def visit_Sum(self, e: Sum, x):
+        return _total([self(t, x) for t in e.args])
+
+    def visit_Transpose(self, e: Transpose, x):
+        pushed = push_transpose(e)
+        return self.visit_Expr(e, x) if pushed is e else self(pushed, x)
+
+    def visit_Zero(self, e: Zero, x):
+        return self.ev.zeros(e.rows, x)
+
+    def visit_Expr(self, e: Expr, x):
+        raise TensorAlgebraError(self.refusal.format(e))
+
+
+class _Apply(_Linear):
+    """``e`` applied to ``x``: a stream [batch, seq, d], or ``_SOURCES`` (the one-hots)."""
+
+    refusal = "cannot apply {} to a residual stream"
+
+    def visit_Kron(self, e: Kron, x):
+        if len(e.args) != 2:
+            return self.visit_Expr(e, x)
+        return self.ev.on_positions(e.args[0], self.ev.on_model(e.args[1], x))
+
+    def visit_Identity(self, e: Identity, x):
+        return self.ev.one_hot(Space(e.space.factors[-1:])) if x is _SOURCES else x
+
+
+class _OnModel(_Linear):
+    """``x W^T`` for a model-space operator ``W`` = ``e``: [batch, seq, dim(e.rows)]."""
+
+    refusal = "cannot evaluate {} as a matrix on the model space"
+
+    def visit_MatrixSymbol(self, e: MatrixSymbol, x):
+        m = self.ev.b.matrix(e)
+        return m.T[self.ev.b.source(e.cols)] if x is _SOURCES else x @ m.T
+
+    def visit_Transpose(self, e: Transpose, x):
+        if not isinstance(e.arg, MatrixSymbol):
+            return super().visit_Transpose(e, x)
+        m = self.ev.b.matrix(e.arg)
+        return m[self.ev.b.source(e.cols)] if x is _SOURCES else x @ m
+
+    def visit_Identity(self, e: Identity, x):
+        return self.ev.one_hot(e.space) if x is _SOURCES else x
+
+
+class _OnPositions(_Linear):
+    """``P y`` for an operator ``P`` = ``e`` on positions, ``y`` [batch, seq, d]."""
+
+    refusal = "cannot evaluate {} as an operator on positions"
+
+    def visit_Identity(self, e: Identity, y):
+        return y
+
+    def visit_MatrixSymbol(self, e: MatrixSymbol, y):
+        return self.ev.b.pattern(e) @ y
+
+    def visit_Transpose(self, e: Transpose, y):
+        if not isinstance(e.arg, MatrixSymbol):
+            return super().visit_Transpose(e, y)
+        return self.ev.b.pattern(e.arg).swapaxes(-1, -2) @ y
+
+    def visit_Zero(self, e: Zero, y):
+        return y * 0  # keeps y's width: a zero on positions leaves the model axis alone
+
+
+# --- three-factor operators: scores [batch, seq, seq] -------------------------------------------
+
+
+class _Scores(Visitor):
+    """A score term or bilinear form's scores, [batch, seq, seq]; anything else is expanded."""
+
+    def __init__(self, evaluator: Evaluator):
+        self.ev = evaluator
+
+    def visit_Sum(self, e: Sum):
+        return _total([self(t) for t in e.args])
+
+    def visit_Kron(self, e: Kron):
+        return self.ev.score_term(*e.args) if len(e.args) == 3 else self.visit_Expr(e)
+
+    def visit_Bilinear(self, e: Bilinear):
+        return self.ev.bilinear(e.query, e.form, e.key)
+
+    def visit_Zero(self, e: Zero):
+        b = self.ev.b
+        return b.ops.zeros((b.batch, b.seq, b.seq), b.matrix(W_E))
+
+    def visit_Expr(self, e: Expr):
+        expanded = terms(expand(e, max_terms=None))
+        if expanded == (e,):
+            raise TensorAlgebraError(f"cannot evaluate {e} as a score term")
+        return _total([self(t) for t in expanded])
+
+
 def push_transpose(e: Transpose) -> Expr:
-    """The transpose ``e`` pushed one level down: ``(ab)^T = b^T a^T``, ``(a^T)^T = a``, ..."""
-    arg = e.arg
-    kind = type(arg)
-    if kind is Transpose:
-        return arg.arg
-    if kind is Identity:
-        return arg
-    if kind is Zero:
-        return Zero(arg.cols, arg.rows)
-    if kind is Product:
-        return Product(tuple(push_transpose(Transpose(a)) for a in reversed(arg.args)))
-    if kind in (Kron, Sum):
-        return kind(tuple(push_transpose(Transpose(a)) for a in arg.args))
+    """The transpose ``e`` pushed one level down by the first of the expansion's transpose rules
+    (:data:`~tensoralgebra.expr.rules.TRANSPOSE_RULES`) that applies: ``(ab)^T = b^T a^T``,
+    ``(a^T)^T = a``, ...; ``e`` itself when none does (a transposed symbol)."""
+    for rule in TRANSPOSE_RULES:
+        out = rule(e)
+        if out is not None:
+            return out
     return e
 
 

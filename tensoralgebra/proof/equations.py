@@ -26,6 +26,7 @@ from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import HeadVar
 from tensoralgebra.expr.nodes import Expr, MatrixSymbol
 from tensoralgebra.expr.traversal import substitute, symbols
+from tensoralgebra.expr.visitor import map_children
 
 #: What an equation is: a proved identity, a definition, or an induction hypothesis.
 KINDS = ("identity", "definition", "hypothesis")
@@ -99,11 +100,9 @@ def replace_symbols(expr: Expr, mapping: dict[MatrixSymbol, Expr]) -> Expr:
 
 
 def _replace(expr: Expr, mapping: dict[MatrixSymbol, Expr]) -> Expr:
-    if type(expr) is MatrixSymbol:
+    if isinstance(expr, MatrixSymbol):
         return mapping.get(expr, expr)
-    if not expr.children:
-        return expr
-    return expr.with_children(tuple(_replace(c, mapping) for c in expr.children))
+    return map_children(expr, lambda c: _replace(c, mapping))
 
 
 def unfold(expr: Expr, definitions: tuple[Equation, ...]) -> Expr:
@@ -114,7 +113,7 @@ def unfold(expr: Expr, definitions: tuple[Equation, ...]) -> Expr:
     """
     if not definitions:
         return expr
-    if type(expr) is MatrixSymbol:
+    if isinstance(expr, MatrixSymbol):
         for d in definitions:
             lhs = d.lhs
             if (lhs.name, lhs.rows, lhs.cols) != (expr.name, expr.rows, expr.cols):
@@ -124,6 +123,4 @@ def unfold(expr: Expr, definitions: tuple[Equation, ...]) -> Expr:
             if isinstance(lhs.index, HeadVar) and expr.index is not None:
                 return unfold(substitute(d.rhs, {lhs.index: expr.index}), definitions)
         return expr
-    if not expr.children:
-        return expr
-    return expr.with_children(tuple(unfold(c, definitions) for c in expr.children))
+    return map_children(expr, lambda c: unfold(c, definitions))

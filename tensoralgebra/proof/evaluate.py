@@ -25,7 +25,7 @@ from sympy.polys.rings import ring
 
 from tensoralgebra.expr.dense import RandomValues, _Dense, dim
 from tensoralgebra.expr.indices import Head
-from tensoralgebra.expr.nodes import Expr, Identity, MatrixSymbol, Zero
+from tensoralgebra.expr.nodes import Expr, Identity, MatrixSymbol
 from tensoralgebra.expr.traversal import free_vars, instantiate, substitute, symbols
 
 #: Sizes of the exact check: small (entries are polynomials) but two of each, so that every
@@ -49,15 +49,11 @@ class _Exact(_Dense):
         super().__init__(values, heads, sizes)
         self.zero, self.one = zero, one
 
-    def eval(self, e: Expr, env) -> np.ndarray:
-        if type(e) is Identity:
-            n = dim(e.space, self.sizes)
-            out = np.full((n, n), self.zero, dtype=object)
-            np.fill_diagonal(out, self.one)
-            return out
-        if type(e) is Zero:
-            return self._zeros(e)
-        return super().eval(e, env)
+    def visit_Identity(self, e: Identity, env) -> np.ndarray:
+        n = dim(e.space, self.sizes)
+        out = np.full((n, n), self.zero, dtype=object)
+        np.fill_diagonal(out, self.one)
+        return out
 
     def _zeros(self, e: Expr) -> np.ndarray:
         shape = (dim(e.rows, self.sizes), dim(e.cols, self.sizes))
@@ -86,7 +82,7 @@ def exact_values(
         rows, cols = shapes[s]
         values[s] = np.array([[next(gens) for _ in range(cols)] for _ in range(rows)], dtype=object)
     evaluator = _Exact(values, tuple(heads), dict(sizes), poly.zero, poly.one)
-    return [evaluator.eval(e, {}) for e in exprs]
+    return [evaluator(e, {}) for e in exprs]
 
 
 def _dim(space, sizes) -> int:
@@ -134,4 +130,4 @@ def numeric_values(
     ``seed``); free head variables bound as in :func:`exact_values`."""
     values = RandomValues(sizes, seed=seed)
     evaluator = _Dense(values, tuple(heads), values.sizes)
-    return [evaluator.eval(e, {}) for e in bind_free(exprs)]
+    return [evaluator(e, {}) for e in bind_free(exprs)]

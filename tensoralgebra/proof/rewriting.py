@@ -26,6 +26,7 @@ from tensoralgebra.expr.engine import RULES, innermost, on_terms
 from tensoralgebra.expr.indices import HeadVar
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Product, Sum
 from tensoralgebra.expr.traversal import substitute
+from tensoralgebra.expr.visitor import map_children
 
 _FLAT = (Product, Kron, Sum)
 _counter = itertools.count()
@@ -43,26 +44,22 @@ def _unique(expr: Expr) -> Expr:
     if type(expr) is IndexedSum:
         fresh = HeadVar(f"fresh{next(_counter)}")
         return IndexedSum(fresh, expr.over, _unique(substitute(expr.body, {expr.var: fresh})))
-    if not expr.children:
-        return expr
-    return expr.with_children(tuple(_unique(c) for c in expr.children))
+    return map_children(expr, _unique)
 
 
 def _rename(expr: Expr, depth: int) -> Expr:
-    kind = type(expr)
-    if kind is IndexedSum:
+    if isinstance(expr, IndexedSum):
         var = HeadVar(f"bound{depth}")
         body = substitute(expr.body, {expr.var: var})
         return IndexedSum(var, expr.over, _rename(body, depth + 1))
-    if not expr.children:
-        return expr
-    children = [_rename(c, depth) for c in expr.children]
-    if kind in _FLAT:
-        children = [g for c in children for g in (c.args if type(c) is kind else (c,))]
-        if kind is Sum:
-            children.sort(key=sort_key)
-        return kind(children)
-    return expr.with_children(tuple(children))
+    out = map_children(expr, lambda c: _rename(c, depth))
+    kind = type(out)
+    if kind not in _FLAT:
+        return out
+    children = [g for c in out.args for g in (c.args if type(c) is kind else (c,))]
+    if kind is Sum:
+        children.sort(key=sort_key)
+    return kind(children)
 
 
 def same(a: Expr, b: Expr) -> bool:
@@ -81,9 +78,9 @@ def replace_at(expr: Expr, path: tuple[int, ...], new: Expr) -> Expr:
     """``expr`` with the sub-expression at ``path`` replaced by ``new``."""
     if not path:
         return new
-    children = list(expr.children)
-    children[path[0]] = replace_at(children[path[0]], path[1:], new)
-    return expr.with_children(tuple(children))
+    target, rest = path[0], path[1:]
+    slots = iter(range(len(expr.children)))  # map_children visits the children once, in order
+    return map_children(expr, lambda c: replace_at(c, rest, new) if next(slots) == target else c)
 
 
 def rewrites_once(expr: Expr, name: str) -> Iterator[Expr]:
@@ -119,10 +116,7 @@ def replace_all(expr: Expr, old: Expr, new: Expr) -> Expr:
     """``expr`` with every occurrence of ``old`` replaced by ``new`` (outermost first)."""
     if expr == old:
         return new
-    if not expr.children:
-        return expr
-    children = tuple(replace_all(c, old, new) for c in expr.children)
-    return expr if children == expr.children else expr.with_children(children)
+    return map_children(expr, lambda c: replace_all(c, old, new))
 
 
 def replacements_once(expr: Expr, old: Expr, new: Expr) -> Iterator[Expr]:

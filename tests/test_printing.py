@@ -1,4 +1,5 @@
-"""The LaTeX printer: every node type, precedence, escaping, heads and bilinear forms."""
+"""Printing: the LaTeX printer (every node type, precedence, escaping, heads, bilinear forms) and
+the precedence table it shares with the text printer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tensoralgebra.expr import (
     MODEL,
     POSITIONS,
     VOCAB,
+    Bilinear,
     Head,
     HeadSet,
     HeadVar,
@@ -26,8 +28,10 @@ from tensoralgebra.expr import (
     Transpose,
     Zero,
 )
-from tensoralgebra.expr.bilinear import Bilinear
-from tensoralgebra.latex.printer import escape, index_latex, symbol_name, term_pieces, to_latex
+from tensoralgebra.printing import latex as latex_printer
+from tensoralgebra.printing import text as text_printer
+from tensoralgebra.printing.latex import escape, index_latex, symbol_name, term_pieces, to_latex
+from tensoralgebra.printing.precedence import PRECEDENCE, precedence
 from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U, A, Id_positions, W_pos
 
 P, M, V = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
@@ -159,6 +163,42 @@ def test_bilinear_forms_print_the_papers_way():
 
 def test_repr_latex_of_expressions():
     assert (W_U @ W_E)._repr_latex_() == "$W_U W_E$"
+
+
+def test_one_precedence_table_for_both_printers():
+    assert text_printer.PRECEDENCE is PRECEDENCE and latex_printer.PRECEDENCE is PRECEDENCE
+    assert text_printer.precedence is latex_printer.precedence is precedence
+
+
+class _Product(Product):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("expr", "binding"),
+    [
+        (Sum((a, b)), 1),
+        (IndexedSum(h, HeadSet((0,)), A(h)), 1),
+        (Kron((B, a)), 2),
+        (Product((a, b)), 3),
+        (_Product((a, b)), 3),  # a subclass binds like its parent
+        (
+            Bilinear(
+                Kron((Id_positions, W_E)),
+                Kron((Id_positions, Id_positions, W_QK((1, 0)))),
+                Kron((Id_positions, W_E)),
+            ),
+            3,
+        ),
+        (Transpose(a), 4),
+        (a, 5),
+        (Identity(M), 5),
+        (Zero(M, M), 5),
+    ],
+    ids=lambda v: type(v).__name__ if not isinstance(v, int) else str(v),
+)
+def test_precedence_of_every_node_type(expr, binding):
+    assert precedence(expr) == binding
 
 
 def test_unknown_nodes_and_non_expressions_are_refused():

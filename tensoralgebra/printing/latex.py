@@ -1,8 +1,9 @@
 r"""LaTeX printer in the paper's notation, kept apart from the nodes.
 
-Dispatch is on the node's type name, as in the text printer, and parentheses come from the same
-precedence table (:func:`tensoralgebra.expr.text.precedence`): a child is parenthesised when it
-binds more loosely than its place needs.
+Dispatch is on the node's class (a :class:`~tensoralgebra.expr.visitor.Visitor`, as the text
+printer), and parentheses come from the same precedence table
+(:mod:`tensoralgebra.printing.precedence`): a child is parenthesised when it binds more loosely
+than its place needs.
 
 Notation. The weights print as ``W_E``, ``W_U``, ``W_{pos}``, ``W_{OV}^{h}``, ``W_{QK}^{h}``, the
 patterns as ``A^{h}``, the identity as ``\mathrm{Id}`` and the Kronecker product as ``\otimes``.
@@ -33,8 +34,20 @@ import unicodedata
 
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadSet, Index
-from tensoralgebra.expr.nodes import Expr, Identity, IndexedSum, Kron, Product, Sum
-from tensoralgebra.expr.text import ATOM, PRECEDENCE, precedence
+from tensoralgebra.expr.nodes import (
+    Bilinear,
+    Expr,
+    Identity,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Sum,
+    Transpose,
+    Zero,
+)
+from tensoralgebra.expr.visitor import Visitor
+from tensoralgebra.printing.precedence import ATOM, PRECEDENCE, precedence
 
 #: The framework's symbols, by their names in the code.
 KNOWN_NAMES = {
@@ -132,42 +145,41 @@ def head_set_latex(over: HeadSet) -> str:
     return r" \cup ".join(f"H_{_subscript(str(layer + 1))}" for layer in over.layers)
 
 
-class _Printer:
-    def __init__(self, paper_parens: bool):
-        self.paper_parens = paper_parens
+class LatexPrinter(Visitor):
+    """The LaTeX printer, one method per node type (see :mod:`tensoralgebra.expr.visitor`); a
+    node type with no method is refused, naming it."""
 
-    def __call__(self, expr: Expr) -> str:
-        method = getattr(self, "_" + type(expr).__name__, None)
-        if method is None:
-            raise TensorAlgebraError(f"no LaTeX printer for node type {type(expr).__name__}")
-        return method(expr)
+    action = "print in LaTeX"
+
+    def __init__(self, paper_parens: bool = True):
+        self.paper_parens = paper_parens
 
     def wrap(self, child: Expr, needed: int, force: bool = False) -> str:
         text = self(child)
         return parens(text) if force or precedence(child) < needed else text
 
-    def _MatrixSymbol(self, e, transposed: bool = False) -> str:
+    def visit_MatrixSymbol(self, e: MatrixSymbol, transposed: bool = False) -> str:
         parts = [] if e.index is None else [index_latex(e.index)]
         if transposed:
             parts.append("T")
         base = symbol_name(e.name)
         return base + ("^{" + r"\,".join(parts) + "}" if parts else "")
 
-    def _Identity(self, e) -> str:
+    def visit_Identity(self, e: Identity) -> str:
         return r"\mathrm{Id}"
 
-    def _Zero(self, e) -> str:
+    def visit_Zero(self, e: Zero) -> str:
         return "0"
 
-    def _Transpose(self, e) -> str:
-        if type(e.arg).__name__ == "MatrixSymbol":
-            return self._MatrixSymbol(e.arg, transposed=True)
+    def visit_Transpose(self, e: Transpose) -> str:
+        if isinstance(e.arg, MatrixSymbol):
+            return self.visit_MatrixSymbol(e.arg, transposed=True)
         return self.wrap(e.arg, ATOM) + "^{T}"
 
-    def _Product(self, e) -> str:
+    def visit_Product(self, e: Product) -> str:
         return product_joiner(e).join(self.wrap(a, PRECEDENCE[Product] + 1) for a in e.args)
 
-    def _Kron(self, e) -> str:
+    def visit_Kron(self, e: Kron) -> str:
         return r" \otimes ".join(self.kron_factors(e))
 
     def kron_factors(self, e: Kron) -> list[str]:
@@ -176,39 +188,39 @@ class _Printer:
             others = e.args[:i] + e.args[i + 1 :]
             force = (
                 self.paper_parens
-                and type(a) is Product
-                and (len(e.args) > 2 or any(type(b) is not Identity for b in others))
+                and isinstance(a, Product)
+                and (len(e.args) > 2 or any(not isinstance(b, Identity) for b in others))
             )
             out.append(self.wrap(a, PRECEDENCE[Kron] + 1, force))
         return out
 
-    def _Sum(self, e) -> str:
+    def visit_Sum(self, e: Sum) -> str:
         return " + ".join(self.term(a) for a in e.args)
 
     def term(self, a: Expr) -> str:
         # A Σ term needs no parentheses in a sum: it binds its own term only, as in the paper.
-        return self(a) if type(a) is IndexedSum else self.wrap(a, PRECEDENCE[Sum] + 1)
+        return self(a) if isinstance(a, IndexedSum) else self.wrap(a, PRECEDENCE[Sum] + 1)
 
-    def _IndexedSum(self, e) -> str:
+    def visit_IndexedSum(self, e: IndexedSum) -> str:
         return binder(e) + " " + self.body(e.body)
 
     def body(self, body: Expr) -> str:
-        return self(body) if type(body) is IndexedSum else self.wrap(body, PRECEDENCE[Kron])
+        return self(body) if isinstance(body, IndexedSum) else self.wrap(body, PRECEDENCE[Kron])
 
-    def _Bilinear(self, e) -> str:
+    def visit_Bilinear(self, e: Bilinear) -> str:
         # The paper's notation: (query stream)^T · (form) · (key stream).
         return " ".join(self.bilinear_parts(e))
 
-    def bilinear_parts(self, e) -> list[str]:
+    def bilinear_parts(self, e: Bilinear) -> list[str]:
         r"""The form's pieces: the query stream (cut at its ``\cdot``), the form, the key stream."""
-        query = self.product_parts(e.query) if type(e.query) is Product else [self(e.query)]
+        query = self.product_parts(e.query) if isinstance(e.query, Product) else [self(e.query)]
         if precedence(e.query) < ATOM:
             opening, closing = delimiters(self(e.query))
             query[0] = opening + query[0]
             query[-1] += closing
         query[-1] += "^{T}"
         form = self.wrap(e.form, PRECEDENCE[Product] + 1)
-        key = self.product_parts(e.key) if type(e.key) is Product else [self(e.key)]
+        key = self.product_parts(e.key) if isinstance(e.key, Product) else [self(e.key)]
         if precedence(e.key) < PRECEDENCE[Product]:
             key = [parens(" ".join(key))]
         return [*query, r"\cdot " + form, *(r"\cdot " + k for k in key[:1]), *key[1:]]
@@ -256,7 +268,7 @@ def to_latex(expr: Expr, *, paper_parens: bool = True) -> str:
     """
     if not isinstance(expr, Expr):
         raise TensorAlgebraError(f"to_latex takes an expression, got {type(expr).__name__}")
-    return _Printer(paper_parens)(expr)
+    return LatexPrinter(paper_parens)(expr)
 
 
 def term_pieces(expr: Expr, *, paper_parens: bool = True) -> list[str]:
@@ -269,26 +281,25 @@ def term_pieces(expr: Expr, *, paper_parens: bool = True) -> list[str]:
     >>> term_pieces(term)
     ['A^{\\mathrm{L0H0}}', '\\otimes (W_U', 'W_{OV}^{\\mathrm{L0H0}}', 'W_E)']
     """
-    p = _Printer(paper_parens)
+    p = LatexPrinter(paper_parens)
     prefix = []
     body = expr
-    while type(body) is IndexedSum:
+    while isinstance(body, IndexedSum):
         prefix.append(binder(body))
         body = body.body
-    kind = type(body).__name__
-    if kind == "Product":
+    if isinstance(body, Product):
         parts = p.product_parts(body)
-    elif kind == "Kron":
+    elif isinstance(body, Kron):
         parts = []
         for i, (factor, text) in enumerate(zip(body.args, p.kron_factors(body))):
             cut = [text]
-            plain = type(factor) is Product and product_joiner(factor) == " "
+            plain = isinstance(factor, Product) and product_joiner(factor) == " "
             if plain and text == f"({p(factor)})":
                 # A long product of matrices in plain parentheses may break between matrices.
                 cut = p.product_parts(factor)
                 cut[0], cut[-1] = "(" + cut[0], cut[-1] + ")"
             parts += [rf"\otimes {cut[0]}" if i else cut[0], *cut[1:]]
-    elif kind == "Bilinear":
+    elif isinstance(body, Bilinear):
         parts = p.bilinear_parts(body)
     else:
         parts = [p.body(body) if prefix else p.term(body)]
