@@ -234,7 +234,7 @@ BAD = [
     (
         lambda: ta.graph.build(BIG),
         ExpansionLimitError,
-        "has 5,408,001 edges, over the limit of 100,000 (max_edges=)",
+        "has 5,408,001 edges, over the limit of 100,000: its head-to-head",
     ),
     (lambda: ta.graph.build(SMALL, per="neuron"), TensorAlgebraError, "per is 'neuron'"),
     (lambda: ta.graph.build(SMALL, max_edges=0), TensorAlgebraError, "max_edges is 0"),

@@ -116,8 +116,8 @@ def build(arch: Architecture, *, per: str = "head", max_edges: int = MAX_EDGES) 
     if n > max_edges:
         fits = per == "head" and count_edges(arch, "layer") <= max_edges
         raise ExpansionLimitError(
-            f"the graph of {_short(arch)} has {n:,} edges, over the limit of {max_edges:,} "
-            "(max_edges=): its head-to-head edges grow with the square of the head count",
+            f"the graph of {_short(arch)} has {n:,} edges, over the limit of {max_edges:,}"
+            ": its head-to-head edges grow with the square of the head count",
             option="per" if fits else None,
             value="layer" if fits else None,
         )

@@ -82,7 +82,7 @@ def refuse_over(
         return
     fit = fits(count_at, top, limit)
     raise ExpansionLimitError(
-        f"{what(n)}, more than the {limit:,} listed at once (limit=)",
+        f"{what(n)}, more than the {limit:,} listed at once",
         option=None if fit is None else "max_order",
         value=fit,
     )
