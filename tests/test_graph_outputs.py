@@ -40,7 +40,8 @@ def test_dot_lists_every_node_and_edge_with_its_style():
     dot = ta.graph.to_dot(G)
     assert dot.startswith("// Architecture(heads=(2, 2), positional='standard')\ndigraph")
     assert dot.count(" -> ") == G.number_of_edges()
-    assert '"L0H0" -> "L1H1" [channel="K", label="K", color="#c8322a", style=dotted];' in dot
+    want = '"L0H0" -> "L1H1" ["channel"="K", "label"="K", "color"="#c8322a", "style"="dotted"];'
+    assert want in dot
     assert '{ rank=same; "L0H0"; "L0H1"; }' in dot
 
 
@@ -107,11 +108,14 @@ def test_graph_command_writes_every_format(capsys, tmp_path):
         (["paths", "--heads", "2,2", "--through", "X"], "'X' is not a head"),
         (["paths", "--heads", "2,2", "--kind", "V", "--into", "L1H0"], "--kind 'V' is not a"),
         (["paths", "--heads", "2,2", "--kind", "K"], "--kind K: name the head"),
-        (["paths", "--heads", "2,2", "--max-order", "3"], "--max-order=3 is out of range"),
-        (["paths", "--heads", "12x12"], "more than the 100000 that paths lists"),
+        (["paths", "--heads", "2,2", "--max-order", "3"], "--max-order 3 is out of range"),
+        (["paths", "--heads", "12x12"], "more than the 100,000 listed at once: use --max-order 2"),
         (["paths", "--layers", "2"], "--layers 2: the graph needs concrete head counts"),
         (["graph", "--heads", "2,2", "--out", "g.txt"], "the extension must be one of"),
-        (["graph", "--heads", "2,2", "--out", "/no/such/dir/g.svg"], "does not exist"),
+        (
+            ["graph", "--heads", "2,2", "--out", "/no/such/dir/g.svg"],
+            "the folder '/no/such/dir' does not",
+        ),
         (["graph", "--heads", "2,2"], "--out"),
     ],
 )

@@ -2,7 +2,9 @@
 
 The file's extension names the format: ``.svg``, ``.png`` or ``.pdf`` (a drawing), ``.dot``,
 ``.graphml`` or ``.json`` (node-link data). One node per source, head and the unembedding, one
-edge per channel (Q, K, V, out).
+edge per channel (Q, K, V, out); ``--per layer`` draws one node per layer instead, the graph of a
+model too large to draw head by head (a graph of more than ``MAX_EDGES`` edges is refused, with
+that advice).
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     options.add_architecture(parser)
     parser.add_argument("--out", metavar="FILE", required=True, help="where to write the graph")
+    parser.add_argument(
+        "--per",
+        choices=("head", "layer"),
+        default="head",
+        help="one node per head (default), or one per layer: the aggregated graph of a large model",
+    )
     options.add_format(parser)
     parser.set_defaults(run=run)
 
@@ -40,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     arch = options.concrete_architecture_from_args(args, "the graph")
     from tensoralgebra import graph  # networkx and matplotlib: only when a graph is written
 
-    G = graph.build(arch)
+    G = graph.build(arch, per=args.per)
     with output.writing(out, "--out"):
         graph.write(G, out)
     by_channel = {c: 0 for c in graph.keys.CHANNELS}
@@ -51,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             "architecture": arch.to_dict(),
             "out": str(out),
             "format": out.suffix.lower()[1:],
+            "per": args.per,
         }
         summary |= {"nodes": G.number_of_nodes(), "edges": by_channel}
         fields = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in summary.items())

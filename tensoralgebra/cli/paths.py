@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-import tensoralgebra as ta
+from tensoralgebra import validation
 from tensoralgebra.cli import options, output
 from tensoralgebra.cli.layout import label, logit_rows, path_record, score_record, score_rows
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
-from tensoralgebra.paths import check_order
 from tensoralgebra.scores import SCORE_KINDS
 
 _EXAMPLES = """\
@@ -44,16 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _refuse_over(counts: list[int], what: str) -> None:
-    """Refuse when the terms of order ≤ max (``counts[k]``: of order ≤ k) are over the limit."""
-    if counts[-1] > MAX_TERMS:
-        fits = max(k for k, n in enumerate(counts) if n <= MAX_TERMS)
-        raise TensorAlgebraError(
-            f"{what} has {output.brief(counts[-1])} terms, more than the {MAX_TERMS} that paths "
-            f"lists; lower --max-order (--max-order {fits} lists {counts[fits]})"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     """List the logit terms (through a head), or a head's score terms."""
     if args.kind is not None and args.into is None:
@@ -63,28 +52,25 @@ def run(args: argparse.Namespace) -> int:
             f"--kind {args.kind!r} is not a score kind: expected one of {', '.join(SCORE_KINDS)}"
         )
     arch = options.concrete_architecture_from_args(args, "the graph")
-    top = check_order(arch, args.max_order, "--max-order")
-    top = arch.n_layers if top is None else top
-    if args.into is None:
-        upto, total = [], 0
-        for k in range(top + 1):
-            total += ta.count_logit_paths(arch, order=k)
-            upto.append(total)
-        _refuse_over(upto, label(arch))
+    n = arch.n_layers
+    context = f"a path of this {n}-layer architecture has order 0..{n}"
+    validation.optional_integer(args.max_order, "--max-order", low=0, high=n + 1, context=context)
     from tensoralgebra import graph  # networkx: only for this command and graph
 
-    G = graph.build(arch)
-    through = None if args.through is None else graph.head_node(G, args.through)
+    # The queries take the architecture itself: they count first (refusing over the limit with
+    # a --max-order that fits) and walk only the chains an answer needs, never the whole graph.
     if args.into is None:
-        return _logit(args, graph, G, arch, through)
-    return _scores(args, graph, G, arch, through)
+        return _logit(args, graph, arch)
+    return _scores(args, graph, arch)
 
 
-def _logit(args, graph, G, arch, through) -> int:
+def _logit(args, graph, arch) -> int:
+    through = args.through
     if through is None:
-        paths = list(graph.logit_paths(G, args.max_order))
+        paths = list(graph.logit_paths(arch, args.max_order, limit=MAX_TERMS))
     else:
-        paths = graph.paths_through(G, through, args.max_order)
+        paths = graph.paths_through(arch, through, args.max_order, limit=MAX_TERMS)
+        through = graph.keys.head_name(*graph.keys.parse_head(through))
     what = "logit terms" + ("" if through is None else f" through {through}")
     if args.format == "json":
         head = {"architecture": arch.to_dict(), "through": through, "max_order": args.max_order}
@@ -96,13 +82,16 @@ def _logit(args, graph, G, arch, through) -> int:
     return 0
 
 
-def _scores(args, graph, G, arch, through) -> int:
-    into = graph.head_node(G, args.into)
-    layer, head = graph.keys.parse_head(into)
-    counts = [graph.count_score_paths(G, layer, head, max_order=k) for k in range(layer + 1)]
-    top = layer if args.max_order is None else min(args.max_order, layer)
-    _refuse_over(counts[: top + 1], into)
-    terms = list(graph.terms_into(G, into, args.kind, through=through, max_order=args.max_order))
+def _scores(args, graph, arch) -> int:
+    into = graph.keys.head_name(*graph.keys.parse_head(args.into))
+    through = args.through
+    if through is not None:
+        through = graph.keys.head_name(*graph.keys.parse_head(through))
+    terms = list(
+        graph.terms_into(
+            arch, into, args.kind, through=through, max_order=args.max_order, limit=MAX_TERMS
+        )
+    )
     if args.format == "json":
         head_fields = {
             "architecture": arch.to_dict(),

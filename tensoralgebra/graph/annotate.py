@@ -24,12 +24,12 @@ import networkx as nx
 import numpy as np
 
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.graph.build import architecture
+from tensoralgebra.graph.build import _short, per_head
 from tensoralgebra.graph.keys import COMPOSITION, HEAD, LAYER, ROLE, TERM_NORM
 from tensoralgebra.graph.queries import carried_terms
+from tensoralgebra.graph.traverse import MAX_LISTED, check_order, refuse_over, term_edges
 from tensoralgebra.graph.traverse import logit_paths as graph_logit_paths
-from tensoralgebra.graph.traverse import term_edges
-from tensoralgebra.paths import LogitPath, logit_paths
+from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths
 from tensoralgebra.scores import ScorePath
 
 
@@ -82,7 +82,13 @@ def _pair(node: dict) -> tuple[int, int]:
 
 def streams(weights: object, trace: object, arch, max_order: int | None = None) -> dict:
     """``S[path]`` = what a path writes to the final residual stream, ``A_p X (W_p W_src)^T``
-    [batch, seq, d_model], for every logit path of order ≤ ``max_order``."""
+    [batch, seq, d_model], for every logit path of order ≤ ``max_order`` (refused above
+    :data:`~tensoralgebra.graph.traverse.MAX_LISTED` paths)."""
+    top = check_order(arch, max_order)
+    top = arch.n_layers if top is None else top
+    per = [count_logit_paths(arch, k) for k in range(top + 1)]
+    what = f"{_short(arch)} has {{:,}} logit paths of order ≤ {top}"
+    refuse_over(lambda o: sum(per[: o + 1]), top, MAX_LISTED, what.format)
     tokens = np.asarray(_read(trace, "tokens"))
     patterns = _read(trace, "patterns")
     ov, _ = circuits(weights)
@@ -108,12 +114,13 @@ def term_norms(
 
     A logit term ``A_p ⊗ W_U W_p W_src`` on its input ``X`` is ``A_p X (W_U W_p W_src)^T``; a
     score term ``A_q ⊗ A_k ⊗ M`` is ``A_q X_q M X_k^T A_k^T`` (unscaled, before the mask)."""
-    arch = architecture(G)
+    arch = per_head(G)
+    terms = list(carried_terms(G, max_order))  # refuses a count too large, before any arithmetic
     S = streams(weights, trace, arch, max_order)
     W_U = np.asarray(_read(weights, "W_U"), dtype=float)
     _, qk = circuits(weights)
     norms: dict = {}
-    for term in carried_terms(G, max_order):
+    for term in terms:
         if isinstance(term, ScorePath):
             h = (term.head.layer, term.head.head)
             value = S[term.query] @ qk[h] @ np.swapaxes(S[term.key], -1, -2)
@@ -138,7 +145,7 @@ def heaviest_paths(G: nx.MultiDiGraph, key: str, n: int | None = None) -> list[t
     """``(weight, path)`` for the logit paths of ``G``, heaviest first: a path weighs the
     smallest ``key`` value along its edges that have one (a path with none is left out)."""
     ranked = []
-    for path in graph_logit_paths(G):
+    for path in graph_logit_paths(G):  # refuses more than MAX_LISTED paths
         values = [G.edges[e][key] for e in term_edges(path) if key in G.edges[e]]
         if values:
             ranked.append((min(values), path))

@@ -27,6 +27,25 @@ scoring head (one side of a score term).
 (29, ['K', 'Q', 'V'])
 >>> G.nodes["L1H0"]
 {'role': 'head', 'layer': 1, 'head': 0, 'source': '', 'label': 'L1H0'}
+
+The head-to-head edges number ``3 Σ_{l<m} |H_l| |H_m|``, which grows with the square of the
+model: :func:`build` refuses graphs of more than :data:`MAX_EDGES` edges up front (a 10-layer model
+of 200 heads per layer would have 5.4 million), and offers the graph with one node per layer,
+``per="layer"``, whose edges stand for all the head edges between two layers (``n_edges``):
+
+>>> big = ta.Architecture(heads=(200,) * 10)
+>>> count_edges(big), count_edges(big, per="layer")
+(5408001, 176)
+>>> try:
+...     ta.graph.build(big)
+... except ta.ExpansionLimitError as error:
+...     print(error.reason[:68], error.option, error.value, sep="\\n")
+the graph of Architecture(heads=(200, 200, ...)) has 5,408,001 edges
+per
+layer
+>>> L = ta.graph.build(big, per="layer")
+>>> L.edges["L0", "L1", "K"]
+{'channel': 'K', 'n_edges': 40000}
 """
 
 from __future__ import annotations
@@ -36,34 +55,85 @@ from collections.abc import Iterator
 import networkx as nx
 
 from tensoralgebra.architecture import Architecture
-from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 from tensoralgebra.graph.keys import (
     ARCHITECTURE,
     CHANNEL,
+    GRANULARITIES,
     HEAD,
     LABEL,
     LAYER,
+    N_EDGES,
+    N_HEADS,
+    PER,
     ROLE,
     SOURCE,
     SOURCE_NODES,
     UNEMBED,
     head_name,
+    layer_name,
     parse_head,
 )
 from tensoralgebra.scores import scoring_head
+from tensoralgebra.validation import choice, positive_integer
 
 #: The channels a later head reads an earlier node's output with.
 READS = ("Q", "K", "V")
+#: The most edges :func:`build` makes unless told otherwise (``max_edges=``): about 0.5 s and
+#: 100 MB. The 12-layer model with 12 heads per layer has 29,089.
+MAX_EDGES = 100_000
 _SOURCE_LABEL = {"token": "tokens", "position": "positions"}
 
 
-def build(arch: Architecture) -> nx.MultiDiGraph:
+def count_edges(arch: Architecture, per: str = "head") -> int:
+    """The number of edges ``build(arch, per=per)`` makes, in closed form: from each writer (a
+    source or a head of an earlier layer) three edges (Q, K, V) into every head, and one ``out``
+    edge into the unembedding. With ``per="layer"`` a layer counts as one head."""
+    _check_concrete(arch)
+    choice(per, "per", GRANULARITIES)
+    counts = arch.heads if per == "head" else tuple(1 for n in arch.heads if n)
+    writers, edges = len(arch.sources), 0
+    for n in counts:
+        edges += 3 * writers * n
+        writers += n
+    return edges + writers
+
+
+def build(arch: Architecture, *, per: str = "head", max_edges: int = MAX_EDGES) -> nx.MultiDiGraph:
     """The graph of ``arch`` (concrete head counts): sources, heads, the unembedding, and an edge
     per channel from every source and earlier head to every later head and to the unembedding.
 
     Nodes come sources first, then heads by layer and index, then the unembedding; edges into a
-    node come in the same order of their tails, Q, K, V for each.
+    node come in the same order of their tails, Q, K, V for each. ``per="layer"`` makes one node
+    per layer with heads (``"L1"``, attribute ``n_heads``), each edge carrying ``n_edges``, the
+    number of head edges it stands for. More than ``max_edges`` edges are refused up front
+    (:class:`~tensoralgebra.errors.ExpansionLimitError`, naming ``per='layer'`` when that fits).
     """
+    _check_concrete(arch)
+    per = choice(per, "per", GRANULARITIES)
+    max_edges = positive_integer(max_edges, "max_edges")
+    n = count_edges(arch, per)
+    if n > max_edges:
+        fits = per == "head" and count_edges(arch, "layer") <= max_edges
+        raise ExpansionLimitError(
+            f"the graph of {_short(arch)} has {n:,} edges, over the limit of {max_edges:,}"
+            ": its head-to-head edges grow with the square of the head count",
+            option="per" if fits else None,
+            value="layer" if fits else None,
+        )
+    G = nx.MultiDiGraph()
+    G.graph[ARCHITECTURE] = arch
+    G.graph[PER] = per
+    if per == "head":
+        G.add_nodes_from(_nodes(arch))
+        G.add_edges_from(_edges(arch))
+    else:
+        G.add_nodes_from(_layer_nodes(arch))
+        G.add_edges_from(_layer_edges(arch))
+    return G
+
+
+def _check_concrete(arch: object) -> None:
     if not isinstance(arch, Architecture):
         raise TensorAlgebraError(f"build needs an Architecture, got {arch!r}")
     if arch.is_schematic:
@@ -71,11 +141,15 @@ def build(arch: Architecture) -> nx.MultiDiGraph:
             f"{arch!r} has symbolic head sets: the graph needs concrete head counts, "
             "e.g. Architecture(heads=(2, 2))"
         )
-    G = nx.MultiDiGraph()
-    G.graph[ARCHITECTURE] = arch
-    G.add_nodes_from(_nodes(arch))
-    G.add_edges_from(_edges(arch))
-    return G
+
+
+def _short(arch: Architecture) -> str:
+    """``arch``'s repr, with a long head tuple cut short (messages stay one line)."""
+    text = repr(arch)
+    if len(arch.heads) <= 4:
+        return text
+    shown = ", ".join(map(str, arch.heads[:2]))
+    return text.replace(repr(arch.heads), f"({shown}, ...)", 1)
 
 
 def _nodes(arch: Architecture) -> Iterator[tuple[str, dict]]:
@@ -103,12 +177,51 @@ def _edges(arch: Architecture) -> Iterator[tuple[str, str, str, dict]]:
         yield u, UNEMBED, "out", {CHANNEL: "out"}
 
 
-def architecture(G: nx.MultiDiGraph) -> Architecture:
+def _layer_nodes(arch: Architecture) -> Iterator[tuple[str, dict]]:
+    for name, data in _nodes(Architecture((), arch.positional)):
+        if data[ROLE] == "source":
+            yield name, data
+    for layer, n in enumerate(arch.heads):
+        if n:
+            name = layer_name(layer)
+            yield name, {**_node("layer", layer, -1, "", f"layer {layer}"), N_HEADS: n}
+    yield UNEMBED, _node("unembed", arch.n_layers, -1, "", "unembed")
+
+
+def _layer_edges(arch: Architecture) -> Iterator[tuple[str, str, str, dict]]:
+    writers = [(SOURCE_NODES[s], 1) for s in arch.sources]
+    for layer, n in enumerate(arch.heads):
+        if not n:
+            continue
+        for u, m in writers:
+            for channel in READS:
+                yield u, layer_name(layer), channel, {CHANNEL: channel, N_EDGES: m * n}
+        writers.append((layer_name(layer), n))
+    for u, m in writers:
+        yield u, UNEMBED, "out", {CHANNEL: "out", N_EDGES: m}
+
+
+def architecture_of(G: nx.MultiDiGraph) -> Architecture:
     """The architecture ``G`` was built from (kept by subgraphs and copies)."""
-    arch = G.graph.get(ARCHITECTURE)
+    arch = G.graph.get(ARCHITECTURE) if isinstance(G, nx.Graph) else None
     if not isinstance(arch, Architecture):
         raise TensorAlgebraError(
-            "this graph has no architecture: make it with ta.graph.build(arch)"
+            f"{_what(G)} has no architecture: make the graph with ta.graph.build(arch)"
+        )
+    return arch
+
+
+def _what(G: object) -> str:
+    return "this graph" if isinstance(G, nx.Graph) else f"{type(G).__name__} {G!r:.60}"
+
+
+def per_head(G: nx.MultiDiGraph) -> Architecture:
+    """``G``'s architecture, if ``G`` has one node per head (queries about terms need that)."""
+    arch = architecture_of(G)
+    if G.graph.get(PER, "head") != "head":
+        raise TensorAlgebraError(
+            "this graph has one node per layer: terms are paths through heads; ask the "
+            "architecture instead (e.g. ta.graph.terms_into(arch, 'L1H0', 'K'))"
         )
     return arch
 
@@ -117,8 +230,7 @@ def head_node(G: nx.MultiDiGraph, head: object) -> str:
     """The node of ``head`` (``"L1H0"`` or ``(1, 0)``), with a clear error if the architecture
     has no such head."""
     layer, h = parse_head(head)
-    arch = architecture(G)
-    scoring_head(arch, layer, h)  # names the missing layer or head
+    scoring_head(per_head(G), layer, h)  # names the missing layer or head
     return head_name(layer, h)
 
 
@@ -127,3 +239,28 @@ def heads(G: nx.MultiDiGraph) -> list[str]:
     data = G.nodes
     found = [n for n in G if data[n][ROLE] == "head"]
     return sorted(found, key=lambda n: (data[n][LAYER], data[n][HEAD]))
+
+
+def by_layer(G: nx.MultiDiGraph, weights: tuple[str, ...] = ()) -> nx.MultiDiGraph:
+    """``G`` with one node per layer: an edge ``L0 → L1`` of a channel stands for ``G``'s edges
+    of that channel from a head of layer 0 to a head of layer 1, their number in ``n_edges`` and,
+    for each key of ``weights``, the largest value among them. On a complete graph this is
+    ``build(arch, per="layer")``; on a pruned one it keeps what is left."""
+    arch = per_head(G)
+    group = {n: _group(n, d) for n, d in G.nodes(data=True)}
+    merged: dict[tuple[str, str, str], dict] = {}
+    for u, v, c, data in G.edges(keys=True, data=True):
+        into = merged.setdefault((group[u], group[v], c), {CHANNEL: c, N_EDGES: 0})
+        into[N_EDGES] += 1
+        for key in weights:
+            if data.get(key) is not None:
+                into[key] = max(data[key], into.get(key, data[key]))
+    L = nx.MultiDiGraph(**{**G.graph, PER: "layer"})
+    L.add_nodes_from(_layer_nodes(arch))
+    order = [(u, v, c) for u, v, c, _ in _layer_edges(arch)]
+    L.add_edges_from((*edge, merged[edge]) for edge in order if edge in merged)
+    return L
+
+
+def _group(node: str, data: dict) -> str:
+    return layer_name(data[LAYER]) if data[ROLE] == "head" else node

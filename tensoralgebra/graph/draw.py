@@ -13,43 +13,69 @@ channel    colour    line          meaning
 ``out``    grey      solid, thin   the unembedding reads the writer
 =========  ========  ============  ===============================================
 
-With ``weight=`` an attribute key (e.g. ``"composition"``), line widths and opacities follow
-its values and edges without one are faint. matplotlib is imported when a drawing is made.
+An edge that skips layers runs along a lane of its own between the boxes it passes, so that each
+one can be followed. With ``weight=`` an attribute key (e.g. ``"composition"``), colour and width
+follow its values, on a scale drawn beside the picture (line styles still tell the channels), and
+edges without a value are left out.
+
+Large models are drawn reduced, and the figure says how: above :data:`MAX_DRAWN_HEADS` heads, a
+weighted drawing keeps the :data:`MAX_DRAWN_EDGES` heaviest edges and an unweighted one draws a
+block per layer (:func:`~tensoralgebra.graph.by_layer`). Drawing uses its own
+``matplotlib.figure.Figure``: pyplot, the backend and ``rcParams`` are left as they were.
 """
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import networkx as nx
 
-from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.graph.build import architecture
-from tensoralgebra.graph.keys import CHANNELS, LABEL, LAYER, ROLE, check_channel
+from tensoralgebra.graph.build import architecture_of, by_layer
+from tensoralgebra.graph.draw_parts import (
+    STYLE,
+    edges,
+    frame,
+    legend,
+    nodes,
+    positions,
+    scale,
+)
+from tensoralgebra.graph.files import target, writing
+from tensoralgebra.graph.keys import (
+    CHANNELS,
+    COMPOSITION,
+    N_EDGES,
+    PER,
+    ROLE,
+    TERM_NORM,
+    check_channel,
+)
+from tensoralgebra.validation import positive_integer
 
-#: How each channel is drawn (shared by the DOT export): colour, matplotlib and DOT line styles.
-STYLE = {
-    "Q": {"color": "#1f5fbf", "linestyle": (0, (5, 2)), "dot": "dashed"},
-    "K": {"color": "#c8322a", "linestyle": (0, (6, 2, 1, 2)), "dot": "dotted"},
-    "V": {"color": "#23913a", "linestyle": "solid", "dot": "solid"},
-    "out": {"color": "#7a7a7a", "linestyle": "solid", "dot": "solid"},
+__all__ = [
+    "MAX_DRAWN_EDGES",
+    "MAX_DRAWN_HEADS",
+    "MAX_EDGES_PER_PANEL",
+    "STYLE",
+    "draw",
+    "positions",
+]
+
+#: Above this many edges, :func:`draw` gives each channel a panel of its own.
+MAX_EDGES_PER_PANEL = 80
+#: Above this many heads a drawing is reduced (see the module's docstring).
+MAX_DRAWN_HEADS = 32
+#: The edges a reduced weighted drawing keeps, the heaviest.
+MAX_DRAWN_EDGES = 60
+#: The formats :func:`draw` writes.
+DRAWINGS = (".svg", ".png", ".pdf")
+_NAMES = {
+    "Q": "Q: what later heads' queries read",
+    "K": "K: what later heads' keys read",
+    "V": "V: what later heads' values read (V-composition)",
+    "out": "out: what the unembedding reads",
 }
-_DX, _W, _H = 2.4, 0.78, 0.62  # column spacing, box width, box height
-_PORT = {"Q": 0.2, "K": 0.0, "V": -0.2, "out": 0.0}  # input heights on a box's left side
-_ROLE_FILL = {"source": "#fff4d6", "head": "#eef2f8", "unembed": "#f0f0f0"}
-
-
-def positions(G: nx.MultiDiGraph) -> dict[str, tuple[float, float]]:
-    """Box centres: column by layer (sources first), heads of a layer stacked top to bottom."""
-    columns: dict[int, list[str]] = {}
-    for n, data in G.nodes(data=True):
-        columns.setdefault(data[LAYER], []).append(n)
-    place = {}
-    for layer, nodes in columns.items():
-        for i, n in enumerate(nodes):
-            place[n] = ((layer + 1) * _DX, ((len(nodes) - 1) / 2 - i) * 1.0)
-    return place
+_QUANTITY = {COMPOSITION: "composition score", TERM_NORM: "norm of the largest term (Frobenius)"}
 
 
 def draw(
@@ -60,221 +86,101 @@ def draw(
     weight: str | None = None,
     panels: bool | None = None,
     title: str | None = None,
+    max_heads: int = MAX_DRAWN_HEADS,
+    max_edges: int = MAX_DRAWN_EDGES,
 ):
     """Draw ``G`` (only the edges of ``channels``); save to ``path`` (``.svg``, ``.png``, ``.pdf``)
-    if given. Returns the matplotlib figure.
+    if given. Returns the ``matplotlib.figure.Figure``.
 
     ``panels=True`` draws each channel in a panel of its own, the nodes repeated; the default
-    does so when one picture would hold more than :data:`MAX_EDGES_PER_PANEL` edges.
+    does so when one picture would hold more than :data:`MAX_EDGES_PER_PANEL` edges. Graphs of
+    more than ``max_heads`` heads are reduced: to the ``max_edges`` heaviest edges with
+    ``weight``, else to one block per layer; a note under the picture says so.
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
+    channels = tuple(check_channel(c) for c in channels)
     if path is not None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for c in channels:
-        check_channel(c)
-    arch = architecture(G)
-    shown = sum(1 for *_, c in G.edges(keys=True) if c in channels)
+        path = target(path, DRAWINGS, "a drawing")
+    arch = architecture_of(G)
+    G, note = _reduced(
+        G,
+        weight,
+        positive_integer(max_heads, "max_heads"),
+        positive_integer(max_edges, "max_edges"),
+    )
+    shown = [(u, v, c) for u, v, c in G.edges(keys=True) if c in channels]
+    if weight is not None:
+        n = len(shown)
+        shown = [e for e in shown if G.edges[e].get(weight) is not None]
+        if len(shown) < n:
+            left = f"{n - len(shown):,} edges without a {weight} value are not drawn"
+            note = f"{note}; {left}" if note else left
     if panels is None:
-        panels = shown > MAX_EDGES_PER_PANEL and len(channels) > 1
-    groups = [(c,) for c in channels] if panels else [tuple(channels)]
-    tallest = max(map(len, _by_column(G).values()))
-    width, height = 1.1 + 1.75 * (arch.n_layers + 2), 1.0 + 0.95 * tallest
-    rows, cols = (len(groups) + 1) // 2 if len(groups) > 1 else 1, min(len(groups), 2)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    top = _weights(G, weight)
+        panels = len(shown) > MAX_EDGES_PER_PANEL and len(channels) > 1
+    groups = [(c,) for c in channels] if panels else [channels]
+    place = positions(G)
+    tallest = max(sum(1 for p in place.values() if p[0] == x) for x, _ in place.values())
+    width, height = 1.1 + 1.75 * (len({x for x, _ in place.values()})), 1.4 + 0.95 * tallest
+    # A row of layer blocks is wide and flat: its panels go one under another.
+    cols = 1 if G.graph.get(PER) == "layer" else min(len(groups), 2)
+    rows = -(-len(groups) // cols)
+    fig = Figure(figsize=(width * cols + (1.2 if weight else 0), height * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    paint = scale(G, shown, weight)
     for ax, group in zip(axes.flat, groups):
-        _edges(ax, G, group, weight, top)
-        _nodes(ax, G)
-        _frame(ax, G, arch, _NAMES[group[0]] if panels else None)
-        _legend(ax, group)
+        drawn = [e for e in shown if e[2] in group]
+        lanes = edges(ax, G, drawn, place, paint)
+        nodes(ax, G, place, drawn)
+        frame(ax, G, place, lanes, _NAMES[group[0]] if panels else None)
+        legend(ax, group, plain=weight is not None)
     for ax in axes.flat[len(groups) :]:
         ax.axis("off")
+    if paint is not None:
+        label = _QUANTITY.get(weight, weight)
+        fig.colorbar(
+            paint.mappable, ax=list(axes.flat), shrink=0.6, fraction=0.025, pad=0.01, label=label
+        )
     fig.suptitle(title if title is not None else repr(arch), fontsize=11)
-    fig.tight_layout()
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=8, color="#444444")
     if path is not None:
-        _save(fig, Path(path))
-        plt.close(fig)
+        _save(fig, path)
     return fig
 
 
-#: Above this many edges, :func:`draw` gives each channel a panel of its own.
-MAX_EDGES_PER_PANEL = 80
-_NAMES = {
-    "Q": "Q: what later heads' queries read",
-    "K": "K: what later heads' keys read",
-    "V": "V: what later heads' values read (V-composition)",
-    "out": "out: what the unembedding reads",
-}
-
-
-def _edges(ax, G: nx.MultiDiGraph, channels, weight, top) -> None:
-    from matplotlib.patches import FancyArrowPatch
-
-    place = positions(G)
-    rows: dict[int, list[float]] = {}
-    for x, y in place.values():
-        rows.setdefault(round(x / _DX), []).append(y)
-    for u, v, c in G.edges(keys=True):
-        if c not in channels:
-            continue
-        lw, alpha = _line(G.edges[u, v, c], weight, top, c)
-        style = STYLE[c]
-        arrow = FancyArrowPatch(
-            path=_route(place[u], place[v], c, rows),
-            arrowstyle="-|>",
-            mutation_scale=7,
-            color=style["color"],
-            linestyle=style["linestyle"],
-            linewidth=lw,
-            alpha=alpha,
-            zorder=1,
-            shrinkA=0,
-            shrinkB=0.5,
+def _reduced(G, weight, max_heads, max_edges) -> tuple[nx.MultiDiGraph, str]:
+    """``G`` as drawn, and a note saying how it was reduced ("" if it is drawn whole)."""
+    n_heads = sum(1 for _, role in G.nodes(data=ROLE) if role == "head")
+    if G.graph.get(PER) == "layer":
+        return G, "one block per layer; an edge stands for the head edges between two blocks"
+    if n_heads <= max_heads:
+        return G, ""
+    if weight is None:
+        L = by_layer(G)
+        n = sum(d[N_EDGES] for *_, d in L.edges(data=True))
+        return L, (
+            f"{n_heads} heads drawn as one block per layer: each edge stands for all "
+            f"{n:,} head edges of its channel between two blocks (width: how many); "
+            "h: heads per block"
         )
-        ax.add_patch(arrow)
-
-
-def _route(tail, head, channel, rows):
-    """The edge's path: straight between neighbouring columns; an edge that skips columns
-    leaves its writer, runs along a free lane between (or around) the boxes of the columns it
-    passes, and turns into its reader's input, so that it never runs behind a box."""
-    from matplotlib.path import Path as Curve
-
-    (x0, y0), (x1, y1) = tail, head
-    start, end = (x0 + _W / 2, y0), (x1 - _W / 2, y1 + _PORT[channel])
-    first, last = round(x0 / _DX), round(x1 / _DX)
-    if last - first <= 1:
-        return Curve([start, end], [Curve.MOVETO, Curve.LINETO])
-    passed = [y for col in range(first + 1, last) for y in rows.get(col, ())]
-    lane = _lane(passed, (y0 + end[1]) / 2) + _LANE_OFFSET[channel]
-    a, b, bend = x0 + _DX / 2, x1 - _DX / 2, 0.45
-    points = [start, (start[0] + bend, y0), (a - bend, lane), (a, lane), (b, lane)]
-    points += [(b + bend, lane), (end[0] - bend, end[1]), end]
-    codes = [Curve.MOVETO, *[Curve.CURVE4] * 3, Curve.LINETO, *[Curve.CURVE4] * 3]
-    return Curve(points, codes)
-
-
-_LANE_OFFSET = {"Q": 0.06, "K": 0.0, "V": -0.06, "out": 0.0}
-
-
-def _lane(boxes: list[float], want: float) -> float:
-    """The height nearest ``want`` that clears every box centred at a height in ``boxes``."""
-    if not boxes:
-        return want
-    clear = _H / 2 + 0.1
-    ys = sorted(set(boxes))
-    lanes = [ys[0] - clear - 0.1, ys[-1] + clear + 0.1]
-    lanes += [(a + b) / 2 for a, b in itertools.pairwise(ys) if b - a >= 2 * clear]
-    return min(lanes, key=lambda y: (abs(y - want), -y))
-
-
-def _nodes(ax, G: nx.MultiDiGraph) -> None:
-    from matplotlib.patches import FancyBboxPatch
-
-    place = positions(G)
-    for n, data in G.nodes(data=True):
-        x, y = place[n]
-        box = FancyBboxPatch(
-            (x - _W / 2, y - _H / 2),
-            _W,
-            _H,
-            boxstyle="round,pad=0.02,rounding_size=0.08",
-            facecolor=_ROLE_FILL[data[ROLE]],
-            edgecolor="#333333",
-            linewidth=1.0,
-            zorder=2,
-        )
-        ax.add_patch(box)
-        ax.text(x + 0.04, y, data[LABEL], ha="center", va="center", fontsize=9, zorder=3)
-        if data[ROLE] == "head":
-            for c in ("Q", "K", "V"):
-                color = STYLE[c]["color"]
-                ax.text(
-                    x - _W / 2 + 0.05,
-                    y + _PORT[c],
-                    c,
-                    ha="left",
-                    va="center",
-                    fontsize=5.5,
-                    color=color,
-                    zorder=3,
-                )
-
-
-def _legend(ax, channels) -> None:
-    from matplotlib.lines import Line2D
-
-    handles = [
-        Line2D([], [], color=STYLE[c]["color"], linestyle=STYLE[c]["linestyle"], label=c)
-        for c in channels
+    weighted = [
+        (d[weight], u, v, c)
+        for u, v, c, d in G.edges(keys=True, data=True)
+        if d.get(weight) is not None
     ]
-    ax.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.02),
-        ncol=len(handles),
-        frameon=False,
-        fontsize=8,
-        handlelength=3.5,
-    )
-
-
-def _by_column(G: nx.MultiDiGraph) -> dict[int, list[str]]:
-    columns: dict[int, list[str]] = {}
-    for n, layer in G.nodes(data=LAYER):
-        columns.setdefault(layer, []).append(n)
-    return columns
-
-
-def _weights(G: nx.MultiDiGraph, weight: str | None) -> float:
-    if weight is None:
-        return 1.0
-    values = [w for *_, w in G.edges(keys=True, data=weight) if w is not None]
-    return max(values, default=1.0) or 1.0
-
-
-def _line(data: dict, weight: str | None, top: float, channel: str) -> tuple[float, float]:
-    base = 0.7 if channel == "out" else 1.0
-    if weight is None:
-        return base, 0.75
-    value = data.get(weight)
-    if value is None:
-        return 0.5, 0.15
-    share = value / top
-    return 0.3 + 2.7 * share, 0.2 + 0.8 * share
-
-
-def _frame(ax, G, arch, title) -> None:
-    place = positions(G)
-    xs = [x for x, _ in place.values()]
-    ys = [y for _, y in place.values()]
-    ax.set_xlim(min(xs) - _W, max(xs) + _W)
-    ax.set_ylim(min(ys) - 0.9, max(ys) + 0.75)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    for layer in range(arch.n_layers):
-        ax.text(
-            (layer + 1) * _DX,
-            max(ys) + 0.5,
-            f"layer {layer}",
-            ha="center",
-            fontsize=8,
-            color="#555555",
-        )
-    if title:
-        ax.set_title(title, fontsize=9)
+    kept = sorted(weighted, key=lambda t: -t[0])[:max_edges]
+    H = nx.MultiDiGraph(**G.graph)
+    H.add_nodes_from(G.nodes(data=True))
+    H.add_edges_from((u, v, c, G.edges[u, v, c]) for _, u, v, c in kept)
+    return H, f"the {len(kept)} heaviest of {len(weighted):,} edges with a {weight} value"
 
 
 def _save(fig, path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in (".svg", ".png", ".pdf"):
-        raise TensorAlgebraError(f"cannot draw to {path.name!r}: use .svg, .png or .pdf")
     import matplotlib
 
-    # Reproducible files: no timestamp, fixed ids.
-    matplotlib.rcParams["svg.hashsalt"] = "tensoralgebra"
+    suffix = path.suffix.lower()
+    # Reproducible files: no timestamp, fixed ids; the salt is set for this call only.
     metadata = {"Date": None} if suffix in (".svg", ".pdf") else {"Software": None}
-    fig.savefig(path, dpi=150, metadata=metadata, bbox_inches="tight")
+    with matplotlib.rc_context({"svg.hashsalt": "tensoralgebra"}), writing(path, "a drawing"):
+        fig.savefig(path, dpi=150, metadata=metadata, bbox_inches="tight")

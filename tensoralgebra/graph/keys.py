@@ -6,6 +6,10 @@ are: ``"token"`` and ``"position"`` (sources), ``"L1H0"`` (head 0 of layer 1) an
 
 >>> head_name(1, 0), parse_head("L1H0"), parse_head((1, 0))
 ('L1H0', (1, 0), (1, 0))
+>>> check_score_kind("KQ")
+Traceback (most recent call last):
+  ...
+tensoralgebra.errors.TensorAlgebraError: kind is 'KQ': expected one of 'none', 'Q', 'K', 'QK'
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ from __future__ import annotations
 import re
 
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.scores import SCORE_KINDS
+from tensoralgebra.validation import choice
 
 # --- graph attributes (G.graph[...]) -----------------------------------------------------------
 #: The :class:`~tensoralgebra.Architecture` the graph was built from; written by ``build``.
 ARCHITECTURE = "architecture"
+#: What a node stands for: ``"head"`` (one node per head) or ``"layer"`` (one node per layer,
+#: made by ``build(arch, per="layer")`` or ``by_layer``); written by ``build``.
+PER = "per"
 
 # --- node attributes (G.nodes[n][...]) --------------------------------------------------------
 #: ``"source"``, ``"head"`` or ``"unembed"``: what the node is; written by ``build``.
@@ -31,12 +40,17 @@ SOURCE = "source"
 #: Text to show for the node (``"L1H0"``, ``"tokens"``, ``"positions"``, ``"unembed"``); by
 #: ``build``.
 LABEL = "label"
+#: The number of heads a layer node stands for (graphs with ``per="layer"`` only); by ``build``.
+N_HEADS = "n_heads"
 
 # --- edge attributes (G.edges[u, v, channel][...]) --------------------------------------------
 #: The channel ``v`` reads ``u``'s output with: ``"Q"``, ``"K"``, ``"V"`` or ``"out"``. The
 #: multigraph's edge key is the channel too; written by ``build``.
 CHANNEL = "channel"
-#: The composition score of two heads (MATH.md §6) on head-to-head edges; written by
+#: How many head-level edges a layer-level edge stands for (``per="layer"`` only); by ``build``
+#: and ``by_layer``.
+N_EDGES = "n_edges"
+#: The composition score of two heads (docs/conventions.md §6) on head-to-head edges; written by
 #: ``annotate.add_composition_scores``.
 COMPOSITION = "composition"
 #: The Frobenius norm of the largest term through the edge on one forward pass; written by
@@ -44,7 +58,9 @@ COMPOSITION = "composition"
 TERM_NORM = "term_norm"
 
 # --- roles, channels and node names -----------------------------------------------------------
-ROLES = ("source", "head", "unembed")
+ROLES = ("source", "head", "layer", "unembed")
+#: What a graph's nodes stand for (the graph attribute :data:`PER`).
+GRANULARITIES = ("head", "layer")
 #: What a later head reads with (query, key, value), and what the unembedding reads (``out``).
 CHANNELS = ("Q", "K", "V", "out")
 #: Node names of the sources and of the unembedding.
@@ -57,6 +73,11 @@ _HEAD_NAME = re.compile(r"L(\d+)H(\d+)")
 def head_name(layer: int, head: int) -> str:
     """The node name of head ``head`` of layer ``layer``: ``"L1H0"``."""
     return f"L{layer}H{head}"
+
+
+def layer_name(layer: int) -> str:
+    """The node name of layer ``layer`` in a graph with one node per layer: ``"L1"``."""
+    return f"L{layer}"
 
 
 def parse_head(head: object) -> tuple[int, int]:
@@ -80,6 +101,9 @@ def parse_head(head: object) -> tuple[int, int]:
 
 def check_channel(channel: object) -> str:
     """``channel`` if it is one of :data:`CHANNELS`, else a clear error."""
-    if channel not in CHANNELS:
-        raise TensorAlgebraError(f"unknown channel {channel!r}: expected one of {CHANNELS}")
-    return channel
+    return choice(channel, "channel", CHANNELS)
+
+
+def check_score_kind(kind: object) -> str | None:
+    """``kind`` if it is ``None`` (every kind) or one of ``SCORE_KINDS``, else a clear error."""
+    return None if kind is None else choice(kind, "kind", SCORE_KINDS)

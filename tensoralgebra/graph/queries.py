@@ -1,8 +1,11 @@
-"""Questions asked of the graph: paths through a head, terms of a kind into a head, the
-induction-circuit shape, and the edges that matter up to a given order.
+"""Questions asked of the graph: paths through a head, terms of a kind into a head, the head
+pairs that can K-compose, and the edges that matter up to a given order.
 
 Every query reads the edges of the graph it is given, so it answers for a pruned graph (say,
-only the edges whose composition score is high) as well as for the complete one.
+only the edges whose composition score is high) as well as for the complete one. The term
+queries also take an :class:`~tensoralgebra.Architecture` in place of a graph: they then answer
+for its complete graph without building it, so a model of any size answers at once. Listings are
+counted first and refused above ``limit`` terms (see :mod:`~tensoralgebra.graph.traverse`).
 
 >>> import tensoralgebra as ta
 >>> G = ta.graph.build(ta.Architecture(heads=(2, 2)))
@@ -12,10 +15,13 @@ only the edges whose composition score is high) as well as for the complete one.
 ...     print(t.expr)
 Id ⊗ A^{L0H0} ⊗ W_E^T W_QK^{L1H0} W_OV^{L0H0} W_E
 Id ⊗ A^{L0H1} ⊗ W_E^T W_QK^{L1H0} W_OV^{L0H1} W_E
->>> ta.graph.induction_circuits(G)[:2]
+>>> ta.graph.k_composition_candidates(G)[:2]
 [('L0H0', 'L1H0'), ('L0H0', 'L1H1')]
 >>> sorted({c for *_, c in ta.graph.order_subgraph(G, 0).edges(keys=True)})
 ['K', 'Q', 'out']
+>>> big = ta.Architecture(heads=(200,) * 10)  # 5.4 million edges: answered without a graph
+>>> ta.graph.count_terms_into(big, "L1H0", "K"), len(list(ta.graph.terms_into(big, "L1H0", "K")))
+(200, 200)
 """
 
 from __future__ import annotations
@@ -25,86 +31,129 @@ from collections.abc import Iterator
 
 import networkx as nx
 
-from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.graph.build import architecture, head_node, heads
-from tensoralgebra.graph.keys import HEAD, LAYER, ROLE, UNEMBED
-from tensoralgebra.graph.traverse import _ordered, chains, logit_paths, score_paths
-from tensoralgebra.paths import LogitPath, check_order
-from tensoralgebra.scores import SCORE_KINDS, ScorePath
+from tensoralgebra.graph.build import _short, heads, per_head
+from tensoralgebra.graph.keys import HEAD, LAYER, ROLE, UNEMBED, check_score_kind, head_name
+from tensoralgebra.graph.traverse import (
+    MAX_LISTED,
+    _limit,
+    check_order,
+    check_side_order,
+    count_terms,
+    list_terms,
+    logit_key,
+    logit_paths,
+    refuse_over,
+    score_paths,
+)
+from tensoralgebra.graph.walk import walker
+from tensoralgebra.paths import LogitPath
+from tensoralgebra.scores import ScorePath
+
+
+def _through_counts(walk, at, top) -> list[int]:
+    """Logit terms through head ``at``, by order: chains into it times chains after it."""
+    before, after = walk.side_counts(at, "V"), walk.after_counts(at)
+    per = [0] * (walk.arch.n_layers + 1)
+    for a, x in enumerate(before):
+        for b, y in enumerate(after):
+            if x and y and a + 1 + b <= walk.arch.n_layers:
+                per[a + 1 + b] += x * y
+    return per
+
+
+def count_paths_through(source, head: object, max_order: int | None = None) -> int:
+    """The number of logit terms of order ≤ ``max_order`` through ``head``, by dynamic
+    programming (a graph) or in closed form (an architecture)."""
+    walk = walker(source)
+    at = walk.head(head)
+    top = check_order(walk.arch, max_order)
+    return sum(_through_counts(walk, at, top)[: (walk.arch.n_layers if top is None else top) + 1])
 
 
 def paths_through(
-    G: nx.MultiDiGraph, head: object, max_order: int | None = None
+    source, head: object, max_order: int | None = None, *, limit: int = MAX_LISTED
 ) -> list[LogitPath]:
     """Every logit term of order ≤ ``max_order`` whose path passes through ``head``, in the
     enumeration's order: the chains into the head joined to the chains from it to the output."""
-    node = head_node(G, head)
-    arch = architecture(G)
-    top = check_order(arch, max_order)
-    top = arch.n_layers if top is None else top
-    here = (G.nodes[node][LAYER], G.nodes[node][HEAD])
+    walk = walker(source)
+    at = walk.head(head)
+    top = check_order(walk.arch, max_order)
+    top = walk.arch.n_layers if top is None else top
+    per = _through_counts(walk, at, top)
+    what = f"{{:,}} logit terms of order ≤ {top} pass through {head_name(*at)}"
+    refuse_over(lambda o: sum(per[: o + 1]), top, _limit(limit), what.format)
+    if top < 1 or not any(per[: top + 1]):
+        return []
+    # Chains into the head too long for its shortest way out would be walked in vain.
+    shortest_tail = next(b for b, y in enumerate(walk.after_counts(at)) if y)
+    before = walk.chains(at, "V", 0, top - 1 - shortest_tail)
+    after = walk.tails(at, top - 1 - min(p.order for p in before))
     found = [
-        LogitPath((*before.heads, here, *after), before.source)
-        for before in chains(G, node, "V", top)
-        for after in _tails(G, node)
-        if before.order + 1 + len(after) <= top
+        LogitPath((*p.heads, at, *rest), p.source)
+        for p in before
+        for rest in after
+        if p.order + 1 + len(rest) <= top
     ]
-    by_order = _ordered(G, found)
-    return [p for k in sorted(by_order) for p in by_order[k]]
+    return sorted(found, key=logit_key(walk.arch))
 
 
-def _tails(G: nx.MultiDiGraph, node: str) -> Iterator[tuple]:
-    """The heads after ``node`` on each chain from its output to the unembedding."""
-    data = G.nodes
-    for v, keys in G.succ[node].items():
-        if v == UNEMBED and "out" in keys:
-            yield ()
-        if data[v][ROLE] == "head" and "V" in keys:
-            for rest in _tails(G, v):
-                yield ((data[v][LAYER], data[v][HEAD]), *rest)
-
-
-def _check_kind(kind: object) -> None:
-    if kind is not None and kind not in SCORE_KINDS:
-        raise TensorAlgebraError(f"unknown score kind {kind!r}: expected one of {SCORE_KINDS}")
-
-
-def terms_into(
-    G: nx.MultiDiGraph,
+def count_terms_into(
+    source,
     head: object,
     kind: str | None = None,
     *,
     through: object = None,
     max_order: int | None = None,
+) -> int:
+    """The number of score terms :func:`terms_into` lists, without listing them."""
+    walk = walker(source)
+    at = walk.head(head)
+    kind = check_score_kind(kind)
+    via = None if through is None else walk.head(through)
+    return count_terms(walk, at, kind, via, check_side_order(at[0], max_order))
+
+
+def terms_into(
+    source,
+    head: object,
+    kind: str | None = None,
+    *,
+    through: object = None,
+    max_order: int | None = None,
+    limit: int = MAX_LISTED,
 ) -> Iterator[ScorePath]:
     """The score terms of ``head`` of one ``kind`` (``"none"``, ``"Q"``, ``"K"``, ``"QK"``; all
     if ``None``), with a side through head ``through`` if given, in the enumeration's order.
-    ``kind="K"`` lists the K-composition paths into the head."""
-    node = head_node(G, head)
-    _check_kind(kind)
-    via = None if through is None else _head_pair(G, through)
-    terms = score_paths(G, G.nodes[node][LAYER], G.nodes[node][HEAD], max_order)
-    return (
-        t
-        for t in terms
-        if kind in (None, t.kind) and (via is None or via in t.query.heads or via in t.key.heads)
+    ``kind="K"`` lists the K-composition paths into the head. Only the chains that can be part
+    of such a term are walked, so a few terms of a large model come at once."""
+    walk = walker(source)
+    at = walk.head(head)
+    kind = check_score_kind(kind)
+    via = None if through is None else walk.head(through)
+    top = check_side_order(at[0], max_order)
+    what = (
+        f"{head_name(*at)} has {{:,}} score terms"
+        + ("" if kind is None else f" of kind {kind}")
+        + ("" if via is None else f" with a side through {head_name(*via)}")
+        + f" (sides of order ≤ {top})"
     )
+    refuse_over(lambda o: count_terms(walk, at, kind, via, o), top, _limit(limit), what.format)
+    return iter(list_terms(walk, at, kind, via, top))
 
 
-def _head_pair(G: nx.MultiDiGraph, head: object) -> tuple[int, int]:
-    node = head_node(G, head)
-    return G.nodes[node][LAYER], G.nodes[node][HEAD]
-
-
-def induction_circuits(G: nx.MultiDiGraph, key: str | None = None) -> list[tuple[str, str]]:
-    """Pairs ``(h1, h2)`` shaped like an induction circuit: ``h1`` feeds ``h2``'s key input and
-    ``h2`` writes to the output. In graph order; by the K edge's ``key`` value, largest first,
-    when ``key`` is given (pairs whose K edge lacks it are left out)."""
+def k_composition_candidates(G: nx.MultiDiGraph, key: str | None = None) -> list[tuple[str, str]]:
+    """Head pairs ``(h1, h2)`` that *can* K-compose, by shape only: ``h1`` feeds ``h2``'s key
+    input and ``h2`` writes to the output (the wiring of an induction circuit). In a complete
+    graph that is every pair of heads in different layers: telling which pairs do compose needs
+    weights, e.g. composition scores on the K edges (:func:`add_composition_scores`) and
+    ``key="composition"``, which orders the pairs by that value, largest first, and leaves out
+    pairs whose K edge lacks it; :func:`prune` then keeps the high ones."""
+    per_head(G)
     writers = [h for h in heads(G) if G.has_edge(h, UNEMBED, "out")]
     found = [(h1, h2) for h1 in heads(G) for h2 in writers if G.has_edge(h1, h2, "K")]
     if key is None:
         return found
-    weighted = [pair for pair in found if key in G.edges[(*pair, "K")]]
+    weighted = [pair for pair in found if G.edges[(*pair, "K")].get(key) is not None]
     return sorted(weighted, key=lambda pair: -G.edges[(*pair, "K")][key])
 
 
@@ -121,7 +170,7 @@ def order_subgraph(G: nx.MultiDiGraph, k: int) -> nx.MultiDiGraph:
     """A copy of ``G`` (all nodes) with only the edges that carry at least one term of order
     ≤ ``k`` lying in ``G``: a logit term through ≤ k heads, or a score term both of whose sides
     pass through ≤ k heads (``max_order=k`` of :func:`score_paths`). Linear in the edges."""
-    check_order(architecture(G), k, "k")
+    check_order(per_head(G), k, "k")
     reach = _earliest(G)
     tail_logit, tail_score = _tails_needed(G, reach, k)
     keep = []
@@ -178,10 +227,23 @@ def _tails_needed(G, reach, k) -> tuple[dict[str, float], dict[str, float]]:
     return logit, score
 
 
-def carried_terms(G: nx.MultiDiGraph, max_order: int | None = None) -> Iterator:
-    """Every term lying in ``G``: its logit terms, then each head's score terms (by traversal)."""
-    yield from logit_paths(G, max_order)
-    for node in heads(G):
-        layer, h = G.nodes[node][LAYER], G.nodes[node][HEAD]
-        top = None if max_order is None else min(max_order, layer)
-        yield from score_paths(G, layer, h, top)
+def carried_terms(
+    G: nx.MultiDiGraph, max_order: int | None = None, *, limit: int = MAX_LISTED
+) -> Iterator:
+    """Every term lying in ``G``: its logit terms, then each head's score terms (by traversal);
+    refused up front when there are more than ``limit`` in all."""
+    arch = per_head(G)
+    top = check_order(arch, max_order)
+    nodes = [(G.nodes[n][LAYER], G.nodes[n][HEAD]) for n in heads(G)]
+    tops = {at: at[0] if top is None else min(top, at[0]) for at in nodes}
+    walk = walker(G)
+    count = sum(walk.side_counts(UNEMBED, "out")[: (arch.n_layers if top is None else top) + 1])
+    count += sum(count_terms(walk, at, None, None, tops[at]) for at in nodes)
+    refuse_over(lambda _: count, 0, _limit(limit), f"{_short(arch)} carries {{:,}} terms".format)
+    return _carried(G, max_order, nodes, tops, count or 1)
+
+
+def _carried(G, max_order, nodes, tops, limit) -> Iterator:
+    yield from logit_paths(G, max_order, limit=limit)
+    for at in nodes:
+        yield from score_paths(G, *at, tops[at], limit=limit)

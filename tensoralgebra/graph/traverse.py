@@ -6,10 +6,14 @@ head. Walking the graph backwards from the unembedding (or the head) along those
 exactly the paths of :func:`tensoralgebra.logit_paths` (or the pairs of
 :func:`tensoralgebra.score_paths`), as the same objects.
 
-Order: the walk finds a node's chains in the graph's edge order; the listing then arranges them
-as the enumeration does, by order, then the layers passed, then the heads, then the source
-(sorting each order's chains by ``(layers, heads, source)``); score terms pair the two sides by
-total order, query order highest first, query layers, key layers, query heads, key heads, sources.
+Order: the listing arranges the chains as the enumeration does, by order, then the layers
+passed, then the heads, then the source; score terms by total order, query order highest first,
+query layers, key layers, query heads, key heads, sources.
+
+Bounds: every listing is counted first, by dynamic programming over the graph (or in closed form
+from an architecture, which every function here accepts in place of a graph), and refused above
+``limit`` terms (:data:`MAX_LISTED` by default) with an
+:class:`~tensoralgebra.errors.ExpansionLimitError` that names a ``max_order`` that fits.
 
 >>> import tensoralgebra as ta
 >>> arch = ta.Architecture(heads=(2, 2))
@@ -20,164 +24,209 @@ total order, query order highest first, query layers, key layers, query heads, k
 True
 >>> ta.graph.count_score_paths(G, 1, 0, kind="K"), ta.count_score_paths(arch, 1, 0, kind="K")
 (2, 2)
+>>> try:
+...     ta.graph.logit_paths(ta.Architecture(heads=(12,) * 12))
+... except ta.ExpansionLimitError as error:
+...     print(error.reason[:82], error.option, error.value, sep="\\n")
+Architecture(heads=(12, 12, ...)) has 23,298,085,122,481 logit terms of order ≤ 12
+max_order
+2
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator
-from itertools import groupby, pairwise
+from collections.abc import Callable, Iterator
+from itertools import pairwise
 
 import networkx as nx
 
-from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
+from tensoralgebra.expr.expand import MAX_TERMS
 from tensoralgebra.expr.indices import Head
-from tensoralgebra.graph.build import architecture, head_node
-from tensoralgebra.graph.keys import HEAD, LAYER, ROLE, SOURCE, SOURCE_NODES, UNEMBED, head_name
-from tensoralgebra.paths import LogitPath, check_order
-from tensoralgebra.scores import SCORE_KINDS, ScorePath, _check_max_order
+from tensoralgebra.graph.build import _short
+from tensoralgebra.graph.keys import SOURCE_NODES, UNEMBED, check_score_kind, head_name
+from tensoralgebra.graph.walk import GraphWalk, fits, walker
+from tensoralgebra.paths import LogitPath
+from tensoralgebra.scores import ScorePath
+from tensoralgebra.validation import optional_integer, positive_integer
 
 Edge = tuple[str, str, str]
+#: The most terms (or chains) a listing returns; above it, it refuses and names a
+#: ``max_order`` that fits. The same bound as ``ta.expand``'s.
+MAX_LISTED = MAX_TERMS
+#: Which sides of a score term pass through earlier heads, by kind: (query side, key side).
+KIND_SIDES = {"none": (False, False), "Q": (True, False), "K": (False, True), "QK": (True, True)}
 
 
-def chains(G: nx.MultiDiGraph, node: str, channel: str, top: int) -> list[LogitPath]:
-    """Every chain of V edges from a source, through at most ``top`` heads, that ``node`` reads
-    with ``channel``, as a :class:`~tensoralgebra.LogitPath` (unsorted)."""
-    found: list[LogitPath] = []
-    data, pred = G.nodes, G.pred
-
-    def walk(u: str, later: tuple) -> None:
-        # ``later``: the heads after u on the chain, earliest first.
-        if data[u][ROLE] == "source":
-            found.append(LogitPath(later, data[u][SOURCE]))
-            return
-        heads = ((data[u][LAYER], data[u][HEAD]), *later)
-        if len(heads) > top:
-            return
-        for w, keys in pred[u].items():
-            if "V" in keys:
-                walk(w, heads)
-
-    for u, keys in pred[node].items():
-        if channel in keys:
-            walk(u, ())
-    return found
+def check_order(arch, order: object, name: str = "max_order") -> int | None:
+    """``order`` if it is ``None`` or a path order of ``arch`` (0..n_layers)."""
+    n = arch.n_layers
+    context = f"a path of this {n}-layer architecture has order 0..{n}"
+    return optional_integer(order, name, low=0, high=n + 1, context=context)
 
 
-def _ordered(G: nx.MultiDiGraph, paths: list[LogitPath]) -> dict[int, list[LogitPath]]:
-    """``paths`` by order, each order sorted by (layers, heads, source) as the enumeration."""
-    rank = {s: i for i, s in enumerate(architecture(G).sources)}
-    by_order: dict[int, list[LogitPath]] = defaultdict(list)
-    for p in paths:
-        by_order[p.order].append(p)
-    for same in by_order.values():
-        same.sort(key=lambda p: (p.layers, tuple(h for _, h in p.heads), rank[p.source]))
-    return by_order
+def check_side_order(layer: int, max_order: object) -> int:
+    """``max_order`` of the sides of a layer-``layer`` head's score terms (``layer`` if None)."""
+    context = f"each side of a layer-{layer} head's score terms passes through 0..{layer} heads"
+    top = optional_integer(max_order, "max_order", low=0, high=layer + 1, context=context)
+    return layer if top is None else top
 
 
-def logit_paths(G: nx.MultiDiGraph, max_order: int | None = None) -> Iterator[LogitPath]:
-    """Every logit term of order ≤ ``max_order`` whose path lies in ``G``, by traversal; on a
-    graph from :func:`build` these are ``ta.logit_paths(arch, max_order)``, in its order."""
-    arch = architecture(G)
-    top = check_order(arch, max_order)
-    top = arch.n_layers if top is None else top
-    by_order = _ordered(G, chains(G, UNEMBED, "out", top))
-    return (p for k in range(top + 1) for p in by_order.get(k, ()))
+def refuse_over(
+    count_at: Callable[[int], int], top: int, limit: int, what: Callable[[int], str]
+) -> None:
+    """Refuse a listing of more than ``limit`` items (``count_at(top)`` of them), naming the
+    largest ``max_order`` that lists some and fits, when there is one."""
+    n = count_at(top)
+    if n <= limit:
+        return
+    fit = fits(count_at, top, limit)
+    raise ExpansionLimitError(
+        f"{what(n)}, more than the {limit:,} listed at once",
+        option=None if fit is None else "max_order",
+        value=fit,
+    )
 
 
-def score_paths(
-    G: nx.MultiDiGraph, layer: int, head: int = 0, max_order: int | None = None
-) -> Iterator[ScorePath]:
-    """Every score term of a head with sides of order ≤ ``max_order`` whose paths lie in ``G``,
-    by traversal; on a graph from :func:`build` these are ``ta.score_paths(arch, layer, head,
-    max_order)``, in its order."""
-    node = head_node(G, (layer, head))
-    top = _check_max_order(architecture(G), layer, max_order)
-    queries = _ordered(G, chains(G, node, "Q", top))
-    keys = _ordered(G, chains(G, node, "K", top))
-    return _pairs(queries, keys, top, Head(layer, head))
+def _limit(limit: object) -> int:
+    return positive_integer(limit, "limit")
 
 
-def _pairs(queries: dict, keys: dict, top: int, index: Head) -> Iterator[ScorePath]:
-    def layers(p):
-        return p.layers
-
-    def heads(p):
-        return p.heads
-
-    for total in range(2 * top + 1):
-        for q_order in range(min(total, top), max(0, total - top) - 1, -1):
-            q_groups = [list(g) for _, g in groupby(queries.get(q_order, ()), layers)]
-            k_groups = [list(g) for _, g in groupby(keys.get(total - q_order, ()), layers)]
-            for q_layer in q_groups:
-                for k_layer in k_groups:
-                    for _, q_same in groupby(q_layer, heads):
-                        q_same = list(q_same)
-                        for _, k_same in groupby(k_layer, heads):
-                            k_same = list(k_same)
-                            for q in q_same:
-                                for k in k_same:
-                                    yield ScorePath(q, k, index)
+def logit_key(arch) -> Callable[[LogitPath], tuple]:
+    """The enumeration's order of logit terms: order, layers, heads, source."""
+    rank = {s: i for i, s in enumerate(arch.sources)}
+    return lambda p: (p.order, p.layers, tuple(h for _, h in p.heads), rank[p.source])
 
 
-def chain_counts(G: nx.MultiDiGraph) -> dict[str, list[int]]:
-    """``counts[v][k]``: how many V chains from a source end with ``v``'s output after passing
-    ``k`` heads (``v`` included), by dynamic programming over the DAG, for every writer ``v``."""
-    n = architecture(G).n_layers + 1
-    counts: dict[str, list[int]] = {}
-    for v in nx.topological_sort(G):
-        data = G.nodes[v]
-        if data[ROLE] == "source":
-            counts[v] = [1] + [0] * (n - 1)
-        elif data[ROLE] == "head":
-            total = [0] * n
-            for u, keys in G.pred[v].items():
-                if "V" in keys:
-                    for k, c in enumerate(counts[u][:-1]):
-                        total[k + 1] += c
-            counts[v] = total
-    return counts
+def score_key(arch) -> Callable[[ScorePath], tuple]:
+    """The enumeration's order of score terms (see the module's docstring)."""
+    side = logit_key(arch)
+
+    def key(t: ScorePath) -> tuple:
+        (qo, ql, qh, qs), (ko, kl, kh, ks) = side(t.query), side(t.key)
+        return (qo + ko, -qo, ql, kl, qh, kh, qs, ks)
+
+    return key
 
 
-def counts_into(G: nx.MultiDiGraph, node: str, channel: str, counts=None) -> list[int]:
-    """How many chains ``node`` reads with ``channel``, per order (index = order)."""
-    counts = chain_counts(G) if counts is None else counts
-    total = [0] * (architecture(G).n_layers + 1)
-    for u, keys in G.pred[node].items():
-        if channel in keys:
-            total = [a + b for a, b in zip(total, counts[u])]
-    return total
+def chains(
+    G: nx.MultiDiGraph, node: str, channel: str, top: int, *, limit: int = MAX_LISTED
+) -> list[LogitPath]:
+    """Every chain of V edges from a source, through at most ``top`` heads, that ``node`` (a
+    head or the unembedding) reads with ``channel``, as :class:`~tensoralgebra.LogitPath`\\ s in
+    the enumeration's order."""
+    walk = GraphWalk(G)
+    target = UNEMBED if node == UNEMBED else walk.head(node)
+    per = walk.side_counts(target, channel)
+    refuse_over(
+        lambda o: sum(per[: o + 1]), top, _limit(limit), lambda n: f"{node} reads {n:,} chains"
+    )
+    return sorted(walk.chains(target, channel, 0, top), key=logit_key(walk.arch))
 
 
-def count_logit_paths(G: nx.MultiDiGraph, order: int | None = None) -> int:
-    """The number of logit terms in ``G`` (of one ``order``, or all), by dynamic programming;
-    ``ta.count_logit_paths(arch, order)`` on a graph from :func:`build`."""
-    order = check_order(architecture(G), order, "order")
-    per_order = counts_into(G, UNEMBED, "out")
+def logit_paths(
+    source, max_order: int | None = None, *, limit: int = MAX_LISTED
+) -> Iterator[LogitPath]:
+    """Every logit term of order ≤ ``max_order`` whose path lies in ``source`` (a graph, or an
+    architecture's complete graph), by traversal; on a graph from :func:`build` these are
+    ``ta.logit_paths(arch, max_order)``, in its order."""
+    walk = walker(source)
+    top = check_order(walk.arch, max_order)
+    top = walk.arch.n_layers if top is None else top
+    per = walk.side_counts(UNEMBED, "out")
+    what = f"{_short(walk.arch)} has {{:,}} logit terms of order ≤ {top}"
+    refuse_over(lambda o: sum(per[: o + 1]), top, _limit(limit), what.format)
+    return iter(sorted(walk.chains(UNEMBED, "out", 0, top), key=logit_key(walk.arch)))
+
+
+def count_logit_paths(source, order: int | None = None) -> int:
+    """The number of logit terms in ``source`` (of one ``order``, or all), by dynamic
+    programming; ``ta.count_logit_paths(arch, order)`` on a graph from :func:`build`."""
+    walk = walker(source)
+    order = check_order(walk.arch, order, "order")
+    per_order = walk.side_counts(UNEMBED, "out")
     return sum(per_order) if order is None else per_order[order]
 
 
+def _sides(walk, head, via, top) -> dict[str, int]:
+    """Chains into ``head``'s query and key inputs, uncomposed (order 0) and composed (1..top),
+    all (``"Q0"``, ``"Q+"``) and through ``via`` (``"Qv0"``, ``"Qv+"``)."""
+    out = {}
+    for c in ("Q", "K"):
+        for tag, v in (("", None), ("v", via)):
+            per = walk.side_counts(head, c, v) if tag == "" or via is not None else [0] * (top + 1)
+            out[f"{c}{tag}0"], out[f"{c}{tag}+"] = per[0], sum(per[1 : top + 1])
+    return out
+
+
+def count_terms(walk, head, kind, via, top) -> int:
+    """The number of score terms of ``head`` of ``kind`` (all if None), sides of order ≤
+    ``top``, with a side through ``via`` if given: products of side counts."""
+    n = _sides(walk, head, via, top)
+    total = 0
+    for name, (q_composed, k_composed) in KIND_SIDES.items():
+        if kind not in (None, name):
+            continue
+        q, k = ("+" if q_composed else "0"), ("+" if k_composed else "0")
+        qa, ka, qv, kv = n[f"Q{q}"], n[f"K{k}"], n[f"Qv{q}"], n[f"Kv{k}"]
+        total += qa * ka if via is None else qv * ka + qa * kv - qv * kv
+    return total
+
+
+def list_terms(walk, head, kind, via, top) -> list[ScorePath]:
+    """The score terms :func:`count_terms` counts, in the enumeration's order. Each side is
+    listed only when the other side has chains, so the work is bounded by the count."""
+    n, index, found = _sides(walk, head, via, top), Head(*head), []
+    for name, (q_composed, k_composed) in KIND_SIDES.items():
+        if kind not in (None, name):
+            continue
+        q, k = ("+" if q_composed else "0"), ("+" if k_composed else "0")
+        q_range, k_range = (
+            ((1, top) if q_composed else (0, 0)),
+            ((1, top) if k_composed else (0, 0)),
+        )
+        groups = [(None, None)] if via is None else [(via, None), (None, via)]
+        for q_via, k_via in groups:
+            if not (n[f"Q{'v' if q_via else ''}{q}"] and n[f"K{'v' if k_via else ''}{k}"]):
+                continue
+            qs = walk.chains(head, "Q", *q_range, via=q_via)
+            ks = walk.chains(head, "K", *k_range, via=k_via)
+            for query in qs:
+                if k_via is not None and via in query.heads:
+                    continue  # listed with the query side through ``via`` already
+                found += [ScorePath(query, key, index) for key in ks]
+    return sorted(found, key=score_key(walk.arch))
+
+
+def score_paths(
+    source, layer: int, head: int = 0, max_order: int | None = None, *, limit: int = MAX_LISTED
+) -> Iterator[ScorePath]:
+    """Every score term of a head with sides of order ≤ ``max_order`` whose paths lie in
+    ``source`` (a graph, or an architecture's complete graph), by traversal; on a graph from
+    :func:`build` these are ``ta.score_paths(arch, layer, head, max_order)``, in its order."""
+    walk = walker(source)
+    at = walk.head((layer, head))
+    top = check_side_order(layer, max_order)
+    what = f"{head_name(*at)} has {{:,}} score terms with sides of order ≤ {top}"
+    refuse_over(lambda o: count_terms(walk, at, None, None, o), top, _limit(limit), what.format)
+    return iter(list_terms(walk, at, None, None, top))
+
+
 def count_score_paths(
-    G: nx.MultiDiGraph,
+    source,
     layer: int,
     head: int = 0,
     *,
     kind: str | None = None,
     max_order: int | None = None,
 ) -> int:
-    """The number of score terms of a head in ``G`` (of one ``kind``, sides of order ≤
+    """The number of score terms of a head in ``source`` (of one ``kind``, sides of order ≤
     ``max_order``), by dynamic programming; ``ta.count_score_paths`` on a graph from
     :func:`build`."""
-    node = head_node(G, (layer, head))
-    top = _check_max_order(architecture(G), layer, max_order)
-    if kind is not None and kind not in SCORE_KINDS:
-        raise TensorAlgebraError(f"unknown score kind {kind!r}: expected one of {SCORE_KINDS}")
-    counts = chain_counts(G)
-    q = counts_into(G, node, "Q", counts)[: top + 1]
-    k = counts_into(G, node, "K", counts)[: top + 1]
-    q0, qn, k0, kn = q[0], sum(q[1:]), k[0], sum(k[1:])
-    by_kind = {"none": q0 * k0, "Q": qn * k0, "K": q0 * kn, "QK": qn * kn}
-    return sum(by_kind.values()) if kind is None else by_kind[kind]
+    walk = walker(source)
+    at = walk.head((layer, head))
+    top = check_side_order(layer, max_order)
+    return count_terms(walk, at, check_score_kind(kind), None, top)
 
 
 def chain_edges(path: LogitPath, node: str, channel: str) -> list[Edge]:
