@@ -25,15 +25,27 @@ from tensoralgebra.expr import (
     expansion_steps,
     terms,
 )
-from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths, path_kind
+from tensoralgebra.paths import (
+    LogitPath,
+    count_logit_paths,
+    count_logit_paths_by_order,
+    fitting_max_order,
+    logit_paths,
+    path_kind,
+)
 from tensoralgebra.scores import (
+    SCORE_KINDS,
     ScorePath,
+    check_score_kind,
     count_score_paths,
+    count_score_paths_by_kind,
+    fitting_score_max_order,
     score_kind,
     score_paths,
     scores,
 )
 from tensoralgebra.factored import embedding, layer_factor, logits, residual_stream
+from tensoralgebra.counting import format_count
 
 __version__ = "0.1.0"
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import networkx as nx
 import numpy as np
 
+from tensoralgebra.circuits.composition import composition_score
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.graph.build import architecture
 from tensoralgebra.graph.keys import COMPOSITION, HEAD, LAYER, ROLE, TERM_NORM
@@ -31,12 +32,6 @@ from tensoralgebra.graph.traverse import logit_paths as graph_logit_paths
 from tensoralgebra.graph.traverse import term_edges
 from tensoralgebra.paths import LogitPath, logit_paths
 from tensoralgebra.scores import ScorePath
-
-
-def composition_score(M: np.ndarray, W_OV: np.ndarray) -> float:
-    """``||M W_OV||_F / (||M||_F ||W_OV||_F)`` (MATH.md §6), in [0, 1]; 0 if a factor is 0."""
-    denominator = np.linalg.norm(M) * np.linalg.norm(W_OV)
-    return 0.0 if denominator == 0 else float(np.linalg.norm(M @ W_OV) / denominator)
 
 
 def _read(holder: object, name: str, default: object = TensorAlgebraError):
