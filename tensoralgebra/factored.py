@@ -52,12 +52,16 @@ def check_written(arch: Architecture, n: int, what: str) -> None:
     """Refuse (up front) to write ``what`` if it would take ``n`` per-head terms, over
     :data:`MAX_WRITTEN_HEADS`."""
     if n > MAX_WRITTEN_HEADS:
-        total = written_heads(arch, arch.n_layers)
+        layers = f"{arch.n_layers:,} layer{'s' * (arch.n_layers != 1)}"
+        if arch.is_schematic:
+            has = f"one Σ for each of its {layers}"
+        else:
+            has = f"the architecture has {written_heads(arch, arch.n_layers):,} heads in {layers}"
         raise ExpansionLimitError(
-            f"{what} would write out {n:,} per-head terms, more than the {MAX_WRITTEN_HEADS:,} "
-            f"a factored expression holds (this architecture has {arch.n_layers:,} layers and "
-            f"{total:,} heads in all); count its terms with ta.count_logit_paths or "
-            "ta.count_score_paths, or list them lazily with ta.logit_paths or ta.score_paths"
+            f"{what} would write out {n:,} per-head terms ({has}), more than the "
+            f"{MAX_WRITTEN_HEADS:,} a factored expression may hold; count its terms with "
+            "ta.count_logit_paths or ta.count_score_paths, or list them lazily with "
+            "ta.logit_paths or ta.score_paths"
         )
 
 
@@ -122,6 +126,7 @@ def logits(arch: Architecture) -> Expr:
     front for more than :data:`MAX_WRITTEN_HEADS` heads.
     """
     check_architecture(arch, "logits")
+    check_written(arch, written_heads(arch, arch.n_layers), "the logits")
     stream = residual_stream(arch, arch.n_layers)
     rest = stream.args if isinstance(stream, Product) else (stream,)
     return Product((Kron((Id_positions, W_U)), *rest))

@@ -217,8 +217,9 @@ def count_logit_paths_by_order(arch: Architecture, max_order: int | None = None)
     top = arch.n_layers if top is None else top
     groups = counting.head_groups(arch.heads, arch.n_layers)
     counts = counting.order_counts(groups, top)
-    sources = len(arch.sources)
-    return tuple(n * sources for n in counts) + (0,) * (top + 1 - len(counts))
+    if len(arch.sources) > 1:  # one count per source; a copy of a huge table only if needed
+        counts = tuple(n * len(arch.sources) for n in counts)
+    return counts + (0,) * (top + 1 - len(counts))
 
 
 def fitting_max_order(arch: Architecture, limit: int) -> int | None:
