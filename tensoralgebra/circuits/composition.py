@@ -53,9 +53,18 @@ def composition_score(M: object, W_OV: object) -> float:
             "composition_score needs M [a × b] and W_OV [b × c] that chain: "
             f"got M {m.shape} and W_OV {w.shape}"
         )
-    # Scaled first, so that the product of the norms cannot overflow for finite inputs.
-    norm_m, norm_w = np.linalg.norm(m), np.linalg.norm(w)
-    if norm_m == 0 or norm_w == 0:
+    unit_m, unit_w = _unit(m), _unit(w)
+    if unit_m is None or unit_w is None:
         return 0.0
-    score = float(np.linalg.norm((m / norm_m) @ (w / norm_w)))
-    return min(score, 1.0)  # the norm bound ||MW|| ≤ ||M|| ||W||, against rounding above it
+    score = float(np.linalg.norm(unit_m @ unit_w))
+    return min(score, 1.0)  # ||MW|| ≤ ||M|| ||W||: only rounding could exceed 1
+
+
+def _unit(array: np.ndarray) -> np.ndarray | None:
+    """``array / ||array||_F`` (None for a zero array), divided by its largest entry first so
+    that no square overflows or underflows for any finite entries."""
+    largest = np.abs(array).max()
+    if largest == 0:
+        return None
+    scaled = array / largest
+    return scaled / np.linalg.norm(scaled)
