@@ -121,7 +121,7 @@ def scoring_head(arch: Architecture, layer: int, head: int | str | None) -> Head
     """The head whose scores are expanded: ``Head(layer, head)`` for a concrete architecture (a
     clear error if it does not exist); for a schematic one, a head variable (``h`` by default,
     or the name given)."""
-    check_architecture(arch, "the scores")
+    check_architecture(arch, "scores")
     layer = arch.check_layer(layer)
     if arch.is_schematic:
         if isinstance(head, str):

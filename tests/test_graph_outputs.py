@@ -107,7 +107,7 @@ def test_graph_command_writes_every_format(capsys, tmp_path):
         (["paths", "--heads", "2,2", "--through", "X"], "'X' is not a head"),
         (["paths", "--heads", "2,2", "--kind", "V", "--into", "L1H0"], "--kind 'V' is not a"),
         (["paths", "--heads", "2,2", "--kind", "K"], "--kind K: name the head"),
-        (["paths", "--heads", "2,2", "--max-order", "3"], "--max-order=3 is out of range"),
+        (["paths", "--heads", "2,2", "--max-order", "3"], "--max-order 3 is out of range"),
         (["paths", "--heads", "12x12"], "more than the 100000 that paths lists"),
         (["paths", "--layers", "2"], "--layers 2: the graph needs concrete head counts"),
         (["graph", "--heads", "2,2", "--out", "g.txt"], "the extension must be one of"),

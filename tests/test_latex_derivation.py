@@ -148,10 +148,10 @@ def test_too_many_terms_are_refused_with_pointers():
     ("call", "match"),
     [
         (lambda: ta.derive_logits("2,2"), "needs an Architecture"),
-        (lambda: ta.derive_logits(S(2), max_order=3), "max_order=3"),
+        (lambda: ta.derive_logits(S(2), max_order=3), "max_order 3"),
         (lambda: ta.derive_scores(S(2), layer=2), "layer 2 does not exist"),
         (lambda: ta.derive_scores(ta.Architecture((1, 1)), 1, head=4), "head 4 does not exist"),
-        (lambda: ta.derive_scores(S(2), 1, max_order=2), "max_order=2"),
+        (lambda: ta.derive_scores(S(2), 1, max_order=2), "max_order 2"),
     ],
 )
 def test_bad_input(call, match):
@@ -251,7 +251,7 @@ def test_cli_prints_fragments_and_markdown(capsys, tmp_path):
         (["--heads", "4,4,4"], "125 terms.*--layers 3.*--max-order 2"),
         (["--heads", "2,2", "--scores", "1", "5"], "head 5 does not exist"),
         (["--heads", "2,2", "--scores", "x", "0"], "layer 'x' is not an integer"),
-        (["--layers", "2", "--max-order", "3"], "max_order=3"),
+        (["--layers", "2", "--max-order", "3"], "max_order 3"),
         (["--heads", "2,2", "--format", "pdf"], "invalid choice"),
     ],
 )
