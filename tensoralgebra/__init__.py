@@ -9,13 +9,22 @@ An attention-only transformer written as Kronecker-product expressions (Elhage e
 (9, 4)
 >>> print(ta.expand(ta.logits(ta.Architecture.schematic(n_layers=1))))
 Id ⊗ W_U W_E + Σ_{h∈H0} A^{h} ⊗ W_U W_OV^{h} W_E
+
+The symbolic layer (expressions, architectures, enumeration, counts, circuits, derivations,
+printing) is imported at once; what needs torch, SymPy, networkx, matplotlib or Hypothesis is
+imported on first use (``ta.verify``, ``ta.to_sympy``, ``ta.graph``, ``ta.proof``, ...), so that
+``import tensoralgebra`` stays fast. Type checkers and IDEs see every name through the
+``TYPE_CHECKING`` imports below.
 """
 
-from tensoralgebra import (
-    circuits,
-    printing,  # noqa: F401  (registers the printers str(expr) and _repr_latex_ call)
-)
+from typing import TYPE_CHECKING
+
+# printing first: it registers the printers that str(expr) and expr._repr_latex_() use.
+from tensoralgebra import printing  # isort: skip
+from tensoralgebra import circuits
 from tensoralgebra.architecture import Architecture
+from tensoralgebra.counting import format_count
+from tensoralgebra.derivation import Derivation, derive_logits, derive_scores
 from tensoralgebra.errors import ExpansionLimitError, SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr import (
     Expr,
@@ -29,29 +38,57 @@ from tensoralgebra.expr import (
     terms,
 )
 from tensoralgebra.factored import embedding, layer_factor, logits, residual_stream
-from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths, path_kind
+from tensoralgebra.paths import (
+    LogitPath,
+    count_logit_paths,
+    count_logit_paths_by_order,
+    fitting_max_order,
+    logit_paths,
+    path_kind,
+)
+from tensoralgebra.printing import to_latex, to_text
 from tensoralgebra.scores import (
+    SCORE_KINDS,
     ScorePath,
+    check_score_kind,
     count_score_paths,
+    count_score_paths_by_kind,
+    fitting_score_max_order,
     score_kind,
     score_paths,
     scores,
 )
 
+if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type checkers
+    from tensoralgebra import graph, proof, strategies, testing
+    from tensoralgebra.expr.sympy_bridge import split_sources, sympy_expansion, to_sympy
+    from tensoralgebra.numeric import (
+        AttentionOnlyTransformer,
+        TokensError,
+        Trace,
+        VerifyReport,
+        Weights,
+        WeightsError,
+        evaluate,
+        verify,
+    )
+    from tensoralgebra.proof import (
+        Equation,
+        ProofError,
+        ProofReport,
+        Theorem,
+        check_derivation,
+    )
+
 __version__ = "0.1.0"
 
-# What needs SymPy, torch, networkx or a TeX engine is imported on first use, so that importing
-# tensoralgebra stays fast: name -> the module that defines it.
+# Name -> the module that defines it, imported when the name is first used.
 _LAZY = {
-    # Derivations, and LaTeX output in the paper's notation.
-    "Derivation": "tensoralgebra.derivation",
-    "derive_logits": "tensoralgebra.derivation",
-    "derive_scores": "tensoralgebra.derivation",
-    "to_latex": "tensoralgebra.latex",
+    # SymPy: the independent oracle.
     "to_sympy": "tensoralgebra.expr.sympy_bridge",
     "sympy_expansion": "tensoralgebra.expr.sympy_bridge",
     "split_sources": "tensoralgebra.expr.sympy_bridge",
-    # The numeric backend imports torch only when a model is built or run.
+    # torch: the numeric backend.
     "AttentionOnlyTransformer": "tensoralgebra.numeric",
     "Trace": "tensoralgebra.numeric",
     "TokensError": "tensoralgebra.numeric",
@@ -60,14 +97,15 @@ _LAZY = {
     "WeightsError": "tensoralgebra.numeric",
     "evaluate": "tensoralgebra.numeric",
     "verify": "tensoralgebra.numeric",
-    # Checked proofs: derivations re-derived by their rules, with SymPy and with Hypothesis.
+    # SymPy and Hypothesis: checked proofs.
     "Equation": "tensoralgebra.proof",
     "ProofError": "tensoralgebra.proof",
+    "ProofReport": "tensoralgebra.proof",
     "Theorem": "tensoralgebra.proof",
     "check_derivation": "tensoralgebra.proof",
 }
-# Whole submodules: ``ta.graph`` (networkx), ``ta.testing`` and ``ta.strategies`` (Hypothesis),
-# ``ta.proof`` (SymPy, Hypothesis).
+# Whole submodules: ``ta.graph`` (networkx, matplotlib), ``ta.proof`` (SymPy, Hypothesis),
+# ``ta.testing`` and ``ta.strategies`` (Hypothesis, torch).
 _SUBMODULES = ("graph", "proof", "strategies", "testing")
 
 
@@ -81,7 +119,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'tensoralgebra' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
+    "SCORE_KINDS",
     "Architecture",
     "AttentionOnlyTransformer",
     "Derivation",
@@ -93,6 +136,7 @@ __all__ = [
     "HeadVar",
     "LogitPath",
     "ProofError",
+    "ProofReport",
     "ScorePath",
     "SpaceMismatchError",
     "TensorAlgebraError",
@@ -104,9 +148,12 @@ __all__ = [
     "WeightsError",
     "canonical",
     "check_derivation",
+    "check_score_kind",
     "circuits",
     "count_logit_paths",
+    "count_logit_paths_by_order",
     "count_score_paths",
+    "count_score_paths_by_kind",
     "derive_logits",
     "derive_scores",
     "embedding",
@@ -114,11 +161,15 @@ __all__ = [
     "evaluate",
     "expand",
     "expansion_steps",
+    "fitting_max_order",
+    "fitting_score_max_order",
+    "format_count",
     "graph",
     "layer_factor",
     "logit_paths",
     "logits",
     "path_kind",
+    "printing",
     "proof",
     "residual_stream",
     "score_kind",
@@ -131,5 +182,6 @@ __all__ = [
     "testing",
     "to_latex",
     "to_sympy",
+    "to_text",
     "verify",
 ]

@@ -7,38 +7,53 @@ Architecture.schematic(n_layers=3, positional='standard')
 >>> Architecture(heads=(2, -1))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
   ...
-tensoralgebra.errors.TensorAlgebraError: heads[1] is -1: every layer's head count must be ...
+tensoralgebra.errors.TensorAlgebraError: heads[1] -1 is out of range: a layer has 0 or more heads
+
+Head counts may be as large as you like (counts of paths are exact big integers); the number of
+layers is at most :data:`MAX_LAYERS`, so that every count stays computable in a moment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 
-#: The positional kinds an architecture may have.
+#: The positional kinds an architecture may have: ``None`` (no positional embedding) or
+#: ``"standard"`` (``W_pos`` added to the residual stream).
 POSITIONAL_KINDS = (None, "standard")
+
+#: The most layers an architecture may have. A schematic architecture of ``L`` layers has
+#: ``2**L`` grouped logit terms; this bound keeps such counts (and the parser of ``--layers``)
+#: within a moment's work.
+MAX_LAYERS = 1_000_000
 
 
 def _check_positional(positional: object) -> str | None:
-    if positional not in POSITIONAL_KINDS or isinstance(positional, bool):
+    return validation.choice(positional, "positional", POSITIONAL_KINDS)
+
+
+def _check_heads(heads: object) -> tuple[int, ...]:
+    if isinstance(heads, (str, bytes)) or not isinstance(heads, Sequence):
         raise TensorAlgebraError(
-            f"unknown positional kind {positional!r}: expected None (no positional embedding) "
-            "or 'standard' (W_pos added to the residual stream)"
+            f"heads must be a sequence of head counts, one per layer, got {heads!r}"
         )
-    return positional
+    _check_n_layers(len(heads), "the number of layers in heads")
+    rule = "a layer has 0 or more heads"
+    return tuple(
+        validation.integer(h, f"heads[{i}]", low=0, context=rule) for i, h in enumerate(heads)
+    )
 
 
-def _check_count(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TensorAlgebraError(f"{what} is {value!r}: {_COUNT_RULE[what.split('[')[0]]}")
-    return value
-
-
-_COUNT_RULE = {
-    "heads": "every layer's head count must be a non-negative integer",
-    "n_layers": "the number of layers must be a non-negative integer",
-}
+def _check_n_layers(n_layers: object, name: str = "n_layers") -> int:
+    return validation.integer(
+        n_layers,
+        name,
+        low=0,
+        high=MAX_LAYERS + 1,
+        context=f"an architecture has 0..{MAX_LAYERS:,} layers",
+    )
 
 
 class Architecture:
@@ -57,18 +72,14 @@ class Architecture:
     positional: str | None
 
     def __init__(self, heads: Sequence[int], positional: str | None = None):
-        if isinstance(heads, (str, bytes)) or not isinstance(heads, Sequence):
-            raise TensorAlgebraError(
-                f"heads must be a sequence of head counts, one per layer, got {heads!r}"
-            )
-        counts = tuple(_check_count(h, f"heads[{i}]") for i, h in enumerate(heads))
+        counts = _check_heads(heads)
         self._set(counts, len(counts), _check_positional(positional))
 
     @classmethod
     def schematic(cls, n_layers: int, positional: str | None = None) -> Architecture:
         """``n_layers`` layers whose head sets ``H_0, H_1, ...`` are left symbolic."""
         arch = object.__new__(cls)
-        arch._set(None, _check_count(n_layers, "n_layers"), _check_positional(positional))
+        arch._set(None, _check_n_layers(n_layers), _check_positional(positional))
         return arch
 
     def _set(self, heads, n_layers, positional) -> None:
@@ -106,7 +117,7 @@ class Architecture:
 
     def n_heads(self, layer: int) -> int:
         """The number of heads of ``layer`` (concrete architectures only)."""
-        self.check_layer(layer)
+        layer = self.check_layer(layer)
         if self.heads is None:
             raise TensorAlgebraError(
                 f"layer {layer} of a schematic architecture has a symbolic number of heads"
@@ -114,11 +125,11 @@ class Architecture:
         return self.heads[layer]
 
     def check_layer(self, layer: object) -> int:
-        """``layer`` if it is a layer of this architecture, else a clear error."""
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < self.n_layers:
-            has = f"layers 0..{self.n_layers - 1}" if self.n_layers else "no layers"
-            raise TensorAlgebraError(f"layer {layer!r} does not exist: this architecture has {has}")
-        return layer
+        """``layer`` as a plain ``int`` if this architecture has it, else a clear error."""
+        has = f"layers 0..{self.n_layers - 1}" if self.n_layers else "no layers"
+        return validation.index(
+            layer, "layer", self.n_layers, context=f"this architecture has {has}"
+        )
 
     def to_dict(self) -> dict:
         """A JSON-ready description."""
@@ -134,6 +145,16 @@ class Architecture:
         if self.heads is None:
             return f"Architecture.schematic(n_layers={self.n_layers}{pos})"
         return f"Architecture(heads={self.heads!r}{pos})"
+
+
+def check_architecture(arch: object, caller: str) -> Architecture:
+    """``arch`` if it is an :class:`Architecture`, else a clear error naming ``caller``."""
+    if not isinstance(arch, Architecture):
+        raise TensorAlgebraError(
+            f"{caller} needs an Architecture, got {type(arch).__name__} {arch!r}: "
+            "build one with ta.Architecture(heads=(2, 2)) or ta.Architecture.schematic(2)"
+        )
+    return arch
 
 
 def _rebuild(heads, n_layers, positional) -> Architecture:

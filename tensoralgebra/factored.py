@@ -11,11 +11,58 @@ residual stream as a product of per-layer factors ``Id + Σ_h A^h ⊗ W_OV^h`` a
 
 from __future__ import annotations
 
-from tensoralgebra.architecture import Architecture
-from tensoralgebra.errors import TensorAlgebraError
+from collections.abc import Iterable
+
+from tensoralgebra import validation
+from tensoralgebra.architecture import Architecture, check_architecture
+from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar, Index
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Product, Sum
 from tensoralgebra.symbols import W_E, W_OV, W_U, A, Id_positions, Id_residual, W_pos
+
+#: The most per-head terms (``A^h ⊗ W_OV^h``, or one ``Σ_{h∈H_l}`` per schematic layer) that a
+#: factored expression writes out; beyond it :func:`logits`, :func:`residual_stream`,
+#: :func:`layer_factor` and ``ta.scores`` refuse up front. Counting and the lazy listings
+#: (``ta.count_logit_paths``, ``ta.logit_paths``) have no such bound.
+MAX_WRITTEN_HEADS = 20_000
+
+
+def fresh_name(preferred: str, avoid: Iterable[HeadVar | str]) -> str:
+    """``preferred`` unless a variable in ``avoid`` has that name; else the first of
+    ``preferred'``, ``preferred''``, ... that none has. Bound variables get fresh names, so that
+    a Σ never captures a free variable of the same name.
+
+    >>> fresh_name("hq", [HeadVar("hq")]), fresh_name("h", ["h", "h'"]), fresh_name("h", [])
+    ("hq'", "h''", 'h')
+    """
+    taken = {v.name if isinstance(v, HeadVar) else v for v in avoid}
+    name = preferred
+    while name in taken:
+        name += "'"
+    return name
+
+
+def written_heads(arch: Architecture, layers: int) -> int:
+    """How many per-head terms the factors of the first ``layers`` layers write out: their heads
+    (one Σ per layer for a schematic architecture)."""
+    return layers if arch.heads is None else sum(arch.heads[:layers])
+
+
+def check_written(arch: Architecture, n: int, what: str) -> None:
+    """Refuse (up front) to write ``what`` if it would take ``n`` per-head terms, over
+    :data:`MAX_WRITTEN_HEADS`."""
+    if n > MAX_WRITTEN_HEADS:
+        layers = f"{arch.n_layers:,} layer{'s' * (arch.n_layers != 1)}"
+        if arch.is_schematic:
+            has = f"one Σ for each of its {layers}"
+        else:
+            has = f"the architecture has {written_heads(arch, arch.n_layers):,} heads in {layers}"
+        raise ExpansionLimitError(
+            f"{what} would write out {n:,} per-head terms ({has}), more than the "
+            f"{MAX_WRITTEN_HEADS:,} a factored expression may hold; count its terms with "
+            "ta.count_logit_paths or ta.count_score_paths, or list them lazily with "
+            "ta.logit_paths or ta.score_paths"
+        )
 
 
 def head_term(head: Index) -> Kron:
@@ -23,38 +70,51 @@ def head_term(head: Index) -> Kron:
     return Kron((A(head), W_OV(head)))
 
 
-def layer_factor(arch: Architecture, layer: int, var: str = "h") -> Expr:
+def layer_factor(
+    arch: Architecture, layer: int, var: str = "h", avoid: Iterable[HeadVar | str] = ()
+) -> Expr:
     """``Id + Σ_{h ∈ H_layer} A^h ⊗ W_OV^h``: the residual stream through one layer.
 
     A concrete architecture lists its heads; a layer without heads is just ``Id``. ``var`` names
-    the head variable of a schematic layer.
+    the head variable of a schematic layer, made fresh against the variables in ``avoid``.
     """
-    arch.check_layer(layer)
+    check_architecture(arch, "layer_factor")
+    layer = arch.check_layer(layer)
     if arch.is_schematic:
-        h = HeadVar(var)
+        h = HeadVar(fresh_name(var, avoid))
         return Sum((Id_residual, IndexedSum(h, HeadSet((layer,)), head_term(h))))
-    heads = [head_term(Head(layer, i)) for i in range(arch.n_heads(layer))]
+    check_written(arch, arch.heads[layer], f"layer {layer}'s factor")
+    heads = [head_term(Head(layer, i)) for i in range(arch.heads[layer])]
     return Sum((Id_residual, *heads)) if heads else Id_residual
 
 
 def embedding(arch: Architecture) -> Expr:
     """``Id ⊗ W_E``, plus ``Id ⊗ W_pos`` with standard positions: the stream before layer 0."""
+    check_architecture(arch, "embedding")
     tokens = Kron((Id_positions, W_E))
     if arch.positional is None:
         return tokens
     return Sum((tokens, Kron((Id_positions, W_pos))))
 
 
-def residual_stream(arch: Architecture, layer: int, var: str = "h") -> Expr:
+def residual_stream(
+    arch: Architecture, layer: int, var: str = "h", avoid: Iterable[HeadVar | str] = ()
+) -> Expr:
     """The residual stream that ``layer`` reads (``layer == n_layers``: the final stream),
     as the product of the earlier layers' factors and the embedding; ``var`` names the head
-    variables of a schematic architecture."""
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= arch.n_layers:
-        raise TensorAlgebraError(
-            f"layer {layer!r} does not exist: residual streams are read by layers "
-            f"0..{arch.n_layers - 1}, and {arch.n_layers} is the final stream"
-        )
-    factors = [layer_factor(arch, lay, var) for lay in reversed(range(layer))]
+    variables of a schematic architecture, made fresh against the variables in ``avoid``."""
+    check_architecture(arch, "residual_stream")
+    n = arch.n_layers
+    layer = validation.integer(
+        layer,
+        "layer",
+        low=0,
+        high=n + 1,
+        context=f"residual streams are read by layers 0..{n - 1}, and {n} is the final stream",
+    )
+    check_written(arch, written_heads(arch, layer), f"the residual stream read by layer {layer}")
+    name = fresh_name(var, avoid)
+    factors = [layer_factor(arch, lay, name) for lay in reversed(range(layer))]
     return Product((*factors, embedding(arch))) if factors else embedding(arch)
 
 
@@ -62,10 +122,11 @@ def logits(arch: Architecture) -> Expr:
     """The logits in factored form: ``(Id⊗W_U)·Π_l(Id + Σ_h A^h⊗W_OV^h)·(Id⊗W_E)``.
 
     The last layer stands leftmost (it acts last). With standard positions the embedding is
-    ``Id⊗W_E + Id⊗W_pos``, acting on the token one-hots and the position one-hots.
+    ``Id⊗W_E + Id⊗W_pos``, acting on the token one-hots and the position one-hots. Refused up
+    front for more than :data:`MAX_WRITTEN_HEADS` heads.
     """
-    if not isinstance(arch, Architecture):
-        raise TensorAlgebraError(f"logits needs an Architecture, got {arch!r}")
+    check_architecture(arch, "logits")
+    check_written(arch, written_heads(arch, arch.n_layers), "the logits")
     stream = residual_stream(arch, arch.n_layers)
     rest = stream.args if isinstance(stream, Product) else (stream,)
     return Product((Kron((Id_positions, W_U)), *rest))

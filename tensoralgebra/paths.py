@@ -1,10 +1,11 @@
 """Paths through the residual stream: the terms of the logit expansion, enumerated directly.
 
 A path is a sequence of heads ``(l_1, h_1), ..., (l_k, h_k)`` with strictly increasing layers
-(MATH.md §2); its term is ``A_p ⊗ W_U W_p W_src`` with ``A_p = A^{h_k}...A^{h_1}`` and
+(docs/conventions.md §2); its term is ``A_p ⊗ W_U W_p W_src`` with ``A_p = A^{h_k}...A^{h_1}`` and
 ``W_p = W_OV^{h_k}...W_OV^{h_1}``. This is the fast route to the terms the rewrite rules produce:
 :func:`logit_paths` yields exactly the terms of ``expand(logits(arch))``, in the same order, and
-:func:`count_logit_paths` counts them in closed form.
+:func:`count_logit_paths` counts them exactly, in a moment at any size
+(:mod:`tensoralgebra.counting`).
 
 >>> import tensoralgebra as ta
 >>> arch = ta.Architecture(heads=(2, 2))
@@ -17,18 +18,20 @@ A path is a sequence of heads ``(l_1, h_1), ..., (l_k, h_k)`` with strictly incr
 A^{L1H1} A^{L0H1} ⊗ W_U W_OV^{L1H1} W_OV^{L0H1} W_E
 >>> ta.count_logit_paths(ta.Architecture(heads=(96,) * 96)) == 97**96
 True
+>>> ta.count_logit_paths_by_order(arch), ta.fitting_max_order(ta.Architecture((96,) * 96), 10_000)
+((1, 4, 4), 1)
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from functools import lru_cache, partial
+from functools import partial
 from itertools import chain, cycle, repeat
-from math import comb
 from typing import NamedTuple
 
-from tensoralgebra.architecture import Architecture
+from tensoralgebra import counting, validation
+from tensoralgebra.architecture import Architecture, check_architecture
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Product
@@ -42,7 +45,7 @@ _SOURCE_MATRIX = {"token": W_E, "position": W_pos}
 def path_kind(order: int) -> str:
     """``"direct"`` (order 0, bigram statistics), ``"head"`` (order 1, skip-trigrams) or
     ``"virtual"`` (order 2 and more: a virtual head made by V-composition)."""
-    return KINDS[min(order, 2)]
+    return KINDS[min(validation.integer(order, "order", low=0), 2)]
 
 
 class LogitPath(NamedTuple):
@@ -122,26 +125,41 @@ def _head_name(layer: int, h: int | HeadVar) -> str:
 
 
 def check_order(arch: Architecture, order: object, name: str = "max_order") -> int | None:
-    """``order`` if it is ``None`` or a path order possible in ``arch`` (0..n_layers)."""
-    if order is None:
-        return None
-    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= arch.n_layers:
-        raise TensorAlgebraError(
-            f"{name}={order!r} is out of range: a path of this {arch.n_layers}-layer architecture "
-            f"has order 0..{arch.n_layers}"
-        )
-    return order
+    """``order`` as a plain ``int`` if it is ``None`` or a path order possible in ``arch``
+    (0..n_layers), else a clear error naming ``name``."""
+    n = arch.n_layers
+    context = f"a path of this {n}-layer architecture has order 0..{n}"
+    return validation.optional_integer(order, name, low=0, high=n + 1, context=context)
+
+
+#: Layers with more heads than this are enumerated by a generator instead of a C loop over a
+#: list of their heads, so a model with 10**30 heads still yields its first term at once.
+_LISTED_HEADS = 1 << 16
 
 
 def heads_of(arch: Architecture, layers: tuple[int, ...], var: str = "h") -> Iterator[tuple]:
-    """Every choice of one head in each of ``layers``, as ``((layer, head), ...)`` tuples; for a
-    schematic architecture the one choice of head variables named as the expansion names them."""
+    """Every choice of one head in each of ``layers``, as ``((layer, head), ...)`` tuples,
+    lazily; for a schematic architecture the one choice of head variables named as the
+    expansion names them (``var``, or ``var_l`` when several layers are chosen)."""
     if arch.heads is None:
         if len(layers) == 1:
             return iter((((layers[0], HeadVar(var)),),))
         return iter((tuple((layer, HeadVar(var, layer)) for layer in layers),))
-    choices = [[(layer, h) for h in range(arch.heads[layer])] for layer in layers]
-    return itertools.product(*choices)
+    if all(arch.heads[layer] <= _LISTED_HEADS for layer in layers):
+        choices = [[(layer, h) for h in range(arch.heads[layer])] for layer in layers]
+        return itertools.product(*choices)
+    return _lazy_product([(layer, arch.heads[layer]) for layer in layers])
+
+
+def _lazy_product(sizes: list[tuple[int, int]]) -> Iterator[tuple]:
+    """``itertools.product`` of the layers' heads (last layer fastest), without listing any."""
+    if not sizes:
+        yield ()
+        return
+    (layer, n), rest = sizes[0], sizes[1:]
+    for h in range(n):
+        for tail in _lazy_product(rest):
+            yield ((layer, h), *tail)
 
 
 _new_path = partial(tuple.__new__, LogitPath)
@@ -161,6 +179,7 @@ def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[Lo
     Terms come by order, then by the layers they pass through, then by heads, then by source:
     the order of ``ta.expand(ta.logits(arch))``.
     """
+    check_architecture(arch, "logit_paths")
     top = check_order(arch, max_order)
     top = arch.n_layers if top is None else top
     groups = (
@@ -172,31 +191,52 @@ def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[Lo
     return chain.from_iterable(groups)
 
 
-@lru_cache(maxsize=64)
-def _elementary_symmetric(values: tuple[int, ...]) -> tuple[int, ...]:
-    """``e[k]`` = the sum over k-subsets of the product of their values, for k = 0..len."""
-    e = [1] + [0] * len(values)
-    for n, v in enumerate(values, start=1):
-        for k in range(n, 0, -1):
-            e[k] += e[k - 1] * v
-    return tuple(e)
-
-
 def count_logit_paths(arch: Architecture, order: int | None = None) -> int:
-    """The number of logit terms (of one ``order``, or all), in closed form.
+    """The number of logit terms (of one ``order``, or all), exactly.
 
-    Concrete: ``Π_l (1 + |H_l|)`` in all, ``Σ_{|S|=k} Π_{l∈S} |H_l|`` of order ``k``; twice that
-    with positions. Schematic: the grouped terms, ``2^L`` in all and ``C(L, k)`` of order ``k``.
+    Concrete: ``Π_l (1 + |H_l|)`` in all, ``e_k = Σ_{|S|=k} Π_{l∈S} |H_l|`` of order ``k``;
+    twice that with positions. Schematic: the grouped terms, ``2^L`` in all and ``C(L, k)`` of
+    order ``k``. Instant at any size (see :mod:`tensoralgebra.counting` for the limits).
     """
+    check_architecture(arch, "count_logit_paths")
     order = check_order(arch, order, "order")
-    sources = len(arch.sources)
-    if arch.heads is None:
-        n = arch.n_layers
-        count = 2**n if order is None else comb(n, order)
-    elif order is None:
-        count = 1
-        for h in arch.heads:
-            count *= 1 + h
-    else:
-        count = _elementary_symmetric(arch.heads)[order]
-    return count * sources
+    groups = counting.head_groups(arch.heads, arch.n_layers)
+    exact = counting.total_count if order is None else partial(counting.order_count, order=order)
+    return exact(groups) * len(arch.sources)
+
+
+def count_logit_paths_by_order(arch: Architecture, max_order: int | None = None) -> tuple[int, ...]:
+    """The number of logit terms of each order ``0, 1, ..., max_order`` (all orders by
+    default) at once: ``count_logit_paths_by_order(arch)[k] == count_logit_paths(arch, k)``.
+
+    Refused up front (:class:`~tensoralgebra.errors.ExpansionLimitError`, naming a
+    ``max_order`` that fits) when the table would be too large to compute in a moment.
+    """
+    check_architecture(arch, "count_logit_paths_by_order")
+    top = check_order(arch, max_order)
+    top = arch.n_layers if top is None else top
+    groups = counting.head_groups(arch.heads, arch.n_layers)
+    counts = counting.order_counts(groups, top)
+    if len(arch.sources) > 1:  # one count per source; a copy of a huge table only if needed
+        counts = tuple(n * len(arch.sources) for n in counts)
+    return counts + (0,) * (top + 1 - len(counts))
+
+
+def fitting_max_order(arch: Architecture, limit: int) -> int | None:
+    """The largest ``max_order`` whose listing ``logit_paths(arch, max_order)`` has at most
+    ``limit`` terms (``None`` if not even the direct path fits), found from the counts alone.
+
+    >>> import tensoralgebra as ta
+    >>> ta.fitting_max_order(ta.Architecture((8, 8, 8)), 100)
+    1
+    >>> ta.fitting_max_order(ta.Architecture(()), 0) is None
+    True
+    """
+    check_architecture(arch, "fitting_max_order")
+    limit = validation.integer(limit, "limit", low=0)
+    groups = counting.head_groups(arch.heads, arch.n_layers)
+    cap = limit // len(arch.sources)
+    cumulative = counting.capped_cumulative_counts(groups, cap)
+    if cumulative[-1] <= cap:
+        return arch.n_layers  # orders past the last layer with heads add no terms
+    return len(cumulative) - 2 if len(cumulative) > 1 else None

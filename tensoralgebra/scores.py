@@ -1,8 +1,8 @@
 """Attention scores: the expansion of every head's scores into Q-, K- and QK-composition terms.
 
 Head ``h`` of layer ``l`` scores query position ``i`` against key position ``j`` with
-``S^h = R_l W_QK^h R_l^T`` (MATH.md §1), where ``R_l`` is the residual stream layer ``l`` reads.
-That stream is a sum over paths through the earlier layers, so (MATH.md §4)
+``S^h = R_l W_QK^h R_l^T`` (docs/conventions.md §1), where ``R_l`` is the residual stream layer
+``l`` reads. That stream is a sum over paths through the earlier layers, so (docs/conventions.md §4)
 
     S^h = Σ_{q, k} A_q ⊗ A_k ⊗ (W_src_q^T W_q^T W_QK^h W_k W_src_k)
 
@@ -37,25 +37,46 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from math import isqrt
 from typing import NamedTuple
 
-from tensoralgebra.architecture import Architecture
+from tensoralgebra import counting, validation
+from tensoralgebra.architecture import Architecture, check_architecture
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar
 from tensoralgebra.expr.nodes import Bilinear, Expr, Kron, Product, Transpose
-from tensoralgebra.factored import residual_stream
-from tensoralgebra.paths import LogitPath, _elementary_symmetric, bind_heads, heads_of
+from tensoralgebra.factored import check_written, fresh_name, residual_stream, written_heads
+from tensoralgebra.paths import LogitPath, bind_heads, heads_of
 from tensoralgebra.symbols import W_OV, W_QK, Id_positions
 
 #: ``.kind`` of a score term: which of its query and key paths pass through earlier heads.
 SCORE_KINDS = ("none", "Q", "K", "QK")
-#: Names of the head variables of schematic score terms: query side, key side, the head itself.
+#: Names of the head variables of schematic score terms: query side, key side, the head itself
+#: (the sides' names are primed when the scoring head is given one of them).
 QUERY_VAR, KEY_VAR, HEAD_VAR = "hq", "hk", "h"
+
+
+def check_score_kind(kind: object, name: str = "kind", *, allow_none: bool = False) -> str | None:
+    """``kind`` if it is one of :data:`SCORE_KINDS` (or ``None``, meaning every kind, when
+    ``allow_none``), else a clear error naming ``name``.
+
+    >>> check_score_kind("QK")
+    'QK'
+    >>> check_score_kind("V", "--kind")
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: --kind is 'V': expected one of 'none', 'Q', 'K', 'QK'
+    """
+    if kind is None and allow_none:
+        return None
+    return validation.choice(kind, name, SCORE_KINDS)
 
 
 def score_kind(query_order: int, key_order: int) -> str:
     """``"none"``, ``"Q"``, ``"K"`` or ``"QK"``: which sides pass through earlier heads."""
-    return SCORE_KINDS[(query_order > 0) + 2 * (key_order > 0)]
+    q = validation.integer(query_order, "query_order", low=0)
+    k = validation.integer(key_order, "key_order", low=0)
+    return SCORE_KINDS[(q > 0) + 2 * (k > 0)]
 
 
 class ScorePath(NamedTuple):
@@ -100,22 +121,29 @@ class ScorePath(NamedTuple):
 
 def scoring_head(arch: Architecture, layer: int, head: int | str | None) -> Head | HeadVar:
     """The head whose scores are expanded: ``Head(layer, head)`` for a concrete architecture (a
-    clear error if it does not exist); for a schematic one, a head variable (``h`` by default)."""
-    arch.check_layer(layer)
+    clear error if it does not exist); for a schematic one, a head variable (``h`` by default,
+    or the name given)."""
+    check_architecture(arch, "scores")
+    layer = arch.check_layer(layer)
     if arch.is_schematic:
-        if head is None or head == 0:
-            return HeadVar(HEAD_VAR)
         if isinstance(head, str):
             return HeadVar(head)
+        if head is None or validation.integer(head, "head") == 0:
+            return HeadVar(HEAD_VAR)
         raise TensorAlgebraError(
             f"head {head!r}: a schematic architecture's heads are symbolic; pass a variable "
             "name such as 'h' (or nothing)"
         )
-    n = arch.n_heads(layer)
-    if isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < n:
-        has = f"heads 0..{n - 1}" if n else "no heads"
-        raise TensorAlgebraError(f"head {head!r} does not exist: layer {layer} has {has}")
-    return Head(layer, head)
+    n = arch.heads[layer]
+    has = f"heads 0..{n - 1}" if n else "no heads"
+    return Head(layer, validation.index(head, "head", n, context=f"layer {layer} has {has}"))
+
+
+def side_variables(index: Head | HeadVar) -> tuple[str, str]:
+    """The names of the query- and key-side head variables of a schematic head's score terms:
+    ``hq`` and ``hk``, primed as needed so that neither captures the scoring head."""
+    query = fresh_name(QUERY_VAR, [index] if isinstance(index, HeadVar) else [])
+    return query, fresh_name(KEY_VAR, [query, index] if isinstance(index, HeadVar) else [query])
 
 
 def scores(arch: Architecture, layer: int, head: int | str | None = 0) -> Expr:
@@ -123,23 +151,31 @@ def scores(arch: Architecture, layer: int, head: int | str | None = 0) -> Expr:
     ``(query-side residual)^T · (Id ⊗ Id ⊗ W_QK^h) · (key-side residual)``.
 
     Both sides are the residual stream ``layer`` reads, written as the product of the earlier
-    layers' factors and the embedding; ``ta.expand`` turns it into the score terms.
+    layers' factors and the embedding; ``ta.expand`` turns it into the score terms. Refused up
+    front when the two sides would write out more than ``MAX_WRITTEN_HEADS`` heads.
     """
     index = scoring_head(arch, layer, head)
+    check_written(
+        arch,
+        2 * written_heads(arch, index.layer if isinstance(index, Head) else layer),
+        f"the scores of layer {layer}'s head",
+    )
     form = Kron((Id_positions, Id_positions, W_QK(index)))
-    query = residual_stream(arch, layer, QUERY_VAR)
-    return Bilinear(query, form, residual_stream(arch, layer, KEY_VAR))
+    query_var, key_var = side_variables(index)
+    query = residual_stream(arch, layer, query_var)
+    return Bilinear(query, form, residual_stream(arch, layer, key_var))
 
 
-def _check_max_order(arch: Architecture, layer: int, max_order: object) -> int:
-    if max_order is None:
-        return layer
-    if isinstance(max_order, bool) or not isinstance(max_order, int) or not 0 <= max_order <= layer:
-        raise TensorAlgebraError(
-            f"max_order={max_order!r} is out of range: each side of a layer-{layer} head's score "
-            f"terms passes through 0..{layer} earlier heads"
-        )
-    return max_order
+def check_side_order(arch: Architecture, layer: int, max_order: object) -> int:
+    """``max_order`` for the score terms of a head of ``layer``: ``None`` (every order, i.e.
+    ``layer``) or an order ``0..layer`` each side may pass through, as a plain ``int``."""
+    context = (
+        f"each side of a layer-{layer} head's score terms passes through 0..{layer} earlier heads"
+    )
+    top = validation.optional_integer(
+        max_order, "max_order", low=0, high=layer + 1, context=context
+    )
+    return layer if top is None else top
 
 
 def score_paths(
@@ -152,29 +188,58 @@ def score_paths(
     path; then the sources: the order of ``ta.expand(ta.scores(arch, layer, head))``.
     """
     index = scoring_head(arch, layer, head)
-    top = _check_max_order(arch, layer, max_order)
+    layer = arch.check_layer(layer)
+    top = check_side_order(arch, layer, max_order)
     return _score_paths(arch, layer, index, top)
 
 
 def _layer_pairs(layer: int, top: int) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
     """(query layers, key layers) in the expansion's order: total order, query order highest
-    first, then query layers, then key layers."""
+    first, then query layers, then key layers (lazily: none of these is listed)."""
     for total in range(2 * top + 1):
         for q_order in range(min(total, top), max(0, total - top) - 1, -1):
-            yield from itertools.product(
-                itertools.combinations(range(layer), q_order),
-                itertools.combinations(range(layer), total - q_order),
-            )
+            for q_layers in itertools.combinations(range(layer), q_order):
+                for k_layers in itertools.combinations(range(layer), total - q_order):
+                    yield q_layers, k_layers
 
 
 def _score_paths(arch, layer, index, top) -> Iterator[ScorePath]:
     sources = list(itertools.product(arch.sources, arch.sources))
+    query_var, key_var = side_variables(index)
     for q_layers, k_layers in _layer_pairs(layer, top):
-        for q_heads in heads_of(arch, q_layers, QUERY_VAR):
-            for k_heads, (q_src, k_src) in itertools.product(
-                heads_of(arch, k_layers, KEY_VAR), sources
-            ):
-                yield ScorePath(LogitPath(q_heads, q_src), LogitPath(k_heads, k_src), index)
+        for q_heads in heads_of(arch, q_layers, query_var):
+            for k_heads in heads_of(arch, k_layers, key_var):
+                for q_src, k_src in sources:
+                    yield ScorePath(LogitPath(q_heads, q_src), LogitPath(k_heads, k_src), index)
+
+
+def _side_count(arch: Architecture, layer: int, top: int) -> int:
+    """``N``: the number of paths of order ≤ ``top`` through the layers before ``layer``
+    (one source)."""
+    heads = None if arch.heads is None else arch.heads[:layer]
+    groups = counting.head_groups(heads, layer)
+    if top >= layer:
+        return counting.total_count(groups)
+    return sum(counting.order_counts(groups, top))
+
+
+def count_score_paths_by_kind(
+    arch: Architecture, layer: int, head: int | str | None = 0, *, max_order: int | None = None
+) -> dict[str, int]:
+    """The number of score terms of a head of each kind, with sides of order ≤ ``max_order``,
+    exactly and at once: ``{"none": ..., "Q": ..., "K": ..., "QK": ...}``.
+
+    With ``N`` paths of order ≤ ``max_order`` through the layers before ``layer`` (``Σ_k e_k``
+    of their head counts; for a schematic architecture, groups: ``Σ_k C(layer, k)``) and ``s``
+    sources: ``s²`` of kind none, ``(N-1) s²`` each of kinds Q and K, ``(N-1)² s²`` of kind QK
+    (``N² s²`` in all).
+    """
+    index = scoring_head(arch, layer, head)
+    layer = arch.check_layer(layer)
+    top = check_side_order(arch, layer, max_order)
+    del index  # checked only: every head of a layer has the same number of terms
+    n, pairs = _side_count(arch, layer, top), len(arch.sources) ** 2
+    return {"none": pairs, "Q": (n - 1) * pairs, "K": (n - 1) * pairs, "QK": (n - 1) ** 2 * pairs}
 
 
 def count_score_paths(
@@ -186,24 +251,30 @@ def count_score_paths(
     max_order: int | None = None,
 ) -> int:
     """The number of score terms of a head (of one ``kind``, with sides of order ≤
-    ``max_order``), in closed form.
+    ``max_order``), exactly: see :func:`count_score_paths_by_kind`."""
+    if kind is not None:
+        check_score_kind(kind)
+    by_kind = count_score_paths_by_kind(arch, layer, head, max_order=max_order)
+    return sum(by_kind.values()) if kind is None else by_kind[kind]
 
-    With ``N`` paths of order ≤ ``max_order`` through the layers before ``layer`` (``Σ_k e_k``
-    of their head counts; for a schematic architecture, groups: ``Σ_k C(layer, k)``) and ``s``
-    sources: ``N² s²`` in all; ``s²`` of kind none, ``(N-1) s²`` each of kinds Q and K,
-    ``(N-1)² s²`` of kind QK.
+
+def fitting_score_max_order(
+    arch: Architecture, layer: int, limit: int, head: int | str | None = 0
+) -> int | None:
+    """The largest ``max_order`` whose listing ``score_paths(arch, layer, head, max_order)`` has
+    at most ``limit`` terms (``None`` if not even the no-composition terms fit), from the counts.
+
+    >>> import tensoralgebra as ta
+    >>> arch = ta.Architecture((12,) * 12)
+    >>> ta.fitting_score_max_order(arch, 11, 5000), ta.fitting_score_max_order(arch, 11, 20_000)
+    (0, 1)
     """
     scoring_head(arch, layer, head)
-    top = _check_max_order(arch, layer, max_order)
-    if arch.heads is None:
-        from math import comb
-
-        per_order = [comb(layer, k) for k in range(layer + 1)]
-    else:
-        per_order = list(_elementary_symmetric(arch.heads[:layer]))
-    n = sum(per_order[: top + 1])
-    counts = {"none": 1, "Q": n - 1, "K": n - 1, "QK": (n - 1) ** 2}
-    if kind is not None and kind not in counts:
-        raise TensorAlgebraError(f"unknown score kind {kind!r}: expected one of {SCORE_KINDS}")
-    total = n * n if kind is None else counts[kind]
-    return total * len(arch.sources) ** 2
+    layer = arch.check_layer(layer)
+    limit = validation.integer(limit, "limit", low=0)
+    cap = isqrt(limit // len(arch.sources) ** 2)  # N² s² ≤ limit  ⇔  N ≤ ⌊√⌊limit / s²⌋⌋
+    heads = None if arch.heads is None else arch.heads[:layer]
+    cumulative = counting.capped_cumulative_counts(counting.head_groups(heads, layer), cap)
+    if cumulative[-1] <= cap:
+        return layer
+    return len(cumulative) - 2 if len(cumulative) > 1 else None

@@ -21,6 +21,7 @@ A^{L1H0} W_OV^{L1H0} W_E
 
 from __future__ import annotations
 
+from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar, Index
 from tensoralgebra.expr.nodes import Identity, MatrixSymbol
@@ -40,8 +41,14 @@ def _head_index(index: Index | tuple[int, int]) -> Index:
     if isinstance(index, (Head, HeadVar)):
         return index
     if isinstance(index, tuple) and len(index) == 2:
-        return Head(*index)
+        return as_head(index)
     raise TensorAlgebraError(f"a head is a (layer, head) pair, a Head or a HeadVar, got {index!r}")
+
+
+def as_head(pair: tuple[object, object]) -> Head:
+    """``Head(layer, head)`` from a pair of non-negative integers (numpy integers too)."""
+    layer = validation.integer(pair[0], "a head's layer", low=0)
+    return Head(layer, validation.integer(pair[1], "a head's index within its layer", low=0))
 
 
 def _per_head(name: str, rows: Space, cols: Space, doc: str):

@@ -36,6 +36,7 @@ from tensoralgebra.errors import TensorAlgebraError
 
 __all__ = [
     "choice",
+    "index",
     "integer",
     "optional_integer",
     "positive_integer",
@@ -142,3 +143,29 @@ def choice(
         listed = ", ".join(repr(o) for o in options)
         raise error(f"{name} is {value!r}: expected one of {listed}")
     return value
+
+
+def index(
+    value: object,
+    name: str,
+    size: int,
+    *,
+    context: str | None = None,
+    error: type[Exception] = TensorAlgebraError,
+) -> int:
+    """An index into ``size`` things (a layer, a head): an integer in ``0 .. size - 1``, as a
+    plain ``int``; one outside that range *does not exist*. ``context`` says what does.
+
+    >>> index(np.int64(1), "layer", 2)
+    1
+    >>> index(2, "layer", 2, context="it has layers 0..1")
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: layer 2 does not exist: it has layers 0..1
+    """
+    n = _as_int(value, name, error)
+    if not 0 <= n < size:
+        if context is None:
+            context = f"expected 0..{size - 1}" if size else "there are none"
+        raise error(f"{name} {n} does not exist: {context}")
+    return n

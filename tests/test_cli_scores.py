@@ -56,7 +56,7 @@ def test_json_matches_the_library(capsys, argv, arch, layer, head):
         (["--heads", "2,2", "--layer", "2"], "layer 2 does not exist"),
         (["--heads", "2,2", "--layer", "1", "--head", "2"], "head 2 does not exist"),
         (["--heads", "2,0", "--layer", "1"], "layer 1 has no heads"),
-        (["--heads", "2,2", "--layer", "1", "--max-order", "2"], "max_order=2 is out of range"),
+        (["--heads", "2,2", "--layer", "1", "--max-order", "2"], "max_order 2 is out of range"),
         (["--layers", "2", "--layer", "1", "--head", "1"], "--head 1: the heads of a schematic"),
         (["--heads", "2,2"], "the following arguments are required: --layer"),
         (["--heads", "12x12", "--layer", "11"], "lower --max-order (--max-order 1 lists 17689)"),

@@ -70,7 +70,7 @@ BAD = [
             edited(lambda d: _set(d, ["graph", "architecture", "heads"], [2, -1]))
         ),
         TensorAlgebraError,
-        "heads[1] is -1",
+        "heads[1] -1 is out of range",
     ),
     (
         lambda: ta.graph.from_json(edited(lambda d: _set(d, ["nodes", 1, "layer"], 5))),

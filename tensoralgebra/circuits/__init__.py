@@ -2,9 +2,11 @@
 
 - :mod:`~tensoralgebra.circuits.virtual_weights`: the named token-space matrices (full OV and QK
   circuits, virtual OV circuits, Q-, K- and QK-composition bilinear forms) as expressions.
+- :mod:`~tensoralgebra.circuits.composition`: composition scores of head pairs, from arrays.
 """
 
-from tensoralgebra.circuits import virtual_weights
+from tensoralgebra.circuits import composition, virtual_weights
+from tensoralgebra.circuits.composition import composition_score
 from tensoralgebra.circuits.virtual_weights import (
     full_ov_circuit,
     full_qk_circuit,
@@ -15,6 +17,8 @@ from tensoralgebra.circuits.virtual_weights import (
 )
 
 __all__ = [
+    "composition",
+    "composition_score",
     "full_ov_circuit",
     "full_qk_circuit",
     "k_composition",

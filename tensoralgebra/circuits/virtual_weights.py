@@ -32,14 +32,14 @@ import itertools
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.expr.nodes import Expr, Product, Transpose
-from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U
+from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U, as_head
 
 
 def _head(head: Head | tuple[int, int]) -> Head:
     if isinstance(head, Head):
         return head
     if isinstance(head, tuple) and len(head) == 2:
-        return Head(*head)
+        return as_head(head)
     raise TensorAlgebraError(f"a head is a (layer, head) pair or a Head, got {head!r}")
 
 

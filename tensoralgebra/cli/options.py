@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from tensoralgebra import architecture
 from tensoralgebra.architecture import POSITIONAL_KINDS, Architecture
 from tensoralgebra.errors import TensorAlgebraError
 
-#: The most layers ``--heads`` or ``--layers`` may ask for: every command answers within seconds
-#: up to here (``count`` included, whose per-order counts grow with the square of the layers).
-MAX_LAYERS = 1000
+#: The most layers ``--heads`` or ``--layers`` may ask for (an architecture's own limit).
+MAX_LAYERS = architecture.MAX_LAYERS
 #: The most heads one layer may have on the command line.
 MAX_HEADS = 1_000_000
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import json
+import math
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from tensoralgebra.counting import count_digits as digits
 from tensoralgebra.errors import TensorAlgebraError
 
 # --- the notation in ASCII ------------------------------------------------------------------
@@ -170,27 +172,26 @@ def exact_digits() -> Iterator[None]:
         sys.set_int_max_str_digits(limit)
 
 
-def digits(n: int) -> int:
-    """The number of decimal digits of ``n >= 0``, without converting it to text."""
-    d = max(1, int((n.bit_length() - 1) * 0.30102999566398120) + 1)
-    while n >= 10**d:
-        d += 1
-    while d > 1 and n < 10 ** (d - 1):
-        d -= 1
-    return d
-
-
 def scientific(n: int, figures: int = 3) -> str:
-    """``n >= 0`` rounded to ``figures`` significant digits: ``5.37e+190``."""
+    """``n >= 0`` rounded to ``figures`` significant digits: ``5.37e+190``.
+
+    Beyond 300 digits only the top 64 bits are read (through a logarithm good to about 1e-10,
+    far below the printed precision), so a column of thousands of counts with tens of
+    thousands of digits formats at once instead of dividing each by a huge power of ten.
+    """
     d = digits(n)
     if d <= figures:
         q = n * 10 ** (figures - d)
-    else:
+    elif d <= 300:
         q, r = divmod(n, 10 ** (d - figures))
         if 2 * r >= 10 ** (d - figures):
             q += 1
-        if q == 10**figures:
-            q, d = q // 10, d + 1
+    else:
+        shift = n.bit_length() - 64
+        log10 = math.log10(n >> shift) + shift * math.log10(2)
+        q = round(10 ** (log10 - (d - figures)))
+    if q == 10**figures:
+        q, d = q // 10, d + 1
     mantissa = str(q)
     return f"{mantissa[0]}.{mantissa[1:]}e+{d - 1}"
 
@@ -203,6 +204,13 @@ def brief(n: int) -> str:
         return str(n)
     tail = f" ({d} digits)" if d > SHORT_DIGITS else ""
     return f"≈ {scientific(n)}{tail}"
+
+
+def json_count(n: int, exact: bool = False) -> int | str:
+    """A count for JSON: the integer itself up to :data:`SHORT_DIGITS` digits (or with
+    ``exact``), else its rounded form as a string, ``"≈ 2.52e+30100 (30101 digits)"``: writing
+    thousands of integers of tens of thousands of digits would take minutes."""
+    return n if exact or digits(n) <= SHORT_DIGITS else brief(n)
 
 
 def count_column(numbers: Sequence[int], exact: bool = False) -> list[str]:

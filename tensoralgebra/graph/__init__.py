@@ -63,7 +63,6 @@ from tensoralgebra.graph.traverse import (
     term_edges,
 )
 
-
 __all__ = [
     "MAX_EDGES",
     "MAX_LISTED",

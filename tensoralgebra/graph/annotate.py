@@ -23,20 +23,15 @@ from collections.abc import Mapping
 import networkx as nx
 import numpy as np
 
+from tensoralgebra.circuits.composition import composition_score
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.graph.build import _short, per_head
 from tensoralgebra.graph.keys import COMPOSITION, HEAD, LAYER, ROLE, TERM_NORM
 from tensoralgebra.graph.queries import carried_terms
-from tensoralgebra.graph.traverse import MAX_LISTED, check_order, refuse_over, term_edges
+from tensoralgebra.graph.traverse import MAX_LISTED, refuse_over, term_edges
 from tensoralgebra.graph.traverse import logit_paths as graph_logit_paths
-from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths
+from tensoralgebra.paths import LogitPath, check_order, count_logit_paths, logit_paths
 from tensoralgebra.scores import ScorePath
-
-
-def composition_score(M: np.ndarray, W_OV: np.ndarray) -> float:
-    """``||M W_OV||_F / (||M||_F ||W_OV||_F)`` (MATH.md §6), in [0, 1]; 0 if a factor is 0."""
-    denominator = np.linalg.norm(M) * np.linalg.norm(W_OV)
-    return 0.0 if denominator == 0 else float(np.linalg.norm(M @ W_OV) / denominator)
 
 
 def _read(holder: object, name: str, default: object = TensorAlgebraError):

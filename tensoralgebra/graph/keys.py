@@ -6,10 +6,10 @@ are: ``"token"`` and ``"position"`` (sources), ``"L1H0"`` (head 0 of layer 1) an
 
 >>> head_name(1, 0), parse_head("L1H0"), parse_head((1, 0))
 ('L1H0', (1, 0), (1, 0))
->>> check_score_kind("KQ")
+>>> check_channel("W")
 Traceback (most recent call last):
   ...
-tensoralgebra.errors.TensorAlgebraError: kind is 'KQ': expected one of 'none', 'Q', 'K', 'QK'
+tensoralgebra.errors.TensorAlgebraError: channel is 'W': expected one of 'Q', 'K', 'V', 'out'
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.scores import SCORE_KINDS
 from tensoralgebra.validation import choice
 
 # --- graph attributes (G.graph[...]) -----------------------------------------------------------
@@ -102,8 +101,3 @@ def parse_head(head: object) -> tuple[int, int]:
 def check_channel(channel: object) -> str:
     """``channel`` if it is one of :data:`CHANNELS`, else a clear error."""
     return choice(channel, "channel", CHANNELS)
-
-
-def check_score_kind(kind: object) -> str | None:
-    """``kind`` if it is ``None`` (every kind) or one of ``SCORE_KINDS``, else a clear error."""
-    return None if kind is None else choice(kind, "kind", SCORE_KINDS)

@@ -32,12 +32,10 @@ from collections.abc import Iterator
 import networkx as nx
 
 from tensoralgebra.graph.build import _short, heads, per_head
-from tensoralgebra.graph.keys import HEAD, LAYER, ROLE, UNEMBED, check_score_kind, head_name
+from tensoralgebra.graph.keys import HEAD, LAYER, ROLE, UNEMBED, head_name
 from tensoralgebra.graph.traverse import (
     MAX_LISTED,
     _limit,
-    check_order,
-    check_side_order,
     count_terms,
     list_terms,
     logit_key,
@@ -46,8 +44,8 @@ from tensoralgebra.graph.traverse import (
     score_paths,
 )
 from tensoralgebra.graph.walk import walker
-from tensoralgebra.paths import LogitPath
-from tensoralgebra.scores import ScorePath
+from tensoralgebra.paths import LogitPath, check_order
+from tensoralgebra.scores import ScorePath, check_score_kind, check_side_order
 
 
 def _through_counts(walk, at, top) -> list[int]:
@@ -108,9 +106,9 @@ def count_terms_into(
     """The number of score terms :func:`terms_into` lists, without listing them."""
     walk = walker(source)
     at = walk.head(head)
-    kind = check_score_kind(kind)
+    kind = check_score_kind(kind, allow_none=True)
     via = None if through is None else walk.head(through)
-    return count_terms(walk, at, kind, via, check_side_order(at[0], max_order))
+    return count_terms(walk, at, kind, via, check_side_order(walk.arch, at[0], max_order))
 
 
 def terms_into(
@@ -128,9 +126,9 @@ def terms_into(
     of such a term are walked, so a few terms of a large model come at once."""
     walk = walker(source)
     at = walk.head(head)
-    kind = check_score_kind(kind)
+    kind = check_score_kind(kind, allow_none=True)
     via = None if through is None else walk.head(through)
-    top = check_side_order(at[0], max_order)
+    top = check_side_order(walk.arch, at[0], max_order)
     what = (
         f"{head_name(*at)} has {{:,}} score terms"
         + ("" if kind is None else f" of kind {kind}")

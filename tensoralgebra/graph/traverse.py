@@ -44,11 +44,11 @@ from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.graph.build import _short
-from tensoralgebra.graph.keys import SOURCE_NODES, UNEMBED, check_score_kind, head_name
+from tensoralgebra.graph.keys import SOURCE_NODES, UNEMBED, head_name
 from tensoralgebra.graph.walk import GraphWalk, fits, walker
-from tensoralgebra.paths import LogitPath
-from tensoralgebra.scores import ScorePath
-from tensoralgebra.validation import optional_integer, positive_integer
+from tensoralgebra.paths import LogitPath, check_order
+from tensoralgebra.scores import ScorePath, check_score_kind, check_side_order
+from tensoralgebra.validation import positive_integer
 
 Edge = tuple[str, str, str]
 #: The most terms (or chains) a listing returns; above it, it refuses and names a
@@ -56,20 +56,6 @@ Edge = tuple[str, str, str]
 MAX_LISTED = MAX_TERMS
 #: Which sides of a score term pass through earlier heads, by kind: (query side, key side).
 KIND_SIDES = {"none": (False, False), "Q": (True, False), "K": (False, True), "QK": (True, True)}
-
-
-def check_order(arch, order: object, name: str = "max_order") -> int | None:
-    """``order`` if it is ``None`` or a path order of ``arch`` (0..n_layers)."""
-    n = arch.n_layers
-    context = f"a path of this {n}-layer architecture has order 0..{n}"
-    return optional_integer(order, name, low=0, high=n + 1, context=context)
-
-
-def check_side_order(layer: int, max_order: object) -> int:
-    """``max_order`` of the sides of a layer-``layer`` head's score terms (``layer`` if None)."""
-    context = f"each side of a layer-{layer} head's score terms passes through 0..{layer} heads"
-    top = optional_integer(max_order, "max_order", low=0, high=layer + 1, context=context)
-    return layer if top is None else top
 
 
 def refuse_over(
@@ -206,7 +192,7 @@ def score_paths(
     :func:`build` these are ``ta.score_paths(arch, layer, head, max_order)``, in its order."""
     walk = walker(source)
     at = walk.head((layer, head))
-    top = check_side_order(layer, max_order)
+    top = check_side_order(walk.arch, layer, max_order)
     what = f"{head_name(*at)} has {{:,}} score terms with sides of order ≤ {top}"
     refuse_over(lambda o: count_terms(walk, at, None, None, o), top, _limit(limit), what.format)
     return iter(list_terms(walk, at, None, None, top))
@@ -225,8 +211,8 @@ def count_score_paths(
     :func:`build`."""
     walk = walker(source)
     at = walk.head((layer, head))
-    top = check_side_order(layer, max_order)
-    return count_terms(walk, at, check_score_kind(kind), None, top)
+    top = check_side_order(walk.arch, layer, max_order)
+    return count_terms(walk, at, check_score_kind(kind, allow_none=True), None, top)
 
 
 def chain_edges(path: LogitPath, node: str, channel: str) -> list[Edge]:

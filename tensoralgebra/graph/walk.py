@@ -26,11 +26,18 @@ from collections.abc import Iterator
 import networkx as nx
 
 from tensoralgebra.architecture import Architecture
+from tensoralgebra.counting import head_groups, order_counts
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.graph.build import _nodes, per_head
 from tensoralgebra.graph.keys import HEAD, LAYER, ROLE, SOURCE, UNEMBED, head_name, parse_head
-from tensoralgebra.paths import LogitPath, _elementary_symmetric
+from tensoralgebra.paths import LogitPath
 from tensoralgebra.scores import scoring_head
+
+
+def _elementary_symmetric(heads: tuple[int, ...]) -> tuple[int, ...]:
+    """``(e_0, e_1, ...)`` of the head counts ``heads``: the chains through them by order."""
+    return order_counts(head_groups(heads, len(heads)))
+
 
 #: A reader: a head ``(layer, head)`` or the unembedding (``"unembed"``).
 Target = tuple[int, int] | str
