@@ -60,5 +60,3 @@ W_Q = _per_head("W_Q", Space.of(HEAD), _MODEL, "The query weights ``W_Q^h`` [hea
 W_K = _per_head("W_K", Space.of(HEAD), _MODEL, "The key weights ``W_K^h`` [head × model]")
 W_V = _per_head("W_V", Space.of(HEAD), _MODEL, "The value weights ``W_V^h`` [head × model]")
 W_O = _per_head("W_O", _MODEL, Space.of(HEAD), "The output weights ``W_O^h`` [model × head]")
-
-

@@ -1,7 +1,8 @@
 """Assertions for test suites: an expansion agrees with the model's forward passes.
 
 Each raises ``AssertionError`` with a message naming the check (the logits, or the head), the
-worst term and the size of the error.
+worst term and the size of the error, and what else failed: terms that ``ta.expand`` lost,
+repeated or changed, values that are not finite (and where).
 
 >>> import tensoralgebra as ta
 >>> from tensoralgebra.testing import assert_expansion
@@ -29,20 +30,25 @@ def _fail(report: VerifyReport, checks: list[Check]) -> None:
         f"relative tolerance {report.tolerance:.0e}, {report.architecture}):"
     ]
     for c in bad:
-        what = f"{c.name}: " + (
-            f"{c.terms} terms where the closed form says {c.expected_terms}; "
-            if c.terms != c.expected_terms
-            else ""
-        )
-        what += f"sum of terms off by {c.sum_abs:.3e} (relative {c.sum_rel:.3e})"
-        if c.term_rel is not None:
-            what += (
-                f"; worst term {c.worst_term}: off by {c.term_abs:.3e} (relative {c.term_rel:.3e})"
-            )
-        if c.expr_rel is not None:
-            what += f"; printed terms evaluated: relative {c.expr_rel:.3e}"
-        lines.append("  " + what)
+        lines.append(f"  {c.name}: {_describe(c)}")
+        lines += [f"    {failure}" for failure in c.failures]
     raise AssertionError("\n".join(lines))
+
+
+def _describe(c: Check) -> str:
+    what = (
+        f"{c.terms} terms where the closed form says {c.expected_terms}; "
+        if c.expected_terms is not None and c.terms != c.expected_terms
+        else ""
+    )
+    what += f"sum of terms off by {c.sum_abs:.3e} (relative {c.sum_rel:.3e})"
+    if c.term_rel is not None:
+        what += f"; worst term {c.worst_term}: off by {c.term_abs:.3e} (relative {c.term_rel:.3e})"
+    if c.expr_rel is not None:
+        what += f"; printed terms evaluated: relative {c.expr_rel:.3e}"
+    if c.expanded_rel is not None:
+        what += f"; ta.expand's {c.expanded} terms evaluated: relative {c.expanded_rel:.3e}"
+    return what
 
 
 def assert_logit_expansion(model, tokens, max_order: int | None = None, **options) -> VerifyReport:

@@ -36,6 +36,7 @@ from tensoralgebra.errors import TensorAlgebraError
 
 __all__ = [
     "choice",
+    "flag",
     "integer",
     "optional_integer",
     "positive_integer",
@@ -142,3 +143,16 @@ def choice(
         listed = ", ".join(repr(o) for o in options)
         raise error(f"{name} is {value!r}: expected one of {listed}")
     return value
+
+
+def flag(value: object, name: str, *, error: type[Exception] = TensorAlgebraError) -> bool:
+    """A yes/no option: ``True`` or ``False`` (or a numpy bool), nothing merely truthy.
+
+    >>> flag("no", "per_term")
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: per_term is 'no': expected True or False
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} is {value!r}: expected True or False")
+    return bool(value)

@@ -1,0 +1,387 @@
+"""The checks of one :func:`~tensoralgebra.verify` run, quantity by quantity: the logits (all,
+and up to each order) and each head's scores, or an expression a user gives.
+
+Values compared are the terms' (from the shared-prefix stacks, [batch, seq, d_vocab] for a
+logit term, [batch, seq, seq] for a score term) and the forward pass's (the logits, a head's
+unscaled pre-mask scores, or those of a pass restricted to a path or to an order). Every
+comparison also looks for values that are not finite, and names where they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tensoralgebra.errors import ExpansionLimitError
+from tensoralgebra.expr.expand import expand
+from tensoralgebra.expr.indices import Head
+from tensoralgebra.expr.traversal import count_terms
+from tensoralgebra.factored import logits as factored_logits
+from tensoralgebra.numeric import stacks
+from tensoralgebra.numeric.arrays import first_nonfinite, worst
+from tensoralgebra.numeric.evaluation import Evaluator
+from tensoralgebra.numeric.expansion_check import (
+    Messages,
+    compare_terms,
+    concrete_count,
+    flat_terms,
+    worse,
+)
+from tensoralgebra.numeric.report import Check
+from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths
+from tensoralgebra.scores import ScorePath, count_score_paths, score_paths
+from tensoralgebra.scores import scores as factored_scores
+from tensoralgebra.symbols import W_QK, W_U
+
+_NONE = (None, None, None)  # no term compared yet: (rel, abs, name)
+
+
+class Run:
+    """One ``verify`` run: a model, tokens, the reference trace and the bindings."""
+
+    def __init__(self, model, tokens, reference, bindings, tol, limits):
+        self.model, self.tokens, self.reference, self.b = model, tokens, reference, bindings
+        self.arch = model.architecture
+        self.tol, self.expr_limit = tol, limits["expr_limit"]
+        self.expansion_limit = limits["expansion_limit"]
+        self.evaluator = Evaluator(bindings)
+        self.streams: dict = {}  # path -> the restricted pass's residual streams
+        self.by_order: dict = {}  # k -> the keep_order=k trace
+
+    # --- the checks ---------------------------------------------------------------------------
+
+    def all(self, top: int | None, per_term: bool) -> list[Check]:
+        """The logits' checks, then every head's."""
+        checks = self.logits(top, per_term)
+        for layer in range(self.arch.n_layers):
+            side_top = None if top is None else min(top, layer)
+            for head in range(self.arch.heads[layer]):
+                checks.append(self.scores(layer, head, side_top, top, per_term))
+        return checks
+
+    def logits(self, top: int | None, per_term: bool) -> list[Check]:
+        arch, failures, notes = self.arch, Messages(), Messages()
+        values = self.logit_values(top, failures)
+        last = arch.n_layers if top is None else top
+        want = self.reference.logits if top is None else self.ablated(top).logits
+        name = "logits" if top is None else f"logits order≤{top}"
+        unembed = _norm2(self._float64(self.b.matrix(W_U)))
+        bound = self.stream_bound(arch.n_layers, top) * unembed
+        self.pattern_problems(arch.n_layers, failures)
+        fields = self.logit_terms(values, want, bound, failures) if per_term else {}
+        sampled = _sample(list(values), self.expr_limit)
+        fields |= self.exprs([(p, values[p]) for p in sampled], want, bound, failures)
+        fields |= self.rule_based(
+            factored_logits(arch), "ta.expand(ta.logits(arch))", lambda: logit_paths(arch),
+            (values, want, bound), failures, notes,
+        )  # fmt: skip
+        errors = self.compare(_total(values), want, bound, failures, f"the forward pass's {name}")
+        expected = _count_logits(arch, last)
+        checks = [self.check(name, len(values), expected, errors, fields, failures, notes)]
+        for k in range(last):
+            kept = {p: v for p, v in values.items() if p.order <= k}
+            want = self.ablated(k).logits
+            bound = self.stream_bound(arch.n_layers, k) * unembed
+            failures = Messages()
+            errors = self.compare(_total(kept), want, bound, failures, f"the order≤{k} pass")
+            expected = _count_logits(arch, k)
+            checks.append(
+                self.check(f"logits order≤{k}", len(kept), expected, errors, {}, failures)
+            )
+        return checks
+
+    def scores(self, layer, head, side_top, top, per_term) -> Check:
+        failures, notes = Messages(), Messages()
+        want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
+        bound = self.score_bound(layer, head, side_top)
+        self.pattern_problems(layer, failures)
+        values, worst_term = self.score_values(
+            layer, head, side_top, per_term, want, bound, failures
+        )
+        official = list(score_paths(self.arch, layer, head, side_top))
+        found = [(t, values[t]) for t in official if t in values]
+        fields = self.exprs(_sample(found, self.expr_limit), want, bound, failures)
+        if per_term:
+            fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
+            self.term_problems(worst_term, failures)
+        fields |= self.rule_based(
+            factored_scores(self.arch, layer, head),
+            f"ta.expand(ta.scores(arch, {layer}, {head}))",
+            lambda: score_paths(self.arch, layer, head),
+            (values, want, bound), failures, notes,
+        )  # fmt: skip
+        expected = count_score_paths(self.arch, layer, head, max_order=side_top)
+        terms = len(found) if len(found) == len(values) else -len(values)  # mismatch: never ok
+        what = f"the forward pass's scores of L{layer}H{head}"
+        errors = self.compare(_total(values), want, bound, failures, what)
+        return self.check(
+            f"scores L{layer}H{head}", terms, expected, errors, fields, failures, notes
+        )
+
+    def given(self, expr, target, top) -> Check:
+        """``expr``, an expression of the logits or of one head's scores, against the forward
+        pass (its value) and the enumerated terms (its terms)."""
+        arch, failures, notes = self.arch, Messages(), Messages()
+        if target == "logits":
+            values = self.logit_values(top, failures)
+            want = self.reference.logits if top is None else self.ablated(top).logits
+            bound = self.stream_bound(arch.n_layers, top) * _norm2(
+                self._float64(self.b.matrix(W_U))
+            )
+            name, count = "logits", count_logit_paths(arch)
+            enumerate_terms = lambda: logit_paths(arch)  # noqa: E731
+        else:
+            layer, head = target
+            side_top = None if top is None else min(top, layer)
+            view = self.reference if top is None else self.ablated(top)
+            want = view.head_scores(layer, head)
+            bound = self.score_bound(layer, head, side_top)
+            values = self.score_values(layer, head, side_top, False, want, bound, failures)[0]
+            name, count = f"scores L{layer}H{head}", count_score_paths(arch, layer, head)
+            enumerate_terms = lambda: score_paths(arch, layer, head)  # noqa: E731
+        n = concrete_count(expr, arch.heads)
+        if n > self.expansion_limit:
+            raise ExpansionLimitError(
+                f"expansion= has {n:,} terms once its sums over heads are written out, over "
+                f"expansion_limit={self.expansion_limit:,}",
+                option="expansion_limit",
+                value=n,
+            )
+        known = {}
+        if count <= self.expansion_limit:
+            known = {t.expr: t for t in enumerate_terms()}
+        else:
+            notes.add(
+                f"its terms were not matched with the {count:,} enumerated terms, over "
+                f"expansion_limit={self.expansion_limit:,}: compared by value only"
+            )
+        result = compare_terms(
+            flat_terms(expr, arch.heads), known, values, self.evaluate,
+            self.term_error(want, bound), _name, "the expression", strict=False,
+        )  # fmt: skip
+        _merge(result, failures, notes)
+        total = np.zeros_like(want) if result.total is None else result.total
+        errors = self.compare(total, want, bound, failures, f"the forward pass's {name}")
+        expected = len(values) if known and not result.unknown else None
+        label = f"expansion of {name}" + ("" if top is None else f" order≤{top}")
+        fields = {"term_rel": result.term_rel, "term_abs": result.term_abs}
+        fields["worst_term"] = result.worst_term
+        return self.check(label, result.evaluated, expected, errors, fields, failures, notes)
+
+    def rule_based(self, factored, what, enumerate_terms, against, failures, notes) -> dict:
+        """``ta.expand(factored)``'s terms evaluated and matched with the enumerated ones:
+        ``expanded`` (how many) and ``expanded_rel`` (the worst of their sum against the forward
+        pass and of each term against its enumerated term's value)."""
+        values, want, bound = against
+        count = count_terms(factored)
+        if count > self.expansion_limit:
+            notes.add(
+                f"the rule-based expansion was not checked: {what} has {count:,} terms, over "
+                f"expansion_limit={self.expansion_limit:,} (raise it to check them: expanding and "
+                "evaluating takes about half a millisecond a term)"
+            )
+            return {}
+        known = {t.expr: t for t in enumerate_terms()}
+        terms = flat_terms(expand(factored, max_terms=None), self.arch.heads)
+        result = compare_terms(
+            terms, known, values, self.evaluate, self.term_error(want, bound), _name,
+            "ta.expand", strict=True,
+        )  # fmt: skip
+        _merge(result, failures, notes)
+        total = np.zeros_like(want) if result.total is None else result.total
+        sum_rel = self.compare(total, want, bound, failures, None, "the sum of ta.expand's terms")[
+            1
+        ]
+        return {"expanded": result.evaluated, "expanded_rel": worst([sum_rel, result.term_rel])}
+
+    # --- values -------------------------------------------------------------------------------
+
+    def logit_values(self, top: int | None, failures: Messages) -> dict[LogitPath, np.ndarray]:
+        """``{LogitPath: value}`` for the paths of order ≤ ``top``."""
+        values = {}
+        for paths, chunk in stacks.logit_terms(self.b, top):
+            chunk = self.numpy(chunk)
+            _chunk_problems(chunk, paths, failures)
+            values.update(zip(paths, chunk))
+        return values
+
+    def logit_terms(self, values, want, bound, failures) -> dict:
+        """Each term against the forward pass restricted to its path."""
+        worst_term = _NONE
+        for path, value in values.items():
+            restricted = self.model.record(self.tokens, frozen=self.reference, keep=path)
+            self.streams[path] = restricted.residual
+            scale = _scale(restricted.logits, want, bound)
+            what = f"the pass restricted to {path}"
+            err, rel = self.compare(value, restricted.logits, scale, failures, what, f"term {path}")
+            worst_term = worse(worst_term, (rel, err, str(path)))
+        self.term_problems(worst_term, failures)
+        return dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
+
+    def score_values(self, layer, head, side_top, per_term, want, bound, failures):
+        """``{ScorePath: value}`` of head ``(layer, head)``, and with ``per_term`` the worst term
+        against the scores of its query and key paths' restricted passes."""
+        values, worst_term, index = {}, _NONE, Head(layer, head)
+        attention = self.model.layers[layer]
+        for q_paths, k_paths, block in stacks.score_terms(self.b, layer, head, side_top):
+            block = self.numpy(block)
+            pairs = [f"{q} × {k}" for q in q_paths for k in k_paths]
+            _chunk_problems(block.reshape(-1, *block.shape[2:]), pairs, failures)
+            if per_term:
+                truth = self._restricted_scores(attention, q_paths, k_paths, layer, head)
+            for i, q in enumerate(q_paths):
+                for j, k in enumerate(k_paths):
+                    values[ScorePath(q, k, index)] = block[i, j]
+                    if per_term:
+                        scale = _scale(truth[i, j], want, bound)
+                        err, rel = _errors(block[i, j], truth[i, j], scale)
+                        worst_term = worse(worst_term, (rel, err, f"{q} × {k}"))
+        return values, worst_term
+
+    def exprs(self, pairs, whole, floor, failures) -> dict:
+        """The printed expressions of ``pairs`` (key, value) evaluated and compared."""
+        worst_rel = []
+        for key, value in pairs:
+            got = self.evaluate(key.expr)
+            what = f"the expression of term {_name(key)}"
+            worst_rel.append(
+                self.compare(got, value, _scale(value, whole, floor), failures, what)[1]
+            )
+        return {"exprs": len(pairs), "expr_rel": worst(worst_rel)}
+
+    def evaluate(self, expr) -> np.ndarray:
+        return self.numpy(self.evaluator.value(expr))
+
+    def numpy(self, value) -> np.ndarray:
+        return self.b.ops.to_numpy(value)
+
+    def ablated(self, k: int):
+        if k not in self.by_order:
+            self.by_order[k] = self.model.record(self.tokens, frozen=self.reference, keep_order=k)
+        return self.by_order[k]
+
+    # --- comparisons, bounds, problems --------------------------------------------------------
+
+    def compare(self, got, want, floor, failures, want_name, got_name="the sum of the terms"):
+        """``(abs, rel)`` error of ``got`` against ``want``, relative to the larger of
+        ``max |want|`` and ``floor``, with a failure for each of them that is not finite (and
+        named: a ``None`` name is not looked at)."""
+        for what, array in ((want_name, want), (got_name, got)):
+            where = None if what is None else first_nonfinite(array)
+            if where:
+                failures.add(f"{what}: {where}")
+        return _errors(got, want, _scale(want, want, floor))
+
+    def term_error(self, want, bound):
+        return lambda got, expected: _errors(got, expected, _scale(expected, want, bound))
+
+    def check(self, name, terms, expected, errors, fields, failures, notes=None) -> Check:
+        notes = () if notes is None else notes.as_tuple()
+        return Check(
+            name, terms, expected, *errors, **fields,
+            failures=failures.as_tuple(), notes=notes, tolerance=self.tol,
+        )  # fmt: skip
+
+    def pattern_problems(self, before: int, failures: Messages) -> None:
+        for layer in range(before):
+            where = first_nonfinite(self.reference.patterns[layer])
+            if where:
+                what = f"the forward pass's patterns[{layer}] [batch, head, query, key]"
+                failures.add(f"{what}: {where}")
+
+    @staticmethod
+    def term_problems(worst_term: tuple, failures: Messages) -> None:
+        rel = worst_term[0]
+        if rel is not None and not np.isfinite(rel):
+            failures.add(f"term {worst_term[2]}: its error against its restricted pass is {rel}")
+
+    def stream_bound(self, before: int, top: int | None) -> float:
+        """``max_i Σ_p |r_{p,i}|`` over the path streams ``r_p`` of order ≤ ``top`` that
+        ``before`` reads: the size of the terms a stream is the sum of.
+
+        A logit or score is ``W_U r`` or ``r^T W_QK r'`` summed over paths, so its rounding
+        errors scale with ``||W_U||_2`` times this, or ``||W_QK||_2`` times its square. The
+        values themselves are no yardstick when they cancel to nearly zero (one position, a
+        narrow model, paths that cancel), so errors are measured against these bounds too."""
+        total = 0.0
+        for _, stack in stacks.path_streams(self.b, before, top):
+            total = total + np.linalg.norm(self._float64(stack), axis=-1).sum(axis=0)
+        return float(np.max(total, initial=0.0))
+
+    def score_bound(self, layer: int, head: int, side_top: int | None) -> float:
+        """``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²``: see :meth:`stream_bound`."""
+        form = self._float64(self.b.matrix(W_QK((layer, head))))
+        return self.stream_bound(layer, side_top) ** 2 * _norm2(form)
+
+    def _float64(self, value) -> np.ndarray:
+        return np.asarray(self.numpy(value), dtype=np.float64)
+
+    def _restricted_scores(self, attention, q_paths, k_paths, layer, head) -> np.ndarray:
+        """Conventional scores of one head [nq, nk, batch, seq, seq] of the streams the
+        restricted passes of the query and key paths feed into ``layer``."""
+        import torch  # the model is a torch module: torch is loaded already
+
+        def stack(paths):
+            return torch.from_numpy(np.stack([self.streams[p][layer] for p in paths]))
+
+        with torch.no_grad():
+            query, key = stack(q_paths)[:, None], stack(k_paths)[None]
+            return attention.head_scores(query, key, head).numpy()
+
+
+def _errors(got: np.ndarray, want: np.ndarray, scale: float) -> tuple[float, float]:
+    """``(max |got - want|, that / scale)`` (NaN if either holds a NaN)."""
+    diff = np.abs(np.asarray(got) - np.asarray(want))
+    err = float(np.nan if np.isnan(diff).any() else np.max(diff, initial=0.0))
+    return err, (err / scale if scale > 0 else err)
+
+
+def _scale(term: np.ndarray, whole: np.ndarray, floor: float = 0.0) -> float:
+    """What a term's error is relative to: the largest of the term, the whole it is part of,
+    and ``floor`` (the size rounding errors scale with: :meth:`Run.stream_bound`).
+
+    A term that nearly cancels inside itself (a small dot product of large vectors) is only
+    as accurate as the numbers it was made of, so its own size alone is no yardstick.
+    """
+    term_max = np.max(np.abs(term), initial=0.0)
+    return float(max(term_max, np.max(np.abs(whole), initial=0.0), floor))
+
+
+def _norm2(matrix: np.ndarray) -> float:
+    """The spectral norm; ``inf`` for a matrix that is not finite (LAPACK would complain)."""
+    return float(np.linalg.norm(matrix, 2)) if np.isfinite(matrix).all() else float("inf")
+
+
+def _chunk_problems(chunk: np.ndarray, names: list, failures: Messages) -> None:
+    """A failure naming the first term of ``chunk`` [n, ...] whose value is not finite."""
+    bad = ~np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        failures.add(f"term {names[first]}: value {first_nonfinite(chunk[first])}")
+
+
+def _total(values: dict):
+    return sum(values.values())
+
+
+def _merge(result, failures: Messages, notes: Messages) -> None:
+    for message in result.failures.as_tuple():
+        failures.add(message)
+    for message in result.notes.as_tuple():
+        notes.add(message)
+
+
+def _name(key) -> str:
+    if isinstance(key, ScorePath):
+        return f"{key.query} × {key.key}"
+    return str(key)
+
+
+def _count_logits(arch, top: int) -> int:
+    return sum(count_logit_paths(arch, order=k) for k in range(top + 1))
+
+
+def _sample(items: list, limit: int) -> list:
+    if len(items) <= limit:
+        return items
+    picks = np.linspace(0, len(items) - 1, limit).round().astype(int)
+    return [items[i] for i in picks]
