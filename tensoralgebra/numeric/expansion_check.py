@@ -84,9 +84,7 @@ class TermComparison:
 
     evaluated: int
     total: object  # the sum of the evaluated terms, or None if none was in scope
-    term_rel: float | None
-    term_abs: float | None
-    worst_term: str | None
+    worst: tuple  # (rel, abs, name) of the matched term furthest from its enumerated value
     recognised: int
     unknown: int
     failures: Messages
@@ -133,7 +131,7 @@ def compare_terms(
         worst_seen = worse(worst_seen, (rel, err, name(key)))
     _count_problems(label, values, seen, unknown, strict, failures, notes, name)
     return TermComparison(
-        evaluated, total, *worst_seen, sum(seen.values()), len(unknown), failures, notes
+        evaluated, total, worst_seen, sum(seen.values()), len(unknown), failures, notes
     )
 
 

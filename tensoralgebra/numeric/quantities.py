@@ -60,13 +60,13 @@ class Run:
 
     def logits(self, top: int | None, per_term: bool) -> list[Check]:
         arch, failures, notes = self.arch, Messages(), Messages()
-        values = self.logit_values(top, failures)
         last = arch.n_layers if top is None else top
         want = self.reference.logits if top is None else self.ablated(top).logits
         name = "logits" if top is None else f"logits order≤{top}"
+        self.forward_problems(arch.n_layers, want, f"the forward pass's {name}", failures)
+        values = self.logit_values(top, failures)
         unembed = _norm2(self._float64(self.b.matrix(W_U)))
         bound = self.stream_bound(arch.n_layers, top) * unembed
-        self.pattern_problems(arch.n_layers, failures)
         fields = self.logit_terms(values, want, bound, failures) if per_term else {}
         sampled = _sample(list(values), self.expr_limit)
         fields |= self.exprs([(p, values[p]) for p in sampled], want, bound, failures)
@@ -74,7 +74,7 @@ class Run:
             factored_logits(arch), "ta.expand(ta.logits(arch))", lambda: logit_paths(arch),
             (values, want, bound), failures, notes,
         )  # fmt: skip
-        errors = self.compare(_total(values), want, bound, failures, f"the forward pass's {name}")
+        errors = self.compare(_total(values), want, bound, failures, None)
         expected = _count_logits(arch, last)
         checks = [self.check(name, len(values), expected, errors, fields, failures, notes)]
         for k in range(last):
@@ -82,7 +82,9 @@ class Run:
             want = self.ablated(k).logits
             bound = self.stream_bound(arch.n_layers, k) * unembed
             failures = Messages()
-            errors = self.compare(_total(kept), want, bound, failures, f"the order≤{k} pass")
+            errors = self.compare(
+                _total(kept), want, bound, failures, f"the order≤{k} pass's logits"
+            )
             expected = _count_logits(arch, k)
             checks.append(
                 self.check(f"logits order≤{k}", len(kept), expected, errors, {}, failures)
@@ -93,7 +95,8 @@ class Run:
         failures, notes = Messages(), Messages()
         want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
         bound = self.score_bound(layer, head, side_top)
-        self.pattern_problems(layer, failures)
+        what = f"the forward pass's scores of L{layer}H{head}"
+        self.forward_problems(layer, want, what, failures)
         values, worst_term = self.score_values(
             layer, head, side_top, per_term, want, bound, failures
         )
@@ -111,8 +114,7 @@ class Run:
         )  # fmt: skip
         expected = count_score_paths(self.arch, layer, head, max_order=side_top)
         terms = len(found) if len(found) == len(values) else -len(values)  # mismatch: never ok
-        what = f"the forward pass's scores of L{layer}H{head}"
-        errors = self.compare(_total(values), want, bound, failures, what)
+        errors = self.compare(_total(values), want, bound, failures, None)
         return self.check(
             f"scores L{layer}H{head}", terms, expected, errors, fields, failures, notes
         )
@@ -120,25 +122,7 @@ class Run:
     def given(self, expr, target, top) -> Check:
         """``expr``, an expression of the logits or of one head's scores, against the forward
         pass (its value) and the enumerated terms (its terms)."""
-        arch, failures, notes = self.arch, Messages(), Messages()
-        if target == "logits":
-            values = self.logit_values(top, failures)
-            want = self.reference.logits if top is None else self.ablated(top).logits
-            bound = self.stream_bound(arch.n_layers, top) * _norm2(
-                self._float64(self.b.matrix(W_U))
-            )
-            name, count = "logits", count_logit_paths(arch)
-            enumerate_terms = lambda: logit_paths(arch)  # noqa: E731
-        else:
-            layer, head = target
-            side_top = None if top is None else min(top, layer)
-            view = self.reference if top is None else self.ablated(top)
-            want = view.head_scores(layer, head)
-            bound = self.score_bound(layer, head, side_top)
-            values = self.score_values(layer, head, side_top, False, want, bound, failures)[0]
-            name, count = f"scores L{layer}H{head}", count_score_paths(arch, layer, head)
-            enumerate_terms = lambda: score_paths(arch, layer, head)  # noqa: E731
-        n = concrete_count(expr, arch.heads)
+        n = concrete_count(expr, self.arch.heads)
         if n > self.expansion_limit:
             raise ExpansionLimitError(
                 f"expansion= has {n:,} terms once its sums over heads are written out, over "
@@ -146,26 +130,48 @@ class Run:
                 option="expansion_limit",
                 value=n,
             )
+        failures, notes = Messages(), Messages()
+        name, want, bound, values, enumerated = self.target(target, top, failures)
         known = {}
-        if count <= self.expansion_limit:
-            known = {t.expr: t for t in enumerate_terms()}
+        if len(enumerated) <= self.expansion_limit:
+            known = {t.expr: t for t in enumerated}
         else:
             notes.add(
-                f"its terms were not matched with the {count:,} enumerated terms, over "
+                f"its terms were not matched with the {len(enumerated):,} enumerated terms, over "
                 f"expansion_limit={self.expansion_limit:,}: compared by value only"
             )
         result = compare_terms(
-            flat_terms(expr, arch.heads), known, values, self.evaluate,
+            flat_terms(expr, self.arch.heads), known, values, self.evaluate,
             self.term_error(want, bound), _name, "the expression", strict=False,
         )  # fmt: skip
         _merge(result, failures, notes)
         total = np.zeros_like(want) if result.total is None else result.total
-        errors = self.compare(total, want, bound, failures, f"the forward pass's {name}")
+        errors = self.compare(total, want, bound, failures, None)
         expected = len(values) if known and not result.unknown else None
         label = f"expansion of {name}" + ("" if top is None else f" order≤{top}")
-        fields = {"term_rel": result.term_rel, "term_abs": result.term_abs}
-        fields["worst_term"] = result.worst_term
+        fields = dict(zip(("term_rel", "term_abs", "worst_term"), result.worst))
         return self.check(label, result.evaluated, expected, errors, fields, failures, notes)
+
+    def target(self, target, top, failures):
+        """``(name, forward value, error floor, {key: term value}, enumerated terms)`` of the
+        logits (``target == "logits"``) or of one head's scores (``target == (layer, head)``).
+        The enumerated terms are a lazy sequence: only its length is computed up front."""
+        arch = self.arch
+        if target == "logits":
+            want = self.reference.logits if top is None else self.ablated(top).logits
+            self.forward_problems(arch.n_layers, want, "the forward pass's logits", failures)
+            values = self.logit_values(top, failures)
+            unembed = _norm2(self._float64(self.b.matrix(W_U)))
+            bound = self.stream_bound(arch.n_layers, top) * unembed
+            return "logits", want, bound, values, _Lazy(logit_paths, count_logit_paths, arch)
+        layer, head = target
+        side_top = None if top is None else min(top, layer)
+        want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
+        name = f"scores L{layer}H{head}"
+        self.forward_problems(layer, want, f"the forward pass's {name}", failures)
+        bound = self.score_bound(layer, head, side_top)
+        values = self.score_values(layer, head, side_top, False, want, bound, failures)[0]
+        return name, want, bound, values, _Lazy(score_paths, count_score_paths, arch, layer, head)
 
     def rule_based(self, factored, what, enumerate_terms, against, failures, notes) -> dict:
         """``ta.expand(factored)``'s terms evaluated and matched with the enumerated ones:
@@ -191,7 +197,7 @@ class Run:
         sum_rel = self.compare(total, want, bound, failures, None, "the sum of ta.expand's terms")[
             1
         ]
-        return {"expanded": result.evaluated, "expanded_rel": worst([sum_rel, result.term_rel])}
+        return {"expanded": result.evaluated, "expanded_rel": worst([sum_rel, result.worst[0]])}
 
     # --- values -------------------------------------------------------------------------------
 
@@ -212,7 +218,7 @@ class Run:
             self.streams[path] = restricted.residual
             scale = _scale(restricted.logits, want, bound)
             what = f"the pass restricted to {path}"
-            err, rel = self.compare(value, restricted.logits, scale, failures, what, f"term {path}")
+            err, rel = self.compare(value, restricted.logits, scale, failures, what, None)
             worst_term = worse(worst_term, (rel, err, str(path)))
         self.term_problems(worst_term, failures)
         return dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
@@ -242,9 +248,9 @@ class Run:
         worst_rel = []
         for key, value in pairs:
             got = self.evaluate(key.expr)
-            what = f"the expression of term {_name(key)}"
+            what = f"the expression of term {_name(key)}"  # (the term itself is checked already)
             worst_rel.append(
-                self.compare(got, value, _scale(value, whole, floor), failures, what)[1]
+                self.compare(got, value, _scale(value, whole, floor), failures, None, what)[1]
             )
         return {"exprs": len(pairs), "expr_rel": worst(worst_rel)}
 
@@ -281,12 +287,17 @@ class Run:
             failures=failures.as_tuple(), notes=notes, tolerance=self.tol,
         )  # fmt: skip
 
-    def pattern_problems(self, before: int, failures: Messages) -> None:
+    def forward_problems(self, before: int, want, name: str, failures: Messages) -> None:
+        """Values of the forward pass that are not finite: the patterns of the layers before
+        ``before``, and ``want`` (the quantity checked), named ``name``."""
         for layer in range(before):
             where = first_nonfinite(self.reference.patterns[layer])
             if where:
                 what = f"the forward pass's patterns[{layer}] [batch, head, query, key]"
                 failures.add(f"{what}: {where}")
+        where = first_nonfinite(want)
+        if where:
+            failures.add(f"{name}: {where}")
 
     @staticmethod
     def term_problems(worst_term: tuple, failures: Messages) -> None:
@@ -349,6 +360,20 @@ def _scale(term: np.ndarray, whole: np.ndarray, floor: float = 0.0) -> float:
 def _norm2(matrix: np.ndarray) -> float:
     """The spectral norm; ``inf`` for a matrix that is not finite (LAPACK would complain)."""
     return float(np.linalg.norm(matrix, 2)) if np.isfinite(matrix).all() else float("inf")
+
+
+class _Lazy:
+    """The enumerated terms of ``enumerate(*args)``: their number by ``count(*args)`` (closed
+    form), the terms themselves only when iterated."""
+
+    def __init__(self, enumerate_terms, count, *args):
+        self.enumerate_terms, self.count, self.args = enumerate_terms, count, args
+
+    def __len__(self) -> int:
+        return self.count(*self.args)
+
+    def __iter__(self):
+        return iter(self.enumerate_terms(*self.args))
 
 
 def _chunk_problems(chunk: np.ndarray, names: list, failures: Messages) -> None:
