@@ -218,9 +218,7 @@ BAD = [
         "of is 'scores': expected one of 'logits'",
     ),
     (
-        lambda: ta.verify(
-            MODEL, TOKENS, expansion=ta.expand(ta.logits(ARCH)), expansion_limit=5
-        ),
+        lambda: ta.verify(MODEL, TOKENS, expansion=ta.expand(ta.logits(ARCH)), expansion_limit=5),
         ta.ExpansionLimitError,
         "expansion= has 6 terms once its sums over heads are written out, over expansion_limit=5",
     ),
