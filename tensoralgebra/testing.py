@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tensoralgebra import validation
+from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.report import Check, VerifyReport
 from tensoralgebra.numeric.verification import verify
 
@@ -66,6 +68,12 @@ def assert_score_expansion(
 ) -> VerifyReport:
     """Every head's score terms (or only ``head`` = ``(layer, head)``'s) sum to its recorded
     scores, and each equals the scores of its query and key paths' restricted passes."""
+    if head is not None:
+        if isinstance(head, (str, bytes)) or not hasattr(head, "__len__") or len(head) != 2:
+            raise TensorAlgebraError(f"head is {head!r}: expected a (layer, head) pair")
+        head = tuple(
+            validation.integer(v, f"the {w} of head") for w, v in zip(("layer", "head"), head)
+        )
     report = verify(model, tokens, max_order, **options)
     name = None if head is None else f"scores L{head[0]}H{head[1]}"
     checks = [c for c in report.checks if c.name.startswith("scores") and name in (None, c.name)]
@@ -105,5 +113,6 @@ def assert_expansion_on_random_model(
     weights = Weights.random(
         arch, d_model=d_model, d_head=d_head, d_vocab=d_vocab, n_ctx=n_ctx, seed=seed
     )
-    tokens = np.random.default_rng(seed).integers(0, d_vocab, size=(batch, n_ctx))
+    batch = validation.positive_integer(batch, "batch")
+    tokens = np.random.default_rng(seed).integers(0, weights.d_vocab, size=(batch, weights.n_ctx))
     return assert_expansion(AttentionOnlyTransformer(weights), tokens, **options)

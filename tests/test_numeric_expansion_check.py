@@ -60,7 +60,7 @@ def test_a_rule_that_drops_a_term_fails_verify_and_every_assertion(distribute_dr
     assert any("ta.expand lacks 1 of the 6 terms: L0H1→L1H0" in f for f in logits.failures)
     assert "! ta.expand lacks 1 of the 6 terms" in report.table()
     for assertion in (assert_expansion, assert_logit_expansion, assert_score_expansion):
-        with pytest.raises(AssertionError, match="ta.expand lacks"):
+        with pytest.raises(AssertionError, match=r"ta\.expand lacks"):
             assertion(m, TOKENS)
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import warnings
+
+import hypothesis
 import numpy as np
 import pytest
 import torch
 
 import tensoralgebra as ta
+from tensoralgebra.testing import assert_expansion_on_random_model, assert_score_expansion
 
 ARCH = ta.Architecture((2, 1))
 W = ta.Weights.random(ARCH, d_model=8, d_head=2, d_vocab=5, n_ctx=4)
@@ -254,3 +260,54 @@ def test_accepted_lookalikes_of_refused_input():
     assert ta.verify(MODEL, TOKENS, max_order=np.int64(1), tolerance=np.float32(1e-9)).ok
     w = ta.Weights.random(ARCH, **{**SIZES, "n_ctx": np.int64(4)}, seed=np.uint32(7))
     assert w.n_ctx == 4 and type(w.n_ctx) is int
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [
+        (lambda: assert_score_expansion(MODEL, TOKENS, head="L1H0"), "head is 'L1H0'"),
+        (lambda: assert_score_expansion(MODEL, TOKENS, head=(1.0, 0)), "layer of head is 1.0"),
+        (lambda: assert_expansion_on_random_model(ARCH, batch=0), "batch is 0"),
+        (lambda: assert_expansion_on_random_model(ARCH, seed=-2), "seed -2 is out of range"),
+    ],
+)
+def test_the_testing_helpers_refuse_bad_options(call, fragment):
+    with pytest.raises(ta.TensorAlgebraError) as caught:
+        call()
+    assert fragment in str(caught.value)
+
+
+def _global_state():
+    return (
+        torch.get_num_threads(),
+        torch.is_grad_enabled(),
+        np.get_printoptions(),
+        np.geterr(),
+        list(warnings.filters),
+        hypothesis.settings.default,
+    )
+
+
+def test_nothing_global_changes_on_use():
+    """Thread counts, print options, floating-point error modes, warning filters and
+    Hypothesis's settings are the caller's: the numeric backend and the test helpers leave
+    them as they were."""
+    before = _global_state()
+    assert_expansion_on_random_model(ARCH, seed=1)
+    ta.verify(MODEL, TOKENS, expansion=ta.logits(ARCH))
+    MODEL.run(TOKENS, keep_order=1)
+    assert _global_state() == before
+
+
+def test_nothing_global_changes_on_import():
+    code = (
+        "import warnings, hypothesis, numpy as np, torch\n"
+        "def state():\n"
+        "    return (torch.get_num_threads(), np.get_printoptions(), np.geterr(),\n"
+        "            list(warnings.filters), hypothesis.settings.default)\n"
+        "before = state()\n"
+        "import tensoralgebra.numeric.verification, tensoralgebra.numeric.model\n"
+        "import tensoralgebra.testing, tensoralgebra.strategies\n"
+        "assert state() == before, (state(), before)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
