@@ -16,6 +16,7 @@ from tensoralgebra.expr.expand import expand
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.factored import logits as factored_logits
+from tensoralgebra.numeric import comparison as cmp
 from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.arrays import first_nonfinite, worst
 from tensoralgebra.numeric.evaluation import Evaluator
@@ -65,17 +66,17 @@ class Run:
         name = "logits" if top is None else f"logits order≤{top}"
         self.forward_problems(arch.n_layers, want, f"the forward pass's {name}", failures)
         values = self.logit_values(top, failures)
-        unembed = _norm2(self._float64(self.b.matrix(W_U)))
+        unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
         bound = self.stream_bound(arch.n_layers, top) * unembed
         fields = self.logit_terms(values, want, bound, failures) if per_term else {}
-        sampled = _sample(list(values), self.expr_limit)
+        sampled = cmp.sample(list(values), self.expr_limit)
         fields |= self.exprs([(p, values[p]) for p in sampled], want, bound, failures)
         fields |= self.rule_based(
             factored_logits(arch), "ta.expand(ta.logits(arch))", lambda: logit_paths(arch),
             (values, want, bound), failures, notes,
         )  # fmt: skip
-        errors = self.compare(_total(values), want, bound, failures, None)
-        expected = _count_logits(arch, last)
+        errors = self.compare(cmp.total(values), want, bound, failures, None)
+        expected = cmp.count_logits(arch, last)
         checks = [self.check(name, len(values), expected, errors, fields, failures, notes)]
         for k in range(last):
             kept = {p: v for p, v in values.items() if p.order <= k}
@@ -83,9 +84,9 @@ class Run:
             bound = self.stream_bound(arch.n_layers, k) * unembed
             failures = Messages()
             errors = self.compare(
-                _total(kept), want, bound, failures, f"the order≤{k} pass's logits"
+                cmp.total(kept), want, bound, failures, f"the order≤{k} pass's logits"
             )
-            expected = _count_logits(arch, k)
+            expected = cmp.count_logits(arch, k)
             checks.append(
                 self.check(f"logits order≤{k}", len(kept), expected, errors, {}, failures)
             )
@@ -102,7 +103,7 @@ class Run:
         )
         official = list(score_paths(self.arch, layer, head, side_top))
         found = [(t, values[t]) for t in official if t in values]
-        fields = self.exprs(_sample(found, self.expr_limit), want, bound, failures)
+        fields = self.exprs(cmp.sample(found, self.expr_limit), want, bound, failures)
         if per_term:
             fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
             self.term_problems(worst_term, failures)
@@ -114,7 +115,7 @@ class Run:
         )  # fmt: skip
         expected = count_score_paths(self.arch, layer, head, max_order=side_top)
         terms = len(found) if len(found) == len(values) else -len(values)  # mismatch: never ok
-        errors = self.compare(_total(values), want, bound, failures, None)
+        errors = self.compare(cmp.total(values), want, bound, failures, None)
         return self.check(
             f"scores L{layer}H{head}", terms, expected, errors, fields, failures, notes
         )
@@ -142,9 +143,9 @@ class Run:
             )
         result = compare_terms(
             flat_terms(expr, self.arch.heads), known, values, self.evaluate,
-            self.term_error(want, bound), _name, "the expression", strict=False,
+            self.term_error(want, bound), cmp.name, "the expression", strict=False,
         )  # fmt: skip
-        _merge(result, failures, notes)
+        cmp.merge(result, failures, notes)
         total = np.zeros_like(want) if result.total is None else result.total
         errors = self.compare(total, want, bound, failures, None)
         expected = len(values) if known and not result.unknown else None
@@ -161,9 +162,15 @@ class Run:
             want = self.reference.logits if top is None else self.ablated(top).logits
             self.forward_problems(arch.n_layers, want, "the forward pass's logits", failures)
             values = self.logit_values(top, failures)
-            unembed = _norm2(self._float64(self.b.matrix(W_U)))
+            unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
             bound = self.stream_bound(arch.n_layers, top) * unembed
-            return "logits", want, bound, values, _Lazy(logit_paths, count_logit_paths, arch)
+            return (
+                "logits",
+                want,
+                bound,
+                values,
+                cmp.Enumerated(logit_paths, count_logit_paths, arch),
+            )
         layer, head = target
         side_top = None if top is None else min(top, layer)
         want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
@@ -171,7 +178,13 @@ class Run:
         self.forward_problems(layer, want, f"the forward pass's {name}", failures)
         bound = self.score_bound(layer, head, side_top)
         values = self.score_values(layer, head, side_top, False, want, bound, failures)[0]
-        return name, want, bound, values, _Lazy(score_paths, count_score_paths, arch, layer, head)
+        return (
+            name,
+            want,
+            bound,
+            values,
+            cmp.Enumerated(score_paths, count_score_paths, arch, layer, head),
+        )
 
     def rule_based(self, factored, what, enumerate_terms, against, failures, notes) -> dict:
         """``ta.expand(factored)``'s terms evaluated and matched with the enumerated ones:
@@ -189,10 +202,10 @@ class Run:
         known = {t.expr: t for t in enumerate_terms()}
         terms = flat_terms(expand(factored, max_terms=None), self.arch.heads)
         result = compare_terms(
-            terms, known, values, self.evaluate, self.term_error(want, bound), _name,
+            terms, known, values, self.evaluate, self.term_error(want, bound), cmp.name,
             "ta.expand", strict=True,
         )  # fmt: skip
-        _merge(result, failures, notes)
+        cmp.merge(result, failures, notes)
         total = np.zeros_like(want) if result.total is None else result.total
         sum_rel = self.compare(total, want, bound, failures, None, "the sum of ta.expand's terms")[
             1
@@ -206,7 +219,7 @@ class Run:
         values = {}
         for paths, chunk in stacks.logit_terms(self.b, top):
             chunk = self.numpy(chunk)
-            _chunk_problems(chunk, paths, failures)
+            cmp.chunk_problems(chunk, paths, failures)
             values.update(zip(paths, chunk))
         return values
 
@@ -216,7 +229,7 @@ class Run:
         for path, value in values.items():
             restricted = self.model.record(self.tokens, frozen=self.reference, keep=path)
             self.streams[path] = restricted.residual
-            scale = _scale(restricted.logits, want, bound)
+            scale = cmp.scale(restricted.logits, want, bound)
             what = f"the pass restricted to {path}"
             err, rel = self.compare(value, restricted.logits, scale, failures, what, None)
             worst_term = worse(worst_term, (rel, err, str(path)))
@@ -231,15 +244,15 @@ class Run:
         for q_paths, k_paths, block in stacks.score_terms(self.b, layer, head, side_top):
             block = self.numpy(block)
             pairs = [f"{q} × {k}" for q in q_paths for k in k_paths]
-            _chunk_problems(block.reshape(-1, *block.shape[2:]), pairs, failures)
+            cmp.chunk_problems(block.reshape(-1, *block.shape[2:]), pairs, failures)
             if per_term:
                 truth = self._restricted_scores(attention, q_paths, k_paths, layer, head)
             for i, q in enumerate(q_paths):
                 for j, k in enumerate(k_paths):
                     values[ScorePath(q, k, index)] = block[i, j]
                     if per_term:
-                        scale = _scale(truth[i, j], want, bound)
-                        err, rel = _errors(block[i, j], truth[i, j], scale)
+                        scale = cmp.scale(truth[i, j], want, bound)
+                        err, rel = cmp.errors(block[i, j], truth[i, j], scale)
                         worst_term = worse(worst_term, (rel, err, f"{q} × {k}"))
         return values, worst_term
 
@@ -248,9 +261,9 @@ class Run:
         worst_rel = []
         for key, value in pairs:
             got = self.evaluate(key.expr)
-            what = f"the expression of term {_name(key)}"  # (the term itself is checked already)
+            what = f"the expression of term {cmp.name(key)}"  # (the term itself is checked already)
             worst_rel.append(
-                self.compare(got, value, _scale(value, whole, floor), failures, None, what)[1]
+                self.compare(got, value, cmp.scale(value, whole, floor), failures, None, what)[1]
             )
         return {"exprs": len(pairs), "expr_rel": worst(worst_rel)}
 
@@ -275,10 +288,10 @@ class Run:
             where = None if what is None else first_nonfinite(array)
             if where:
                 failures.add(f"{what}: {where}")
-        return _errors(got, want, _scale(want, want, floor))
+        return cmp.errors(got, want, cmp.scale(want, want, floor))
 
     def term_error(self, want, bound):
-        return lambda got, expected: _errors(got, expected, _scale(expected, want, bound))
+        return lambda got, expected: cmp.errors(got, expected, cmp.scale(expected, want, bound))
 
     def check(self, name, terms, expected, errors, fields, failures, notes=None) -> Check:
         notes = () if notes is None else notes.as_tuple()
@@ -321,7 +334,7 @@ class Run:
     def score_bound(self, layer: int, head: int, side_top: int | None) -> float:
         """``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²``: see :meth:`stream_bound`."""
         form = self._float64(self.b.matrix(W_QK((layer, head))))
-        return self.stream_bound(layer, side_top) ** 2 * _norm2(form)
+        return self.stream_bound(layer, side_top) ** 2 * cmp.norm2(form)
 
     def _float64(self, value) -> np.ndarray:
         return np.asarray(self.numpy(value), dtype=np.float64)
@@ -337,76 +350,3 @@ class Run:
         with torch.no_grad():
             query, key = stack(q_paths)[:, None], stack(k_paths)[None]
             return attention.head_scores(query, key, head).numpy()
-
-
-def _errors(got: np.ndarray, want: np.ndarray, scale: float) -> tuple[float, float]:
-    """``(max |got - want|, that / scale)`` (NaN if either holds a NaN)."""
-    diff = np.abs(np.asarray(got) - np.asarray(want))
-    err = float(np.nan if np.isnan(diff).any() else np.max(diff, initial=0.0))
-    return err, (err / scale if scale > 0 else err)
-
-
-def _scale(term: np.ndarray, whole: np.ndarray, floor: float = 0.0) -> float:
-    """What a term's error is relative to: the largest of the term, the whole it is part of,
-    and ``floor`` (the size rounding errors scale with: :meth:`Run.stream_bound`).
-
-    A term that nearly cancels inside itself (a small dot product of large vectors) is only
-    as accurate as the numbers it was made of, so its own size alone is no yardstick.
-    """
-    term_max = np.max(np.abs(term), initial=0.0)
-    return float(max(term_max, np.max(np.abs(whole), initial=0.0), floor))
-
-
-def _norm2(matrix: np.ndarray) -> float:
-    """The spectral norm; ``inf`` for a matrix that is not finite (LAPACK would complain)."""
-    return float(np.linalg.norm(matrix, 2)) if np.isfinite(matrix).all() else float("inf")
-
-
-class _Lazy:
-    """The enumerated terms of ``enumerate(*args)``: their number by ``count(*args)`` (closed
-    form), the terms themselves only when iterated."""
-
-    def __init__(self, enumerate_terms, count, *args):
-        self.enumerate_terms, self.count, self.args = enumerate_terms, count, args
-
-    def __len__(self) -> int:
-        return self.count(*self.args)
-
-    def __iter__(self):
-        return iter(self.enumerate_terms(*self.args))
-
-
-def _chunk_problems(chunk: np.ndarray, names: list, failures: Messages) -> None:
-    """A failure naming the first term of ``chunk`` [n, ...] whose value is not finite."""
-    bad = ~np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)
-    if bad.any():
-        first = int(np.argmax(bad))
-        failures.add(f"term {names[first]}: value {first_nonfinite(chunk[first])}")
-
-
-def _total(values: dict):
-    return sum(values.values())
-
-
-def _merge(result, failures: Messages, notes: Messages) -> None:
-    for message in result.failures.as_tuple():
-        failures.add(message)
-    for message in result.notes.as_tuple():
-        notes.add(message)
-
-
-def _name(key) -> str:
-    if isinstance(key, ScorePath):
-        return f"{key.query} × {key.key}"
-    return str(key)
-
-
-def _count_logits(arch, top: int) -> int:
-    return sum(count_logit_paths(arch, order=k) for k in range(top + 1))
-
-
-def _sample(items: list, limit: int) -> list:
-    if len(items) <= limit:
-        return items
-    picks = np.linspace(0, len(items) - 1, limit).round().astype(int)
-    return [items[i] for i in picks]
