@@ -31,7 +31,8 @@ def test_patterns_are_row_stochastic_and_causal(data):
 
 @given(data=model_and_tokens())
 def test_a_head_is_its_pattern_kron_its_ov_circuit(data):
-    """concat_h(A^h R W_V^hT) W_O^T == Σ_h (A^h ⊗ W_OV^h) R = Σ_h A^h R W_OV^hT (docs/conventions.md §1)."""
+    """concat_h(A^h R W_V^hT) W_O^T == Σ_h (A^h ⊗ W_OV^h) R = Σ_h A^h R W_OV^hT
+    (docs/conventions.md §1)."""
     model, toks = data
     trace, w = model.run(toks), model.weights
     for layer, out in enumerate(trace.attention):

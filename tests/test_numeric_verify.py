@@ -17,8 +17,8 @@ from tensoralgebra.expr.traversal import instantiate, substitute
 from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.strategies import models, tokens
-from tensoralgebra.testing import assert_expansion, assert_logit_expansion, assert_score_expansion
 from tensoralgebra.symbols import W_E, W_OV, W_QK, A, Id_positions, W_pos
+from tensoralgebra.testing import assert_expansion, assert_logit_expansion, assert_score_expansion
 
 
 def model_and_tokens(**bounds):
