@@ -129,7 +129,7 @@ class VerifyReport:
 def _outcome(n: int, failed: int) -> str:
     if failed:
         return f"{failed} check{'s' if failed > 1 else ''} FAILED"
-    return f"all {n} checks ok" if n > 1 else f"{n} check ok"
+    return f"all {n} checks ok"
 
 
 def _e(value: float | None) -> str:
