@@ -12,7 +12,8 @@ Every strategy takes keyword-only bounds, so property tests state the sizes they
 ...     assert ta.verify(model, toks).ok
 >>> test_expansion()
 
-Requires Hypothesis (a test dependency).
+Requires Hypothesis (a test dependency). Nothing here changes Hypothesis's settings or profiles:
+those stay the caller's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from tensoralgebra import validation
 from tensoralgebra.architecture import Architecture
 
 
@@ -34,6 +36,10 @@ def architectures(
 ) -> Architecture:
     """Concrete architectures of ``min_layers..max_layers`` layers with ``0..max_heads`` heads
     each; ``positional``: True (standard positions), False (none) or None (either)."""
+    max_layers = validation.integer(max_layers, "max_layers", low=0)
+    max_heads = validation.integer(max_heads, "max_heads", low=0)
+    min_layers = validation.integer(min_layers, "min_layers", low=0, high=max_layers + 1)
+    validation.choice(positional, "positional", (True, False, None))
     heads = draw(st.lists(st.integers(0, max_heads), min_size=min_layers, max_size=max_layers))
     kinds = {True: ["standard"], False: [None], None: [None, "standard"]}[positional]
     return Architecture(heads=tuple(heads), positional=draw(st.sampled_from(kinds)))
@@ -56,14 +62,25 @@ def weights(
     with sizes from 1 to the bounds, Gaussian entries (``Weights.random``), dtype in ``dtypes``."""
     from tensoralgebra.numeric.weights import Weights
 
+    bounds = {
+        name: validation.positive_integer(value, name)
+        for name, value in (
+            ("max_d_model", max_d_model),
+            ("max_d_head", max_d_head),
+            ("max_d_vocab", max_d_vocab),
+            ("max_n_ctx", max_n_ctx),
+        )
+    }
+    for dtype in dtypes:
+        validation.choice(dtype, "each of dtypes", ("float32", "float64"))
     if arch is None:
         arch = draw(architectures(max_layers=max_layers, max_heads=max_heads))
     return Weights.random(
         arch,
-        d_model=draw(st.integers(1, max_d_model)),
-        d_head=draw(st.integers(1, max_d_head)),
-        d_vocab=draw(st.integers(1, max_d_vocab)),
-        n_ctx=draw(st.integers(1, max_n_ctx)),
+        d_model=draw(st.integers(1, bounds["max_d_model"])),
+        d_head=draw(st.integers(1, bounds["max_d_head"])),
+        d_vocab=draw(st.integers(1, bounds["max_d_vocab"])),
+        n_ctx=draw(st.integers(1, bounds["max_n_ctx"])),
         seed=draw(st.integers(0, 2**32 - 1)),
         dtype=draw(st.sampled_from(dtypes)),
     )
@@ -82,6 +99,10 @@ def tokens(draw, model, *, max_batch: int = 3, min_seq: int = 1, max_seq: int | 
     """Token batches [batch, seq] for ``model``: ``1..max_batch`` sequences of one length in
     ``min_seq..min(max_seq, n_ctx)``, every token in the vocabulary (int64)."""
     d_vocab, n_ctx = model.W_E.shape[1], model.n_ctx
+    max_batch = validation.positive_integer(max_batch, "max_batch")
+    min_seq = validation.positive_integer(min_seq, "min_seq")
+    if max_seq is not None:
+        max_seq = validation.positive_integer(max_seq, "max_seq")
     top = n_ctx if max_seq is None else min(max_seq, n_ctx)
     batch = draw(st.integers(1, max_batch))
     seq = draw(st.integers(min(min_seq, top), top))

@@ -1,7 +1,8 @@
 """Assertions for test suites: an expansion agrees with the model's forward passes.
 
 Each raises ``AssertionError`` with a message naming the check (the logits, or the head), the
-worst term and the size of the error.
+worst term and the size of the error, and what else failed: terms that ``ta.expand`` lost,
+repeated or changed, values that are not finite (and where).
 
 >>> import tensoralgebra as ta
 >>> from tensoralgebra.testing import assert_expansion
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tensoralgebra import validation
+from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.report import Check, VerifyReport
 from tensoralgebra.numeric.verification import verify
 
@@ -29,20 +32,25 @@ def _fail(report: VerifyReport, checks: list[Check]) -> None:
         f"relative tolerance {report.tolerance:.0e}, {report.architecture}):"
     ]
     for c in bad:
-        what = f"{c.name}: " + (
-            f"{c.terms} terms where the closed form says {c.expected_terms}; "
-            if c.terms != c.expected_terms
-            else ""
-        )
-        what += f"sum of terms off by {c.sum_abs:.3e} (relative {c.sum_rel:.3e})"
-        if c.term_rel is not None:
-            what += (
-                f"; worst term {c.worst_term}: off by {c.term_abs:.3e} (relative {c.term_rel:.3e})"
-            )
-        if c.expr_rel is not None:
-            what += f"; printed terms evaluated: relative {c.expr_rel:.3e}"
-        lines.append("  " + what)
+        lines.append(f"  {c.name}: {_describe(c)}")
+        lines += [f"    {failure}" for failure in c.failures]
     raise AssertionError("\n".join(lines))
+
+
+def _describe(c: Check) -> str:
+    what = (
+        f"{c.terms} terms where the closed form says {c.expected_terms}; "
+        if c.expected_terms is not None and c.terms != c.expected_terms
+        else ""
+    )
+    what += f"sum of terms off by {c.sum_abs:.3e} (relative {c.sum_rel:.3e})"
+    if c.term_rel is not None:
+        what += f"; worst term {c.worst_term}: off by {c.term_abs:.3e} (relative {c.term_rel:.3e})"
+    if c.expr_rel is not None:
+        what += f"; printed terms evaluated: relative {c.expr_rel:.3e}"
+    if c.expanded_rel is not None:
+        what += f"; ta.expand's {c.expanded} terms evaluated: relative {c.expanded_rel:.3e}"
+    return what
 
 
 def assert_logit_expansion(model, tokens, max_order: int | None = None, **options) -> VerifyReport:
@@ -60,6 +68,12 @@ def assert_score_expansion(
 ) -> VerifyReport:
     """Every head's score terms (or only ``head`` = ``(layer, head)``'s) sum to its recorded
     scores, and each equals the scores of its query and key paths' restricted passes."""
+    if head is not None:
+        if isinstance(head, (str, bytes)) or not hasattr(head, "__len__") or len(head) != 2:
+            raise TensorAlgebraError(f"head is {head!r}: expected a (layer, head) pair")
+        head = tuple(
+            validation.integer(v, f"the {w} of head") for w, v in zip(("layer", "head"), head)
+        )
     report = verify(model, tokens, max_order, **options)
     name = None if head is None else f"scores L{head[0]}H{head[1]}"
     checks = [c for c in report.checks if c.name.startswith("scores") and name in (None, c.name)]
@@ -99,5 +113,6 @@ def assert_expansion_on_random_model(
     weights = Weights.random(
         arch, d_model=d_model, d_head=d_head, d_vocab=d_vocab, n_ctx=n_ctx, seed=seed
     )
-    tokens = np.random.default_rng(seed).integers(0, d_vocab, size=(batch, n_ctx))
+    batch = validation.positive_integer(batch, "batch")
+    tokens = np.random.default_rng(seed).integers(0, weights.d_vocab, size=(batch, weights.n_ctx))
     return assert_expansion(AttentionOnlyTransformer(weights), tokens, **options)

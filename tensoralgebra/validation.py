@@ -36,6 +36,7 @@ from tensoralgebra.errors import TensorAlgebraError
 
 __all__ = [
     "choice",
+    "flag",
     "index",
     "integer",
     "optional_integer",
@@ -169,3 +170,16 @@ def index(
             context = f"expected 0..{size - 1}" if size else "there are none"
         raise error(f"{name} {n} does not exist: {context}")
     return n
+
+
+def flag(value: object, name: str, *, error: type[Exception] = TensorAlgebraError) -> bool:
+    """A yes/no option: ``True`` or ``False`` (or a numpy bool), nothing merely truthy.
+
+    >>> flag("no", "per_term")
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: per_term is 'no': expected True or False
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(f"{name} is {value!r}: expected True or False")
+    return bool(value)

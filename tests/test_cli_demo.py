@@ -78,7 +78,7 @@ def test_counts_that_disagree_fail_by_name(tour, monkeypatch):
     code, lines, _ = tour()
     assert code == 1
     assert "   FAILED order 0 (direct): 2 terms each way (1, 1, 2)" in lines
-    assert lines[-1].startswith("6 of 13 checks FAILED: order 0 (direct)")
+    assert lines[-1].startswith("4 of 13 checks FAILED: order 0 (direct)")
 
 
 def test_paths_that_disagree_fail_by_name(tour, monkeypatch):

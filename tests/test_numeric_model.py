@@ -31,7 +31,8 @@ def test_patterns_are_row_stochastic_and_causal(data):
 
 @given(data=model_and_tokens())
 def test_a_head_is_its_pattern_kron_its_ov_circuit(data):
-    """concat_h(A^h R W_V^hT) W_O^T == Σ_h (A^h ⊗ W_OV^h) R = Σ_h A^h R W_OV^hT (MATH.md §1)."""
+    """concat_h(A^h R W_V^hT) W_O^T == Σ_h (A^h ⊗ W_OV^h) R = Σ_h A^h R W_OV^hT
+    (docs/conventions.md §1)."""
     model, toks = data
     trace, w = model.run(toks), model.weights
     for layer, out in enumerate(trace.attention):
@@ -200,7 +201,7 @@ def test_frozen_traces_of_other_shapes_and_bad_keeps_are_refused():
         model.run([[1, 2, 3]], keep=((1, 1),))
     with pytest.raises(ta.TensorAlgebraError, match="layers must strictly increase"):
         model.run([[1, 2, 3]], keep=((1, 0), (0, 0)))
-    with pytest.raises(ta.TensorAlgebraError, match="keep_order=3"):
+    with pytest.raises(ta.TensorAlgebraError, match="keep_order 3 is out of range"):
         model.run([[1, 2, 3]], keep_order=3)
     with pytest.raises(ta.TensorAlgebraError, match="position source"):
         model.run([[1, 2, 3]], keep=ta.LogitPath((), "position"))
@@ -213,7 +214,7 @@ def test_weights_random_is_reproducible_and_typed():
     assert a.dtype == np.float32 and a.W_pos.shape == (4, 3) and a.architecture == arch
     assert np.array_equal(a.W_Q[0], b.W_Q[0]) and a.W_Q[1].shape == (0, 1, 4)
     assert not a.W_E.flags.writeable
-    with pytest.raises(ta.WeightsError, match="d_head must be a positive integer, got 0"):
+    with pytest.raises(ta.WeightsError, match="d_head is 0: expected a positive integer"):
         ta.Weights.random(arch, d_model=4, d_head=0, d_vocab=5, n_ctx=3)
     with pytest.raises(ta.WeightsError, match="concrete Architecture"):
         ta.Weights.random(ta.Architecture.schematic(2), d_model=4, d_head=1, d_vocab=5, n_ctx=3)

@@ -131,7 +131,9 @@ def scores(tour: Tour, arch: ta.Architecture) -> None:
     layer, head = 1, 0
     tour.section(f"Attention scores of L{layer}H{head}: its query and key read the stream R")
     bilinear = ta.scores(arch, layer, head)
-    tour.write(f"   S = R W_QK^{{L{layer}H{head}}} Rᵀ: the form ({bilinear.form}) applied to (R, R)")
+    tour.write(
+        f"   S = R W_QK^{{L{layer}H{head}}} Rᵀ: the form ({bilinear.form}) applied to (R, R)"
+    )
     tour.write("   (scores unscaled: the model divides them by sqrt(d_head) before the softmax)")
     tour.write(f"   R = {bilinear.key}")
     expanded = ta.terms(ta.expand(bilinear))

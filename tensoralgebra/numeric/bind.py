@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.expr.nodes import MatrixSymbol
@@ -100,8 +101,7 @@ class Bindings:
     """
 
     def __init__(self, model, trace: Trace, backend: str = "numpy"):
-        if backend not in BACKENDS:
-            raise TensorAlgebraError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
+        validation.choice(backend, "backend", BACKENDS)
         if not isinstance(trace, Trace):
             raise TensorAlgebraError(f"evaluation needs a Trace, got {type(trace).__name__}")
         self.ops = _Numpy() if backend == "numpy" else _Torch()

@@ -44,7 +44,9 @@ from tensoralgebra.expr.rules import TRANSPOSE_RULES
 from tensoralgebra.expr.spaces import Space
 from tensoralgebra.expr.traversal import instantiate
 from tensoralgebra.expr.visitor import Visitor
+from tensoralgebra.numeric.arrays import warn_if_nonfinite
 from tensoralgebra.numeric.bind import Bindings
+from tensoralgebra.numeric.model import check_model
 from tensoralgebra.symbols import W_E
 
 
@@ -55,7 +57,10 @@ def evaluate(expr: Expr, model, trace, backend: str = "numpy"):
     terms, d_model for residual streams) and [batch, seq, seq] for a three-factor score term
     or a bilinear form; a numpy array or a torch tensor after ``backend``.
     """
-    return Evaluator(Bindings(model, trace, backend)).value(expr)
+    check_model(model, "evaluate")
+    value = Evaluator(Bindings(model, trace, backend)).value(expr)
+    warn_if_nonfinite(value, f"evaluate({expr})")
+    return value
 
 
 class Evaluator:

@@ -22,11 +22,13 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
+from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.tokens import check_keep, check_tokens
 from tensoralgebra.numeric.trace import Trace
@@ -58,6 +60,11 @@ class AttentionLayer(nn.Module):
         """Unscaled scores ``q k^T`` [..., n_heads, seq, seq] of the query stream ``query`` and
         the key stream ``key`` (each [..., seq, d_model]): ``R_q W_QK^h R_k^T``."""
         return self._project(query, self.W_Q) @ self._project(key, self.W_K).transpose(-1, -2)
+
+    def head_scores(self, query: torch.Tensor, key: torch.Tensor, head: int) -> torch.Tensor:
+        """One head's unscaled scores [..., seq, seq]: :meth:`scores` without the others'."""
+        q = query @ self.W_Q[head].T  # [..., seq, d_head]
+        return q @ (key @ self.W_K[head].T).transpose(-1, -2)
 
     def pattern(self, scores: torch.Tensor) -> torch.Tensor:
         """``softmax(causal_mask(scores / sqrt(d_head)))`` over keys, [..., seq, seq]."""
@@ -139,7 +146,6 @@ class AttentionOnlyTransformer(nn.Module):
         """The logits [batch, seq, d_vocab]."""
         return torch.from_numpy(np.array(self.run(tokens).logits))
 
-    @torch.no_grad()
     def run(
         self,
         tokens: object,
@@ -155,24 +161,51 @@ class AttentionOnlyTransformer(nn.Module):
         connection, at a layer off it only the skip connection. ``keep_order=k``: only paths of
         order ≤ k, computed by carrying the residual stream split by order. Both need frozen
         patterns; without ``frozen`` they are the patterns of the unrestricted pass.
+
+        A pass that overflows the dtype (values NaN or ±inf) is returned as computed, with a
+        ``RuntimeWarning`` saying where the first such value is.
         """
+        trace = self.record(tokens, frozen, keep, keep_order)
+        problem = trace.nonfinite()
+        if problem:
+            warnings.warn(
+                f"the forward pass is not finite: {problem} (values too large for "
+                f"{trace.logits.dtype}?)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return trace
+
+    @torch.no_grad()
+    def record(self, tokens, frozen=None, keep=None, keep_order=None) -> Trace:
+        """:meth:`run` without the warning about values that are not finite (for callers that
+        report them themselves, as ``verify`` does)."""
         array = self.tokens(tokens)
-        if (keep is not None or keep_order is not None) and frozen is None:
-            frozen = self.run(array)
         if keep is not None and keep_order is not None:
             raise TensorAlgebraError("give keep or keep_order, not both")
+        if keep_order is not None:
+            n = len(self.layers)
+            keep_order = validation.integer(
+                keep_order,
+                "keep_order",
+                low=0,
+                high=n + 1,
+                context=f"a path of this {n}-layer model has order 0..{n}",
+            )
+        path, sources = ({}, ("token", "position")) if keep is None else self._keep(keep)
+        if (keep is not None or keep_order is not None) and frozen is None:
+            frozen = self.record(array)
         if frozen is not None:
             self._check_frozen(frozen, array)
         ids = torch.from_numpy(array)
         if keep_order is not None:
             return self._run_by_order(ids, frozen, keep_order)
-        path, sources = ({}, ("token", "position")) if keep is None else self._keep(keep)
         x = self.embed(ids, sources)
-        record = _Recorder()
+        recorder = _Recorder()
         for index, layer in enumerate(self.layers):
             scores = layer.scores(x, x)
             pattern = layer.pattern(scores) if frozen is None else self._frozen(frozen, index)
-            record.layer(x, scores, pattern)
+            recorder.layer(x, scores, pattern)
             if keep is None:
                 out = layer.output(x, pattern)
                 x = x + out
@@ -181,27 +214,22 @@ class AttentionOnlyTransformer(nn.Module):
                 x = out
             else:
                 out = torch.zeros_like(x)
-            record.attention.append(out)
-        return record.trace(array, x, self.W_U, keep=keep)
+            recorder.attention.append(out)
+        return recorder.trace(array, x, self.W_U, keep=keep)
 
     def _run_by_order(self, ids: torch.Tensor, frozen: Trace, top: int) -> Trace:
-        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= len(self.layers):
-            raise TensorAlgebraError(
-                f"keep_order={top!r}: a path of this {len(self.layers)}-layer model has order "
-                f"0..{len(self.layers)}"
-            )
         # streams[k] is the part of the residual stream carried by paths of order exactly k.
         streams = torch.zeros((top + 1, *ids.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
         streams[0] = self.embed(ids)
-        record = _Recorder()
+        recorder = _Recorder()
         for index, layer in enumerate(self.layers):
             x = streams.sum(0)
             pattern = self._frozen(frozen, index)
-            record.layer(x, layer.scores(x, x), pattern)
+            recorder.layer(x, layer.scores(x, x), pattern)
             raised = layer.output(streams[:-1], pattern)  # order k-1 through a head: order k
             streams = torch.cat([streams[:1], streams[1:] + raised])
-            record.attention.append(raised.sum(0))
-        return record.trace(ids.numpy(), streams.sum(0), self.W_U, keep_order=top)
+            recorder.attention.append(raised.sum(0))
+        return recorder.trace(ids.numpy(), streams.sum(0), self.W_U, keep_order=top)
 
     def _frozen(self, frozen: Trace, layer: int) -> torch.Tensor:
         return torch.from_numpy(np.array(frozen.patterns[layer], dtype=self.W_E.numpy().dtype))
@@ -221,6 +249,15 @@ class AttentionOnlyTransformer(nn.Module):
                 f"the frozen trace has patterns of shapes {got}, but tokens of shape "
                 f"{tokens.shape} on this model need {want}"
             )
+
+
+def check_model(model: object, caller: str) -> AttentionOnlyTransformer:
+    """``model`` if it is an :class:`AttentionOnlyTransformer`, else a clear error."""
+    if not isinstance(model, AttentionOnlyTransformer):
+        raise TensorAlgebraError(
+            f"{caller} needs an AttentionOnlyTransformer as its model, got {type(model).__name__}"
+        )
+    return model
 
 
 class _Recorder:

@@ -1,9 +1,10 @@
 """Every path's contribution at once: stacks of residual streams that share their prefixes.
 
 The stream a path ``p`` carries is ``R_p = A_p X_src W_src^T W_p^T`` [batch, seq, d_model]
-(MATH.md §2); a path one head longer is ``R_{p+h} = A^h R_p W_OV^{hT}``. Walking the tree of
-paths depth first, each layer extends a whole stack of prefixes by all its heads in one batched
-product, so work is shared between terms and Python loops once per chunk, never once per path.
+(docs/conventions.md §2); a path one head longer is ``R_{p+h} = A^h R_p W_OV^{hT}``. Walking the
+tree of paths depth first, each layer extends a whole stack of prefixes by all its heads in one
+batched product, so work is shared between terms and Python loops once per chunk, never once per
+path.
 Memory stays bounded: stacks are cut into chunks of at most ``chunk`` paths.
 
 Logit terms are ``R_p W_U^T``; the score terms of head ``(l, h)`` for query paths ``q`` and key

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tensoralgebra import validation
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.numeric.arrays import as_numpy, is_torch
 from tensoralgebra.paths import LogitPath
 
 
@@ -25,13 +27,21 @@ class TokensError(TensorAlgebraError):
 def check_tokens(tokens: object, d_vocab: int, n_ctx: int) -> np.ndarray:
     """``tokens`` as an int64 numpy array [batch, seq], or a :class:`TokensError` saying why not.
 
-    Accepts integer numpy arrays, torch tensors and nested lists; refuses floats (even whole
-    ones: a float token is a bug upstream), empty batches or sequences, ``seq > n_ctx`` and tokens
-    outside ``0..d_vocab-1``.
+    Accepts integer numpy arrays, torch tensors and nested lists, and masked arrays with nothing
+    masked; refuses floats (even whole ones: a float token is a bug upstream), masked entries,
+    ragged batches, empty batches or sequences, ``seq > n_ctx`` and tokens outside
+    ``0..d_vocab-1``.
     """
-    if type(tokens).__module__.split(".")[0] == "torch":
-        tokens = tokens.detach().cpu().numpy()
-    array = np.asarray(tokens)
+    if is_torch(tokens) and (tokens.dtype.is_floating_point or tokens.dtype.is_complex):
+        raise TokensError(
+            f"tokens must be integers, got dtype {tokens.dtype}; convert explicitly if they are "
+            "whole numbers"
+        )
+    tokens = as_numpy(tokens, "tokens", TokensError)
+    try:
+        array = np.asarray(tokens)
+    except ValueError:
+        raise TokensError(f"tokens is ragged: {_ragged(tokens)}") from None
     if array.size == 0:
         # Checked first: an empty list has no integer dtype to speak of.
         raise TokensError(f"tokens has shape {array.shape}: an empty batch has nothing to run")
@@ -69,12 +79,7 @@ def check_keep(keep: object, arch: Architecture) -> tuple[tuple[tuple[int, int],
             )
     else:
         heads, sources = keep, arch.sources
-    try:
-        heads = tuple((int(layer), int(head)) for layer, head in heads)
-    except (TypeError, ValueError):
-        raise TensorAlgebraError(
-            f"keep={keep!r}: expected a LogitPath or (layer, head) pairs"
-        ) from None
+    heads = _pairs(keep, heads)
     layers = [layer for layer, _ in heads]
     if layers != sorted(set(layers)):
         raise TensorAlgebraError(f"keep={keep!r}: a path's layers must strictly increase")
@@ -84,3 +89,34 @@ def check_keep(keep: object, arch: Architecture) -> tuple[tuple[tuple[int, int],
                 f"keep={keep!r}: head ({layer}, {head}) does not exist in {arch!r}"
             )
     return heads, sources
+
+
+def _pairs(keep: object, heads: object) -> tuple[tuple[int, int], ...]:
+    """``heads`` as ``(layer, head)`` pairs of plain ints (no bools, floats or strings)."""
+    if isinstance(heads, (str, bytes)) or not hasattr(heads, "__iter__"):
+        raise TensorAlgebraError(f"keep={keep!r}: expected a LogitPath or (layer, head) pairs")
+    pairs = []
+    for i, pair in enumerate(heads):
+        if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+            raise TensorAlgebraError(
+                f"keep={keep!r}: keep[{i}] is {pair!r}, expected a (layer, head) pair"
+            )
+        pairs.append(
+            tuple(
+                validation.integer(value, f"the {what} of keep[{i}]")
+                for what, value in zip(("layer", "head"), pair)
+            )
+        )
+    return tuple(pairs)
+
+
+def _ragged(tokens: object) -> str:
+    try:
+        lengths = sorted({len(row) for row in tokens})
+    except TypeError:
+        return "its sequences are not all lists of one length"
+    shown = ", ".join(map(str, lengths[:5])) + (", ..." if len(lengths) > 5 else "")
+    return (
+        f"sequences of lengths {shown}; a batch holds sequences of one length (run sequences of "
+        "other lengths as batches of their own)"
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.numeric.arrays import first_nonfinite
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -56,6 +57,17 @@ class Trace:
             set_(self, name, _readonly(getattr(self, name)))
         for name in ("patterns", "scores", "residual", "attention"):
             set_(self, name, tuple(_readonly(a) for a in getattr(self, name)))
+
+    def nonfinite(self) -> str | None:
+        """Where the first value that is NaN or ±inf is (``'scores[0][0, 1, 2, 0] is inf'``:
+        field, layer, index), or ``None`` if every value is finite."""
+        for name in ("logits", "scores", "patterns", "residual", "attention"):
+            arrays = getattr(self, name)
+            for layer, array in [(None, arrays)] if name == "logits" else enumerate(arrays):
+                where = first_nonfinite(array)
+                if where:
+                    return name + ("" if layer is None else f"[{layer}]") + where
+        return None
 
     @property
     def batch(self) -> int:

@@ -1,4 +1,5 @@
-"""The weights of an attention-only transformer, in the paper's convention (MATH.md §1).
+"""The weights of an attention-only transformer, in the paper's convention
+(docs/conventions.md §1).
 
 Column vectors: ``W_E`` [d_model, d_vocab] sends a token's one-hot to the residual stream,
 ``W_U`` [d_vocab, d_model] reads logits off it; per layer, ``W_Q``, ``W_K``, ``W_V``
@@ -24,8 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tensoralgebra import validation
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.numeric import budget, layout
+from tensoralgebra.numeric.arrays import TORCH_FLOATS, as_numpy, is_torch
 
 #: The floating-point types a model may have.
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -36,9 +40,17 @@ class WeightsError(TensorAlgebraError):
 
 
 def to_numpy(value: object, name: str) -> np.ndarray:
-    """``value`` (numpy array or torch tensor) as a numpy array, without importing torch."""
-    if type(value).__module__.split(".")[0] == "torch":
-        value = value.detach().cpu().numpy()
+    """``value`` (numpy array or torch tensor) as a numpy array, without importing torch.
+
+    Refused: torch tensors of other dtypes than float32 and float64 (``bfloat16``, ``float16``:
+    convert them), on the ``meta`` device (no values), masked arrays with anything masked.
+    """
+    if is_torch(value) and str(value.dtype) not in TORCH_FLOATS:
+        raise WeightsError(
+            f"{name} has dtype {value.dtype}: expected torch.float32 or torch.float64 (convert "
+            "with .float() or .double(); the model computes in the weights' dtype)"
+        )
+    value = as_numpy(value, name, WeightsError)
     if not isinstance(value, np.ndarray):
         raise WeightsError(
             f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}"
@@ -55,9 +67,10 @@ def _frozen(value: object, name: str, expected: tuple, dims: str, dtype) -> np.n
             f"{name} has dtype {array.dtype}, but W_E has {dtype}: all weights share one dtype"
         )
     if array.shape != expected:
+        hint = layout.transposed_hint(name, array.shape, expected)
         raise WeightsError(
             f"{name} has shape {array.shape}, expected {expected} = [{dims}] "
-            "(the paper's convention, column vectors)"
+            "(the paper's convention, column vectors)" + (f"; {hint}" if hint else "")
         )
     if not np.isfinite(array).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
@@ -69,10 +82,19 @@ def _frozen(value: object, name: str, expected: tuple, dims: str, dtype) -> np.n
 
 def _layers(value: object, name: str) -> tuple:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        stacked = " (for a stacked array, pass list(array))" if hasattr(value, "shape") else ""
         raise WeightsError(
             f"{name} must be a sequence with one array per layer, got {type(value).__name__}"
+            + stacked
         )
     return tuple(value)
+
+
+def _size(n: int, name: str, array: str, shape: tuple) -> None:
+    if n < 1:
+        raise WeightsError(
+            f"{array} has shape {shape}: {name} is {n}, but every size must be at least 1"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,11 +118,23 @@ class Weights:
     n_ctx: int | None = None
 
     def __post_init__(self) -> None:
+        try:
+            self._build()
+        except WeightsError as error:
+            given = {k: getattr(self, k) for k in ("W_E", "W_U", "W_pos", "W_Q", "W_K", "W_V")}
+            hint = layout.whole_set_hint({**given, "W_O": self.W_O})
+            if hint is None:
+                raise
+            raise WeightsError(f"{error}; {hint}") from None
+
+    def _build(self) -> None:
         set_ = object.__setattr__
         W_E = to_numpy(self.W_E, "W_E")
         if W_E.ndim != 2:
             raise WeightsError(f"W_E has shape {W_E.shape}, expected [d_model, d_vocab]")
         (d_model, d_vocab), dtype = W_E.shape, None
+        _size(d_model, "d_model", "W_E", W_E.shape)
+        _size(d_vocab, "d_vocab", "W_E", W_E.shape)
         set_(self, "W_E", _frozen(W_E, "W_E", W_E.shape, "d_model, d_vocab", dtype))
         dtype = self.W_E.dtype
         set_(self, "W_U", _frozen(self.W_U, "W_U", (d_vocab, d_model), "d_vocab, d_model", dtype))
@@ -116,25 +150,23 @@ class Weights:
         counts = {k: len(v) for k, v in layers.items()}
         if len(set(counts.values())) != 1:
             raise WeightsError(f"the weights disagree on the number of layers: {counts}")
-        d_head = self._d_head(layers["W_Q"])
+        d_head = self._d_head(layers["W_Q"], d_model)
         for name, per_layer in layers.items():
             arrays = []
-            for layer, value in enumerate(per_layer):
-                n_heads = _n_heads(layers["W_Q"][layer], f"W_Q[{layer}]")
+            for index, value in enumerate(per_layer):
+                n_heads = _n_heads(layers["W_Q"][index], f"W_Q[{index}]")
                 shape, dims = (
                     ((n_heads, d_model, d_head), "n_heads, d_model, d_head")
                     if name == "W_O"
                     else ((n_heads, d_head, d_model), "n_heads, d_head, d_model")
                 )
-                arrays.append(_frozen(value, f"{name}[{layer}]", shape, dims, dtype))
+                arrays.append(_frozen(value, f"{name}[{index}]", shape, dims, dtype))
             set_(self, name, tuple(arrays))
 
     def _n_ctx(self, d_model: int) -> int:
         n_ctx = self.n_ctx
-        if n_ctx is not None and (
-            isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx < 1
-        ):
-            raise WeightsError(f"n_ctx must be a positive integer, got {n_ctx!r}")
+        if n_ctx is not None:
+            n_ctx = validation.positive_integer(n_ctx, "n_ctx", error=WeightsError)
         if self.W_pos is None:
             if n_ctx is None:
                 raise WeightsError(
@@ -142,15 +174,23 @@ class Weights:
                 )
             return n_ctx
         W_pos = to_numpy(self.W_pos, "W_pos")
+        width = W_pos.shape[0] if n_ctx is None and W_pos.ndim == 2 else n_ctx
+        hint = layout.transposed_hint("W_pos", W_pos.shape, (d_model, width))
+        if hint and W_pos.shape[0] != d_model:
+            raise WeightsError(
+                f"W_pos has shape {W_pos.shape}, expected [d_model, n_ctx] with d_model={d_model} "
+                f"first; {hint}"
+            )
         if W_pos.ndim != 2 or (n_ctx is not None and W_pos.shape[1] != n_ctx):
             width = "n_ctx" if n_ctx is None else n_ctx
             raise WeightsError(
                 f"W_pos has shape {W_pos.shape}, expected ({d_model}, {width}) = [d_model, n_ctx]"
             )
+        _size(W_pos.shape[1], "n_ctx", "W_pos", W_pos.shape)
         return W_pos.shape[1]
 
     @staticmethod
-    def _d_head(W_Q: tuple) -> int:
+    def _d_head(W_Q: tuple, d_model: int) -> int:
         if not W_Q:
             return 1  # no layers: no head reads anything, and d_head is never used
         first = to_numpy(W_Q[0], "W_Q[0]")
@@ -158,6 +198,13 @@ class Weights:
             raise WeightsError(
                 f"W_Q[0] has shape {first.shape}, expected [n_heads, d_head, d_model]"
             )
+        if first.shape[2] != d_model and first.shape[1] == d_model:
+            raise WeightsError(
+                f"W_Q[0] has shape {first.shape}, expected [n_heads, d_head, d_model] with "
+                f"d_model={d_model} last; it looks like TransformerLens's [n_heads, d_model, "
+                "d_head] layout: transpose the last two axes"
+            )
+        _size(first.shape[1], "d_head", "W_Q[0]", first.shape)
         return first.shape[1]
 
     @property
@@ -194,26 +241,39 @@ class Weights:
         n_ctx: int,
         seed: int = 0,
         dtype: str | np.dtype = "float64",
+        max_bytes: int = budget.MEMORY_BUDGET,
     ) -> Weights:
         """Gaussian weights for ``arch`` (concrete), scaled so activations stay of order one.
 
         Read matrices have entries of variance ``1/d_model``, write matrices ``1/d_head``, the
-        embeddings ``1``; ``W_pos`` exists when ``arch.positional == "standard"``.
+        embeddings ``1``; ``W_pos`` exists when ``arch.positional == "standard"``. Sizes are
+        at least 1, ``seed`` in ``0..2**32 - 1``, ``dtype`` float32 or float64. Weights that would
+        take more than ``max_bytes`` bytes are refused up front
+        (:class:`~tensoralgebra.ExpansionLimitError`, with a smaller size that fits):
+
+        >>> import tensoralgebra as ta
+        >>> ta.Weights.random(ta.Architecture((1,)), d_model=8, d_head=2, d_vocab=10**12,
+        ...                   n_ctx=4)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+          ...
+        tensoralgebra.errors.ExpansionLimitError: ... would take 128,000,000,000,512 bytes, ...
         """
         if not isinstance(arch, Architecture) or arch.is_schematic:
             raise WeightsError(f"Weights.random needs a concrete Architecture, got {arch!r}")
-        for name, value in {
-            "d_model": d_model,
-            "d_head": d_head,
-            "d_vocab": d_vocab,
-            "n_ctx": n_ctx,
-        }.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise WeightsError(f"{name} must be a positive integer, got {value!r}")
-        dtype = np.dtype(dtype)
-        if dtype not in DTYPES:
-            raise WeightsError(f"dtype {dtype} is not float32 or float64")
-        rng = np.random.default_rng(seed)
+        sizes = {
+            name: validation.positive_integer(value, name, error=WeightsError)
+            for name, value in (
+                ("d_model", d_model),
+                ("d_head", d_head),
+                ("d_vocab", d_vocab),
+                ("n_ctx", n_ctx),
+            )
+        }
+        rng = np.random.default_rng(validation.seed(seed, error=WeightsError))
+        dtype = _dtype(dtype)
+        max_bytes = validation.positive_integer(max_bytes, "max_bytes", error=WeightsError)
+        budget.check_weights(arch, sizes, dtype, max_bytes)
+        d_model, d_head, d_vocab, n_ctx = sizes.values()
 
         def draw(shape, scale):
             return (rng.standard_normal(shape) * scale).astype(dtype)
@@ -243,3 +303,13 @@ def _n_heads(value: object, name: str) -> int:
     if array.ndim != 3:
         raise WeightsError(f"{name} has shape {array.shape}, expected [n_heads, d_head, d_model]")
     return array.shape[0]
+
+
+def _dtype(value: object) -> np.dtype:
+    try:
+        dtype = None if value is None else np.dtype(value)
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype not in DTYPES:  # (np.dtype compares equal to None: float64)
+        raise WeightsError(f"dtype is {value!r}: expected 'float32' or 'float64'")
+    return dtype

@@ -1,0 +1,122 @@
+"""Memory budgets: sizes refused up front, before an allocation fails or the machine swaps.
+
+:meth:`Weights.random <tensoralgebra.numeric.weights.Weights.random>` and
+:func:`~tensoralgebra.verify` estimate the bytes they would hold and raise
+:class:`~tensoralgebra.errors.ExpansionLimitError` over ``max_bytes`` (by default
+:data:`MEMORY_BUDGET`), naming the figure and, when one exists, a smaller value of one option
+that fits (found by recomputing the estimate, never guessed).
+
+>>> largest_fitting(lambda n: 8 * n, budget=100, current=1000)
+12
+>>> print(refusal("the weights", 8000, 100, "d_vocab", 12).args[0])
+the weights would take 8,000 bytes, over the memory budget of max_bytes=100; d_vocab=12 fits
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tensoralgebra.architecture import Architecture
+from tensoralgebra.errors import ExpansionLimitError
+from tensoralgebra.numeric.stacks import CHUNK
+from tensoralgebra.paths import count_logit_paths
+
+#: Default memory budget in bytes (1 GiB): ``max_bytes`` of ``Weights.random`` and ``verify``.
+MEMORY_BUDGET = 2**30
+
+
+def largest_fitting(cost: Callable[[int], int], budget: int, current: int) -> int | None:
+    """The largest ``v`` in ``1..current - 1`` with ``cost(v) <= budget`` (``cost`` increasing),
+    or ``None`` if not even ``1`` fits. Binary search: a few dozen evaluations at most."""
+    if current <= 1 or cost(1) > budget:
+        return None
+    low, high = 1, current - 1  # cost(low) fits; the answer is in low..high
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if cost(mid) <= budget else (low, mid - 1)
+    return low
+
+
+def refusal(
+    what: str, nbytes: int, budget: int, option: str | None, value: object, note: str = ""
+) -> ExpansionLimitError:
+    """The error for ``what`` needing ``nbytes`` over ``budget``, with the fitting ``option``."""
+    reason = f"{what} would take {nbytes:,} bytes, over the memory budget of max_bytes={budget:,}"
+    return ExpansionLimitError(reason + note, option=option, value=value)
+
+
+def weights_bytes(arch: Architecture, sizes: dict, dtype) -> int:
+    """The bytes of :meth:`Weights.random`'s arrays for ``arch`` and ``sizes`` (d_model, d_head,
+    d_vocab, n_ctx)."""
+    d_model, d_head, d_vocab, n_ctx = (sizes[k] for k in ("d_model", "d_head", "d_vocab", "n_ctx"))
+    positions = d_model * n_ctx if arch.positional == "standard" else 0
+    heads = sum(arch.heads) * 4 * d_head * d_model
+    return dtype.itemsize * (2 * d_model * d_vocab + positions + heads)
+
+
+def check_weights(arch: Architecture, sizes: dict, dtype, max_bytes: int) -> None:
+    """Refuse ``Weights.random``'s weights over ``max_bytes``, naming the size whose largest
+    fitting value is furthest below its value (the one to lower)."""
+    nbytes = weights_bytes(arch, sizes, dtype)
+    if nbytes <= max_bytes:
+        return
+    best = None
+    for name, current in sizes.items():
+        fit = largest_fitting(
+            lambda v, name=name: weights_bytes(arch, {**sizes, name: v}, dtype), max_bytes, current
+        )
+        if fit is not None and (best is None or current / fit > best[2]):
+            best = (name, fit, current / fit)
+    described = ", ".join(f"{k}={v:,}" for k, v in sizes.items())
+    what = f"the {dtype} weights of {arch!r} with {described}"
+    note = "" if best else " (no smaller size fits: the architecture has too many heads)"
+    raise refusal(what, nbytes, max_bytes, *(best[:2] if best else (None, None)), note)
+
+
+def paths_into(arch: Architecture, layer: int, top: int | None) -> int:
+    """How many paths of order ≤ ``top`` run through the layers before ``layer``."""
+    before = Architecture(heads=arch.heads[:layer], positional=arch.positional)
+    last = layer if top is None else min(top, layer)
+    return sum(count_logit_paths(before, order=k) for k in range(last + 1))
+
+
+def verify_bytes(arch: Architecture, top: int | None, per_term: bool, sizes: dict) -> int:
+    """The bytes ``verify`` holds at once, at most: every logit term's value [batch, seq,
+    d_vocab], with ``per_term`` every path's restricted residual streams, one head's score terms
+    [batch, seq, seq] and their restricted scores, and a chunk of path streams. ``sizes``: batch,
+    seq, d_model, d_vocab, itemsize."""
+    batch, seq, d_model, d_vocab = (sizes[k] for k in ("batch", "seq", "d_model", "d_vocab"))
+    stream = batch * seq * d_model
+    paths = paths_into(arch, arch.n_layers, top)
+    held = paths * batch * seq * d_vocab + 3 * min(paths, CHUNK) * stream
+    if per_term:
+        held += paths * (arch.n_layers + 1) * stream
+    heads = 0
+    for layer in range(arch.n_layers):
+        if arch.heads[layer]:
+            n = paths_into(arch, layer, top)
+            restricted = min(n, CHUNK) ** 2 if per_term else 0
+            heads = max(heads, (n * n + restricted) * batch * seq * seq)
+    return sizes["itemsize"] * (held + heads)
+
+
+def check_verify(arch: Architecture, top: int | None, per_term: bool, sizes: dict, max_bytes):
+    """Refuse a ``verify`` run over ``max_bytes``, advising a lower ``max_order`` that fits, or
+    else ``per_term=False`` if that fits."""
+    nbytes = verify_bytes(arch, top, per_term, sizes)
+    if nbytes <= max_bytes:
+        return
+    last = arch.n_layers if top is None else top
+    fits = [k for k in range(last) if verify_bytes(arch, k, per_term, sizes) <= max_bytes]
+    if fits:
+        option, value = "max_order", fits[-1]
+    elif per_term and verify_bytes(arch, top, False, sizes) <= max_bytes:
+        option, value = "per_term", False
+    else:
+        option, value = None, None
+    what = (
+        f"verifying {arch!r} on tokens of shape ({sizes['batch']}, {sizes['seq']}) "
+        f"(max_order={top}, per_term={per_term})"
+    )
+    note = "" if option else " (fewer or shorter token sequences would need less)"
+    raise refusal(what, nbytes, max_bytes, option, value, note)

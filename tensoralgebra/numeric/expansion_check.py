@@ -1,0 +1,183 @@
+"""Expressions of the logits or of a head's scores, checked term by term against the enumeration.
+
+Two kinds of expression are checked this way by :func:`~tensoralgebra.verify`: the rule-based
+expansion itself (``ta.expand(ta.logits(arch))``, ``ta.expand(ta.scores(arch, layer, head))``),
+so that a rule that loses, repeats or changes a term is caught; and an expression a user gives
+(``expansion=``). Each term is evaluated (:mod:`~tensoralgebra.numeric.evaluation`) and matched
+with the enumerated term it equals (:func:`~tensoralgebra.logit_paths`,
+:func:`~tensoralgebra.score_paths`); the sum of the evaluated terms is compared with the forward
+pass, and each matched term with its enumerated term's value. Terms that are missing, repeated
+or unknown are named.
+
+>>> import tensoralgebra as ta
+>>> arch = ta.Architecture(heads=(1, 2))
+>>> [str(t) for t in flat_terms(ta.expand(ta.logits(ta.Architecture.schematic(2))), arch.heads)][:3]
+['Id ⊗ W_U W_E', 'A^{L0H0} ⊗ W_U W_OV^{L0H0} W_E', 'A^{L1H0} ⊗ W_U W_OV^{L1H0} W_E']
+>>> concrete_count(ta.expand(ta.logits(ta.Architecture.schematic(2))), arch.heads)
+6
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from tensoralgebra.expr.nodes import Expr, IndexedSum, Sum
+from tensoralgebra.expr.traversal import instantiate
+from tensoralgebra.numeric.arrays import first_nonfinite
+
+#: The most terms of the rule-based expansion ``verify`` evaluates for one quantity (the logits,
+#: or one head's scores). Expanding by the rules and evaluating takes about half a millisecond
+#: a term, so this keeps the check to a few seconds; above it the report says it was skipped.
+EXPANSION_LIMIT = 4096
+#: How many terms a message lists before "and N more".
+LISTED = 3
+
+
+def flat_terms(expr: Expr, heads: tuple[int, ...]) -> tuple[Expr, ...]:
+    """The terms of ``expr`` with every sum over heads written out for a model with ``heads``
+    per layer, and sums of sums flattened."""
+    out: list[Expr] = []
+    stack = [instantiate(expr, heads)]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, Sum):
+            stack.extend(reversed(e.args))
+        else:
+            out.append(e)
+    return tuple(out)
+
+
+def concrete_count(expr: Expr, heads: tuple[int, ...]) -> int:
+    """How many terms :func:`flat_terms` gives, counted without writing them out."""
+    if isinstance(expr, Sum):
+        return sum(concrete_count(a, heads) for a in expr.args)
+    if isinstance(expr, IndexedSum):
+        n = sum(heads[layer] for layer in expr.over.layers if layer < len(heads))
+        return n * concrete_count(expr.body, heads)
+    return 1
+
+
+@dataclass
+class Messages:
+    """Messages of one kind, the first few kept and the rest counted."""
+
+    items: list[str] = field(default_factory=list)
+    more: int = 0
+    limit: int = 5
+
+    def add(self, message: str) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(message)
+        else:
+            self.more += 1
+
+    def as_tuple(self) -> tuple[str, ...]:
+        return tuple(self.items) + ((f"... and {self.more} more",) if self.more else ())
+
+
+@dataclass
+class TermComparison:
+    """The outcome of :func:`compare_terms`."""
+
+    evaluated: int
+    total: object  # the sum of the evaluated terms, or None if none was in scope
+    worst: tuple  # (rel, abs, name) of the matched term furthest from its enumerated value
+    recognised: int
+    unknown: int
+    failures: Messages
+    notes: Messages
+
+
+def compare_terms(
+    terms: Iterable[Expr],
+    known: dict,
+    values: dict,
+    evaluate: Callable[[Expr], object],
+    error: Callable[[object, object], tuple[float, float]],
+    name: Callable[[object], str],
+    label: str,
+    strict: bool,
+) -> TermComparison:
+    """Evaluate ``terms`` and match them with the enumerated terms.
+
+    ``known`` maps each enumerated term's expression to its key (a
+    :class:`~tensoralgebra.LogitPath` or :class:`~tensoralgebra.ScorePath`, of any order);
+    ``values`` maps the keys in scope (order ≤ max_order) to their values. Matched terms out of
+    scope are skipped. ``error(got, want)`` is ``(abs, rel)``; ``name(key)`` names a term.
+    ``strict``: terms that match no enumerated term are failures (the rule-based expansion must
+    give exactly the enumerated terms); otherwise they are compared by value only, in the sum.
+    """
+    failures, notes = Messages(), Messages()
+    seen: Counter = Counter()
+    total, unknown, evaluated, worst_seen = None, [], 0, (None, None, None)
+    for term in terms:
+        key = known.get(term)
+        if key is not None and key not in values:
+            continue
+        value = evaluate(term)
+        evaluated += 1
+        where = first_nonfinite(value)
+        if where:
+            failures.add(f"{label}'s term {name(key) if key else term}: value {where}")
+        total = value if total is None else total + value
+        if key is None:
+            unknown.append(term)
+            continue
+        seen[key] += 1
+        err, rel = error(value, values[key])
+        worst_seen = worse(worst_seen, (rel, err, name(key)))
+    _count_problems(label, values, seen, unknown, strict, failures, notes, name)
+    return TermComparison(
+        evaluated, total, worst_seen, sum(seen.values()), len(unknown), failures, notes
+    )
+
+
+def _count_problems(label, values, seen, unknown, strict, failures, notes, name) -> None:
+    """Missing, repeated and unknown terms: failures, or notes where they cannot be told."""
+    missing = [k for k in values if not seen[k]]
+    repeated = [k for k, n in seen.items() if n > 1]
+    if unknown and not strict:
+        if len(unknown) == 1 and not seen:
+            notes.add(f"{label} is not a sum of enumerated terms: compared by value, as a whole")
+        else:
+            notes.add(
+                f"{len(unknown)} of {label}'s terms are not written as enumerated terms (the "
+                f"first: {_short(unknown[0])}): they are compared by value only, in the sum"
+            )
+        return
+    if unknown:
+        failures.add(
+            f"{label} gave {len(unknown)} term(s) that are no enumerated term: "
+            + _listed(unknown, _short)
+        )
+    if missing:
+        failures.add(
+            f"{label} lacks {len(missing)} of the {len(values)} terms: "
+            + _listed(missing, lambda k: f"{name(k)} ({k.expr})")
+        )
+    if repeated:
+        failures.add(f"{label} has terms more than once: " + _listed(repeated, name))
+
+
+def _short(expr: Expr, width: int = 120) -> str:
+    text = str(expr)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _listed(items: list, show: Callable[[object], str]) -> str:
+    shown = "; ".join(show(i) for i in items[:LISTED])
+    return shown + (f"; and {len(items) - LISTED} more" if len(items) > LISTED else "")
+
+
+def worse(current: tuple, candidate: tuple) -> tuple:
+    """The one of two ``(rel, abs, name)`` triples with the larger ``rel``, NaN counting as the
+    largest (Python's ``max`` would keep whichever comes first)."""
+
+    def key(triple):
+        rel = triple[0]
+        return -math.inf if rel is None else math.inf if math.isnan(rel) else rel
+
+    return candidate if key(candidate) > key(current) else current
