@@ -67,7 +67,10 @@ BAD = [
     ),
     (["verify", "--heads", "1", "--seed", "4294967296"], "--seed 4294967296 is out of range"),
     (["verify", "--heads", "1", "--d-vocab", "1000000000000"], "--d-vocab is 1000000000000"),
-    (["verify", "--heads", "1", "--d-vocab", "1000000"], "more than the 50,000,000 verify"),
+    (
+        ["verify", "--heads", "1", "--d-vocab", "1000000", "--d-model", "4096"],
+        "over the memory budget of 1,073,741,824 bytes: use --d-",
+    ),
     (["verify", "--heads", "1", "--d-head", "0"], "--d-head is 0: expected a positive integer"),
     (["verify", "--heads", "1", "--n-ctx", "-3"], "--n-ctx is -3"),
     (["verify", "--layers", "2"], "verify needs concrete head counts"),

@@ -150,7 +150,7 @@ BAD = [
         lambda: ta.Weights.random(ARCH, **{**SIZES, "d_vocab": 10**12}),
         ta.ExpansionLimitError,
         "would take 128,000,000,001,536 bytes, over the memory budget of "
-        "max_bytes=1,073,741,824; d_vocab=8388596 fits",
+        "1,073,741,824 bytes; d_vocab=8388596 fits",
     ),
     (
         lambda: ta.Weights.random(ta.Architecture((10**30,)), **SIZES),
@@ -191,7 +191,7 @@ BAD = [
     (
         lambda: ta.verify(MODEL, TOKENS, max_bytes=1000),
         ta.ExpansionLimitError,
-        "over the memory budget of max_bytes=1,000",
+        "over the memory budget of 1,000 bytes",
     ),
     (
         lambda: ta.verify(MODEL, TOKENS, expansion="logits"),

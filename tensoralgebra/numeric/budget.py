@@ -9,7 +9,7 @@ that fits (found by recomputing the estimate, never guessed).
 >>> largest_fitting(lambda n: 8 * n, budget=100, current=1000)
 12
 >>> print(refusal("the weights", 8000, 100, "d_vocab", 12).args[0])
-the weights would take 8,000 bytes, over the memory budget of max_bytes=100; d_vocab=12 fits
+the weights would take 8,000 bytes, over the memory budget of 100 bytes; d_vocab=12 fits
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def refusal(
     what: str, nbytes: int, budget: int, option: str | None, value: object, note: str = ""
 ) -> ExpansionLimitError:
     """The error for ``what`` needing ``nbytes`` over ``budget``, with the fitting ``option``."""
-    reason = f"{what} would take {nbytes:,} bytes, over the memory budget of max_bytes={budget:,}"
+    reason = f"{what} would take {nbytes:,} bytes, over the memory budget of {budget:,} bytes"
     return ExpansionLimitError(reason + note, option=option, value=value)
 
 
@@ -115,8 +115,9 @@ def check_verify(arch: Architecture, top: int | None, per_term: bool, sizes: dic
     else:
         option, value = None, None
     what = (
-        f"verifying {arch!r} on tokens of shape ({sizes['batch']}, {sizes['seq']}) "
-        f"(max_order={top}, per_term={per_term})"
+        f"verifying {arch!r} on tokens of shape ({sizes['batch']}, {sizes['seq']})"
+        + ("" if top is None else f" up to order {top}")
+        + ("" if per_term else " without per-term checks")
     )
     note = "" if option else " (fewer or shorter token sequences would need less)"
     raise refusal(what, nbytes, max_bytes, option, value, note)
