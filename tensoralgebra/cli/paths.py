@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-from tensoralgebra import validation
 from tensoralgebra.cli import options, output
 from tensoralgebra.cli.layout import label, logit_rows, path_record, score_record, score_rows
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
+from tensoralgebra.paths import check_order
 from tensoralgebra.scores import SCORE_KINDS
 
 _EXAMPLES = """\
@@ -52,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
             f"--kind {args.kind!r} is not a score kind: expected one of {', '.join(SCORE_KINDS)}"
         )
     arch = options.concrete_architecture_from_args(args, "the graph")
-    n = arch.n_layers
-    context = f"a path of this {n}-layer architecture has order 0..{n}"
-    validation.optional_integer(args.max_order, "--max-order", low=0, high=n + 1, context=context)
+    check_order(arch, args.max_order, "--max-order")
     from tensoralgebra import graph  # networkx: only for this command and graph
 
     # The queries take the architecture itself: they count first (refusing over the limit with

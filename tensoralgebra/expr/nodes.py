@@ -401,33 +401,6 @@ def _bilinear_spaces(query: Expr, form: Expr, key: Expr) -> tuple[AnySpace, AnyS
     return rows, cols
 
 
-def _factors(space: AnySpace, n: int, who: Expr, what: str) -> list[tuple]:
-    parts = space.parts
-    if any(len(p.factors) != n for p in parts):
-        raise SpaceMismatchError(f"{what} {who} must act on {n}-factor spaces, not on {space}")
-    return [p.factors for p in parts]
-
-
-def _bilinear_spaces(query: Expr, form: Expr, key: Expr) -> tuple[AnySpace, AnySpace]:
-    if isinstance(form.rows, DirectSum) or isinstance(form.cols, DirectSum):
-        raise SpaceMismatchError(f"the form {form} must act on one space, not a direct sum")
-    (r0, r1, r2), (c0, c1, c2) = (_factors(s, 3, form, "the form")[0] for s in form.shape)
-    for side, stream, wanted in (
-        ("query", query, Space.of(c0, r2)),
-        ("key", key, Space.of(c1, c2)),
-    ):
-        if stream.rows != wanted:
-            raise SpaceMismatchError(
-                f"ill-typed bilinear form: the form {form} [{form.rows} × {form.cols}] reads a "
-                f"{side} stream in {wanted}, but {stream} gives {stream.rows}"
-            )
-    q_parts = _factors(query.cols, 2, query, "the query stream")
-    k_parts = _factors(key.cols, 2, key, "the key stream")
-    rows = join([Space.of(r0, r1, q1) for _, q1 in q_parts])
-    cols = join([Space.of(q0, k0, k1) for q0, _ in q_parts for k0, k1 in k_parts])
-    return rows, cols
-
-
 def _expr(value: object, what: str) -> Expr:
     if not isinstance(value, Expr):
         raise TensorAlgebraError(f"{what} takes expressions, got {type(value).__name__} {value!r}")
