@@ -33,7 +33,6 @@ from sympy.core.cache import clear_cache
 from sympy.matrices.expressions.kronecker import combine_kronecker
 
 import tensoralgebra as ta
-from tensoralgebra.expr.sympy_bridge import to_sympy
 
 SIZES = [(2, 4), (3, 4), (4, 4), (6, 3)]
 REPEATS = 5
@@ -71,7 +70,7 @@ def sympy_seconds_per_term(logits: ta.Expr) -> tuple[int, float]:
 
     def whole() -> None:
         clear_cache()
-        expanded[:] = [to_sympy(logits).doit().expand()]
+        expanded[:] = [ta.to_sympy(logits).doit().expand()]
 
     whole_time = best_of(whole, SYMPY_REPEATS, SYMPY_BUDGET)
     terms = expanded[0].args

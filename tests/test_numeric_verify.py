@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensoralgebra as ta
-from tensoralgebra.expr.indices import HeadVar
+from tensoralgebra.expr import HeadVar
 from tensoralgebra.expr.nodes import Kron, Product, Transpose
 from tensoralgebra.expr.traversal import instantiate, substitute
 from tensoralgebra.numeric import stacks
@@ -91,7 +91,7 @@ def test_factored_expanded_and_schematic_forms_equal_the_forward_pass(data):
             want = trace.head_scores(layer, head)
             assert close(ta.evaluate(ta.scores(arch, layer, head), model, trace), want)
             terms = ta.expand(ta.scores(schematic, layer, "h"))
-            from tensoralgebra.expr.indices import HeadVar
+            from tensoralgebra.expr import HeadVar
             from tensoralgebra.expr.traversal import substitute
 
             one = substitute(terms, {HeadVar("h"): ta.Head(layer, head)})

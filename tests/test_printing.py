@@ -30,7 +30,8 @@ from tensoralgebra.expr import (
 )
 from tensoralgebra.printing import latex as latex_printer
 from tensoralgebra.printing import text as text_printer
-from tensoralgebra.printing.latex import escape, index_latex, symbol_name, term_pieces, to_latex
+from tensoralgebra.printing import to_latex
+from tensoralgebra.printing.latex import escape, index_latex, symbol_name, term_pieces
 from tensoralgebra.printing.precedence import PRECEDENCE, precedence
 from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U, A, Id_positions, W_pos
 

@@ -19,15 +19,10 @@ from sympy.matrices.expressions.kronecker import KroneckerProduct, combine_krone
 
 import tensoralgebra as ta
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.expr import Head, HeadVar
 from tensoralgebra.expr.dense import RandomValues, to_dense
-from tensoralgebra.expr.indices import Head, HeadVar
 from tensoralgebra.expr.nodes import Kron, Product
-from tensoralgebra.expr.sympy_bridge import (
-    split_sources,
-    sympy_expansion,
-    sympy_name,
-    to_sympy,
-)
+from tensoralgebra.expr.sympy_bridge import sympy_name
 from tensoralgebra.expr.traversal import symbols
 from tensoralgebra.symbols import W_E, A
 
@@ -41,7 +36,7 @@ def _ours_by_block(expr, sizes=None) -> dict:
     out: dict = {}
     for term in ta.terms(ta.expand(expr)):
         # doit() is the normalisation combine_kronecker ends with: flattened MatMuls, no Identity.
-        out.setdefault((term.rows, term.cols), []).append(to_sympy(term, sizes).doit())
+        out.setdefault((term.rows, term.cols), []).append(ta.to_sympy(term, sizes).doit())
     return out
 
 
@@ -62,18 +57,18 @@ def _same_terms(ours: list, theirs: list) -> bool:
 def test_sympy_expansion_has_our_terms(arch):
     logits = ta.logits(arch)
     ours = _ours_by_block(logits)
-    blocks = split_sources(logits)
+    blocks = ta.split_sources(logits)
     assert set(blocks) == set(ours)
     for key, block in blocks.items():
-        theirs = sympy_expansion(block)
+        theirs = ta.sympy_expansion(block)
         assert _same_terms(ours[key], theirs), (key, ours[key], theirs)
     assert sum(map(len, ours.values())) == ta.count_logit_paths(arch)
 
 
 def test_comparison_detects_a_dropped_term_and_swapped_factors():
     logits = ta.logits(ta.Architecture((2, 1)))
-    ours = [to_sympy(t).doit() for t in ta.terms(ta.expand(logits))]
-    theirs = sympy_expansion(logits)
+    ours = [ta.to_sympy(t).doit() for t in ta.terms(ta.expand(logits))]
+    theirs = ta.sympy_expansion(logits)
     assert _same_terms(ours, theirs)
     assert not _same_terms(ours[:-1], theirs)
     assert not _same_terms([*ours, ours[0]], theirs)
@@ -83,16 +78,16 @@ def test_comparison_detects_a_dropped_term_and_swapped_factors():
     pattern, ov = virtual.args
     assert pattern == Product((A(Head(1, 0)), A(Head(0, 1))))
     swapped = Kron((Product(pattern.args[::-1]), ov))
-    assert not _same_terms([*ours[:-1], to_sympy(swapped).doit()], theirs)
+    assert not _same_terms([*ours[:-1], ta.to_sympy(swapped).doit()], theirs)
 
     wrong_ov = Kron((pattern, Product((ov.args[0], *ov.args[1:-1][::-1], ov.args[-1]))))
-    assert not _same_terms([*ours[:-1], to_sympy(wrong_ov).doit()], theirs)
+    assert not _same_terms([*ours[:-1], ta.to_sympy(wrong_ov).doit()], theirs)
 
 
 def test_transposes_are_pushed_down_alike():
     logits_t = ta.logits(ta.Architecture((1, 1))).T
     (ours,) = _ours_by_block(logits_t).values()
-    assert _same_terms(ours, sympy_expansion(logits_t))
+    assert _same_terms(ours, ta.sympy_expansion(logits_t))
 
 
 def test_combine_kronecker_on_a_sum_is_wrong():
@@ -115,31 +110,31 @@ def test_combine_kronecker_on_a_sum_is_wrong():
 
 def test_schematic_architectures_are_refused():
     with pytest.raises(TensorAlgebraError, match=r"H0.*concrete architecture"):
-        to_sympy(ta.logits(ta.Architecture.schematic(n_layers=1)))
+        ta.to_sympy(ta.logits(ta.Architecture.schematic(n_layers=1)))
 
 
 def test_free_head_variables_are_refused():
     with pytest.raises(TensorAlgebraError, match="free head variable h"):
-        to_sympy(A(HeadVar("h")))
+        ta.to_sympy(A(HeadVar("h")))
 
 
 def test_sums_over_two_sources_are_refused():
     logits = ta.logits(ta.Architecture((1,), positional="standard"))
     with pytest.raises(TensorAlgebraError, match=r"positions⊗vocab ⊕ positions⊗pos.*split_sources"):
-        to_sympy(logits)
+        ta.to_sympy(logits)
 
 
 @pytest.mark.parametrize("sizes", [{"n_ctx": 0}, {"d_model": 2.0}, {"d_ctx": 2}])
 def test_bad_sizes_are_refused(sizes):
     with pytest.raises(TensorAlgebraError, match="size"):
-        to_sympy(W_E, sizes)
+        ta.to_sympy(W_E, sizes)
 
 
 def test_split_sources_blocks_are_the_dense_blocks():
     logits = ta.logits(ta.Architecture((2, 1), positional="standard"))
     values = RandomValues(TINY, seed=1)
     whole = to_dense(logits, values, heads=(2, 1))
-    blocks = [to_dense(b, values, heads=(2, 1)) for b in split_sources(logits).values()]
+    blocks = [to_dense(b, values, heads=(2, 1)) for b in ta.split_sources(logits).values()]
     np.testing.assert_allclose(whole, np.hstack(blocks), rtol=1e-13, atol=1e-13)
 
 
@@ -171,7 +166,9 @@ def _factored_and_expanded(arch: ta.Architecture, sizes: dict):
     """Pairs (factored block, our expanded terms of that block) as SymPy expressions."""
     logits = ta.logits(arch)
     ours = _ours_by_block(logits, sizes)
-    return [(to_sympy(block, sizes), ours[key]) for key, block in split_sources(logits).items()]
+    return [
+        (ta.to_sympy(block, sizes), ours[key]) for key, block in ta.split_sources(logits).items()
+    ]
 
 
 @pytest.mark.parametrize(
@@ -204,7 +201,7 @@ def test_expanded_equals_factored_with_symbolic_entries():
 def test_dense_evaluator_agrees_with_sympy():
     arch = ta.Architecture((2, 1), positional="standard")
     logits = ta.logits(arch)
-    blocks = [to_sympy(b, TINY) for b in split_sources(logits).values()]
+    blocks = [ta.to_sympy(b, TINY) for b in ta.split_sources(logits).values()]
     values = _integer_values(sympy.BlockMatrix([blocks]), seed=7)
     exact = sympy.Matrix.hstack(*(_explicit(b, values) for b in blocks))
     by_name = {s.name: np.array(v.tolist(), dtype=float) for s, v in values.items()}

@@ -30,7 +30,6 @@ from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.dense import RandomValues, dim, to_dense
 from tensoralgebra.expr.nodes import Expr, Identity, Kron, MatrixSymbol, Product, Transpose
 from tensoralgebra.expr.spaces import POS, VOCAB, Space
-from tensoralgebra.expr.sympy_bridge import split_sources, sympy_expansion, to_sympy
 from tensoralgebra.expr.traversal import symbols
 from tensoralgebra.symbols import W_OV, W_QK
 
@@ -235,14 +234,14 @@ def test_a_first_layer_head_reads_the_embeddings_only():
 def residual_terms(arch: ta.Architecture, layer: int) -> list[sympy.MatrixExpr]:
     """SymPy's own expansion of the stream ``layer`` reads: terms ``A_p ⊗ W_p W_src``."""
     stream = ta.residual_stream(arch, layer)
-    return [t for block in split_sources(stream).values() for t in sympy_expansion(block)]
+    return [t for block in ta.split_sources(stream).values() for t in ta.sympy_expansion(block)]
 
 
 def side_term(path) -> sympy.MatrixExpr:
     """A score term's query or key path as a residual-stream term ``A_p ⊗ W_p W_src``."""
     ovs = [W_OV(i) for i in path.indices[::-1]]
     weights = Product((*ovs, path.source_matrix)) if ovs else path.source_matrix
-    return to_sympy(Kron((path.pattern, weights))).doit()
+    return ta.to_sympy(Kron((path.pattern, weights))).doit()
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES, ids=repr)
@@ -256,19 +255,19 @@ def test_score_terms_are_the_pairs_of_sympys_residual_terms(arch):
             assert {side_term(p.query) for p in paths} == set(theirs)
             assert Counter((side_term(p.query), side_term(p.key)) for p in paths) == pairs
             # Each term is its pair under the bilinear mixed product: A_q ⊗ A_k ⊗ W_q^T W_QK W_k.
-            w_qk = to_sympy(W_QK((layer, head)))
+            w_qk = ta.to_sympy(W_QK((layer, head)))
             wanted = Counter(
                 KroneckerProduct(q.args[0], k.args[0], q.args[1].T * w_qk * k.args[1]).doit()
                 for q, k in pairs
             )
-            assert Counter(to_sympy(p.expr).doit() for p in paths) == wanted
+            assert Counter(ta.to_sympy(p.expr).doit() for p in paths) == wanted
 
 
 def test_the_pairing_detects_a_wrong_pairing():
     arch = ta.Architecture((1, 1))
     theirs = residual_terms(arch, 1)
-    ours = Counter(to_sympy(p.expr).doit() for p in ta.score_paths(arch, 1, 0))
-    w_qk = to_sympy(W_QK((1, 0)))
+    ours = Counter(ta.to_sympy(p.expr).doit() for p in ta.score_paths(arch, 1, 0))
+    w_qk = ta.to_sympy(W_QK((1, 0)))
     pairs = list(itertools.product(theirs, repeat=2))
 
     def paired(pattern, weights):
