@@ -32,7 +32,10 @@ import networkx as nx
 
 from tensoralgebra.graph.build import architecture_of, by_layer
 from tensoralgebra.graph.draw_parts import (
+    DX,
     STYLE,
+    H,
+    arc_rise,
     edges,
     frame,
     legend,
@@ -121,9 +124,17 @@ def draw(
     groups = [(c,) for c in channels] if panels else [channels]
     place = positions(G)
     tallest = max(sum(1 for p in place.values() if p[0] == x) for x, _ in place.values())
-    width, height = 1.1 + 1.75 * (len({x for x, _ in place.values()})), 1.4 + 0.95 * tallest
-    # A row of layer blocks is wide and flat: its panels go one under another.
-    cols = 1 if G.graph.get(PER) == "layer" else min(len(groups), 2)
+    columns = len({x for x, _ in place.values()})
+    width, height = 1.1 + 1.75 * columns, 1.4 + 0.95 * tallest
+    if G.graph.get(PER) == "layer":
+        # A row of layer blocks is wide and flat, its panels one under another; the arcs rise
+        # with the layers they skip, so the panel is as tall as its highest arc at the scale the
+        # width sets (data units are drawn square), plus the title, layer names and legend.
+        cols = 1
+        inches_per_unit = 1.75 / DX
+        height = 1.0 + inches_per_unit * (H + arc_rise(columns - 1) + 0.8)
+    else:
+        cols = min(len(groups), 2)
     rows = -(-len(groups) // cols)
     fig = Figure(figsize=(width * cols + (1.2 if weight else 0), height * rows))
     axes = fig.subplots(rows, cols, squeeze=False)

@@ -24,10 +24,10 @@ STYLE = {
     "V": {"color": "#23913a", "linestyle": "solid", "dot": "solid"},
     "out": {"color": "#7a7a7a", "linestyle": "solid", "dot": "solid"},
 }
-_DX, _W, _H = 2.4, 0.78, 0.62  # column spacing, box width, box height
+DX, W, H = 2.4, 0.78, 0.62  # column spacing, box width, box height
 _PORT = {"Q": 0.2, "K": 0.0, "V": -0.2, "out": 0.0}  # input heights on a box's left side
 _ROLE_FILL = {"source": "#fff4d6", "head": "#eef2f8", "layer": "#e4ebf5", "unembed": "#f0f0f0"}
-_CLEAR = _H / 2 + 0.06  # how far a lane keeps from a box's centre
+_CLEAR = H / 2 + 0.06  # how far a lane keeps from a box's centre
 _OUTSIDE_STEP = 0.09  # spacing of the lanes above or below every box
 
 
@@ -37,7 +37,7 @@ def positions(G: nx.MultiDiGraph) -> dict[str, tuple[float, float]]:
     for n, layer in G.nodes(data=LAYER):
         columns.setdefault(layer, []).append(n)
     return {
-        n: ((layer + 1) * _DX, ((len(col) - 1) / 2 - i) * 1.0)
+        n: ((layer + 1) * DX, ((len(col) - 1) / 2 - i) * 1.0)
         for layer, col in columns.items()
         for i, n in enumerate(col)
     }
@@ -101,8 +101,13 @@ def edges(ax, G: nx.MultiDiGraph, drawn: list, place: dict, paint: Paint | None)
         )
         ax.add_patch(arrow)
     if by_layer:  # the arcs' tops, for the frame
-        return [0.35 + 0.3 * (round((place[v][0] - place[u][0]) / _DX) - 1) for u, v, _ in drawn]
+        return [arc_rise(round((place[v][0] - place[u][0]) / DX)) for u, v, _ in drawn]
     return list(lanes.values())
+
+
+def arc_rise(span: int) -> float:
+    """How far above the blocks an arc across ``span`` columns rises: higher the longer it is."""
+    return 0.35 + 0.3 * (span - 1)
 
 
 def _arc(tail, head, channel, _lane):
@@ -111,11 +116,10 @@ def _arc(tail, head, channel, _lane):
     from matplotlib.path import Path as Curve
 
     (x0, y0), (x1, y1) = tail, head
-    start, end = (x0 + _W / 2, y0 + _H / 4), (x1 - _W / 2, y1 + _PORT[channel])
-    if round((x1 - x0) / _DX) <= 1:
+    start, end = (x0 + W / 2, y0 + H / 4), (x1 - W / 2, y1 + _PORT[channel])
+    if round((x1 - x0) / DX) <= 1:
         return Curve([start, end], [Curve.MOVETO, Curve.LINETO])
-    rise = 0.35 + 0.3 * (round((x1 - x0) / _DX) - 1)
-    top = max(y0, y1) + _H / 2 + rise
+    top = max(y0, y1) + H / 2 + arc_rise(round((x1 - x0) / DX))
     points = [start, (start[0] + 0.4, top), (end[0] - 0.4, top), end]
     return Curve(points, [Curve.MOVETO, Curve.CURVE4, Curve.CURVE4, Curve.CURVE4])
 
@@ -125,11 +129,11 @@ def _lanes(G, drawn, place) -> dict[tuple, float]:
     by the edges that want it, each at an offset of its own across the band."""
     rows: dict[int, list[float]] = {}
     for x, y in place.values():
-        rows.setdefault(round(x / _DX), []).append(y)
+        rows.setdefault(round(x / DX), []).append(y)
     wanted: dict[float, list[tuple]] = {}
     for u, v, c in drawn:
         (x0, y0), (x1, y1) = place[u], place[v]
-        first, last = round(x0 / _DX), round(x1 / _DX)
+        first, last = round(x0 / DX), round(x1 / DX)
         if last - first > 1:
             passed = [y for col in range(first + 1, last) for y in rows.get(col, ())]
             lane = _lane(passed, (y0 + y1 + _PORT[c]) / 2)
@@ -167,10 +171,10 @@ def _route(tail, head, channel, lane):
     from matplotlib.path import Path as Curve
 
     (x0, y0), (x1, y1) = tail, head
-    start, end = (x0 + _W / 2, y0), (x1 - _W / 2, y1 + _PORT[channel])
+    start, end = (x0 + W / 2, y0), (x1 - W / 2, y1 + _PORT[channel])
     if lane is None:
         return Curve([start, end], [Curve.MOVETO, Curve.LINETO])
-    a, b, bend = x0 + _DX / 2, x1 - _DX / 2, 0.45
+    a, b, bend = x0 + DX / 2, x1 - DX / 2, 0.45
     points = [start, (start[0] + bend, y0), (a - bend, lane), (a, lane), (b, lane)]
     points += [(b + bend, lane), (end[0] - bend, end[1]), end]
     codes = [Curve.MOVETO, *[Curve.CURVE4] * 3, Curve.LINETO, *[Curve.CURVE4] * 3]
@@ -186,9 +190,9 @@ def nodes(ax, G: nx.MultiDiGraph, place: dict, drawn: list) -> list[str]:
     for n in shown:
         data, (x, y) = G.nodes[n], place[n]
         box = FancyBboxPatch(
-            (x - _W / 2, y - _H / 2),
-            _W,
-            _H,
+            (x - W / 2, y - H / 2),
+            W,
+            H,
             boxstyle="round,pad=0.02,rounding_size=0.08",
             facecolor=_ROLE_FILL[data[ROLE]],
             edgecolor="#333333",
@@ -202,7 +206,7 @@ def nodes(ax, G: nx.MultiDiGraph, place: dict, drawn: list) -> list[str]:
         if data[ROLE] in ("head", "layer"):
             for c in ("Q", "K", "V"):
                 ax.text(
-                    x - _W / 2 + 0.05,
+                    x - W / 2 + 0.05,
                     y + _PORT[c],
                     c,
                     ha="left",
@@ -218,9 +222,9 @@ def frame(ax, G: nx.MultiDiGraph, place: dict, lanes: list[float], title: str | 
     """Limits, the layer names above everything drawn (so that no edge crosses them), title."""
     xs = [x for x, _ in place.values()]
     ys = [y for _, y in place.values()]
-    top = max([max(ys) + _H / 2, *lanes]) + 0.3
-    bottom = min([min(ys) - _H / 2, *lanes]) - 0.45
-    ax.set_xlim(min(xs) - _W, max(xs) + _W)
+    top = max([max(ys) + H / 2, *lanes]) + 0.3
+    bottom = min([min(ys) - H / 2, *lanes]) - 0.45
+    ax.set_xlim(min(xs) - W, max(xs) + W)
     ax.set_ylim(bottom, top + 0.3)
     ax.set_aspect("equal")
     ax.axis("off")
