@@ -29,6 +29,10 @@ from pathlib import Path
 # Measure this checkout's package, whether or not it is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import threads  # first: sizes the thread pools before numpy and torch load
+
+THREADS = threads.choose(__doc__.splitlines()[0])
+
 from sympy.core.cache import clear_cache
 from sympy.matrices.expressions.kronecker import combine_kronecker
 
@@ -125,6 +129,7 @@ def row(r: dict) -> str:
 
 
 def main() -> None:
+    print(threads.stated(THREADS))
     print("logit expansion of L layers × H heads; goals: speedup ≥ 100×, paths/tuples ≤ 2×")
     print(HEADER)
     for n_layers, n_heads in SIZES:

@@ -21,6 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import threads  # first: sizes the thread pools before numpy and torch load
+
+THREADS = threads.choose(__doc__.splitlines()[0])
+
 import numpy as np
 
 import tensoralgebra as ta
@@ -47,6 +51,7 @@ def gemm_flops() -> float:
 
 
 def main() -> None:
+    print(threads.stated(THREADS))
     arch = ta.Architecture(heads=(H,) * L)
     weights = ta.Weights.random(arch, d_model=D_MODEL, d_head=D_HEAD, d_vocab=D_VOCAB, n_ctx=SEQ)
     model = ta.AttentionOnlyTransformer(weights)
