@@ -64,12 +64,16 @@ if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type
     from tensoralgebra.expr.sympy_bridge import split_sources, sympy_expansion, to_sympy
     from tensoralgebra.numeric import (
         AttentionOnlyTransformer,
+        FoldingError,
         TokensError,
         Trace,
         VerifyReport,
         Weights,
         WeightsError,
+        center_writing_weights,
         evaluate,
+        fold_ln,
+        fold_value_biases,
         verify,
     )
     from tensoralgebra.proof import (
@@ -97,6 +101,10 @@ _LAZY = {
     "WeightsError": "tensoralgebra.numeric",
     "evaluate": "tensoralgebra.numeric",
     "verify": "tensoralgebra.numeric",
+    "fold_ln": "tensoralgebra.numeric",
+    "center_writing_weights": "tensoralgebra.numeric",
+    "fold_value_biases": "tensoralgebra.numeric",
+    "FoldingError": "tensoralgebra.numeric",
     # SymPy and Hypothesis: checked proofs.
     "Equation": "tensoralgebra.proof",
     "ProofError": "tensoralgebra.proof",
@@ -131,6 +139,7 @@ __all__ = [
     "Equation",
     "ExpansionLimitError",
     "Expr",
+    "FoldingError",
     "Head",
     "HeadSet",
     "HeadVar",
@@ -147,6 +156,7 @@ __all__ = [
     "Weights",
     "WeightsError",
     "canonical",
+    "center_writing_weights",
     "check_derivation",
     "check_score_kind",
     "circuits",
@@ -163,6 +173,8 @@ __all__ = [
     "expansion_steps",
     "fitting_max_order",
     "fitting_score_max_order",
+    "fold_ln",
+    "fold_value_biases",
     "format_count",
     "graph",
     "layer_factor",

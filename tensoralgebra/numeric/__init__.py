@@ -16,6 +16,10 @@ _LAZY = {
     "evaluate": "tensoralgebra.numeric.evaluation",
     "verify": "tensoralgebra.numeric.verification",
     "VerifyReport": "tensoralgebra.numeric.report",
+    "fold_ln": "tensoralgebra.numeric.folding",
+    "center_writing_weights": "tensoralgebra.numeric.folding",
+    "fold_value_biases": "tensoralgebra.numeric.folding",
+    "FoldingError": "tensoralgebra.numeric.folding",
 }
 
 

@@ -9,6 +9,12 @@ Convention: the symbol ``W_QK^h`` of the expansion is the *unscaled* ``W_Q^{hT} 
 scores a :class:`~tensoralgebra.numeric.trace.Trace` records are therefore ``R W_QK^h R^T``
 (before the mask), and the patterns are ``softmax(mask(scores / sqrt(d_head)))``.
 
+Real architectures (docs/conventions.md §7) are computed as TransformerLens computes them: a
+LayerNorm ``ln1`` before every layer's heads and ``ln_final`` before the unembedding (centre,
+divide by ``sqrt(var + eps)`` with the biased variance, then weight and bias for ``"LN"``), the
+biases added to queries, keys, values, the layer's output and the logits, and shortformer
+positions added after ``ln1`` to what queries and keys read, never to the stream or the values.
+
 >>> import tensoralgebra as ta
 >>> w = ta.Weights.random(ta.Architecture(heads=(2, 2)), d_model=8, d_head=4, d_vocab=11, n_ctx=6)
 >>> model = ta.AttentionOnlyTransformer(w)
@@ -30,41 +36,75 @@ from torch import nn
 
 from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.numeric.parameters import real_parts
 from tensoralgebra.numeric.tokens import check_keep, check_tokens
-from tensoralgebra.numeric.trace import Trace
+from tensoralgebra.numeric.trace import Recorder, Trace
 from tensoralgebra.numeric.weights import Weights
 
 
-def _param(array: np.ndarray) -> nn.Parameter:
+def _param(array: np.ndarray | None) -> nn.Parameter | None:
+    if array is None:
+        return None
     return nn.Parameter(torch.from_numpy(np.array(array)), requires_grad=False)
+
+
+def layer_norm(x: torch.Tensor, w, b, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(normalized, scale)``: ``x`` [..., d_model] centred and divided by
+    ``scale = sqrt(var + eps)`` [...] (``var`` the biased variance over d_model), then times ``w``
+    plus ``b`` [d_model] when given (LayerNorm; without them LNPre)."""
+    centred = x - x.mean(-1, keepdim=True)
+    scale = (centred.pow(2).mean(-1, keepdim=True) + eps).sqrt()
+    normalized = centred / scale
+    if w is not None:
+        normalized = normalized * w + b
+    return normalized, scale[..., 0]
+
+
+def refuse_real(parts: list[str], what: str) -> None:
+    """Refuse ``what`` for a model with any of ``parts`` (biases, LayerNorm, shortformer)."""
+    if parts:
+        raise TensorAlgebraError(
+            f"{what} is not yet supported for models with LayerNorm, biases or shortformer "
+            f"positions (this model has {', '.join(parts)}); its conventional pass, model(tokens) "
+            "or model.run(tokens), is exact"
+        )
 
 
 class AttentionLayer(nn.Module):
     """One layer of attention heads; ``W_Q``, ``W_K``, ``W_V`` [n_heads, d_head, d_model],
-    ``W_O`` [n_heads, d_model, d_head]."""
+    ``W_O`` [n_heads, d_model, d_head]; optionally the biases ``b_Q``, ``b_K``, ``b_V``
+    [n_heads, d_head] and ``b_O`` [d_model], and the LayerNorm ``ln_w``, ``ln_b`` [d_model]
+    (``None``: absent)."""
 
-    def __init__(self, W_Q, W_K, W_V, W_O):
+    def __init__(self, W_Q, W_K, W_V, W_O, b_Q=None, b_K=None, b_V=None, b_O=None, **ln):
         super().__init__()
         self.W_Q, self.W_K, self.W_V, self.W_O = map(_param, (W_Q, W_K, W_V, W_O))
+        self.b_Q, self.b_K, self.b_V, self.b_O = map(_param, (b_Q, b_K, b_V, b_O))
+        self.ln_w, self.ln_b = _param(ln.get("ln_w")), _param(ln.get("ln_b"))
         self.n_heads, self.d_head = W_Q.shape[0], W_Q.shape[1]
 
-    def _project(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        """``x`` [..., seq, d_model] through the heads' stacked read matrices, split by head:
-        [..., n_heads, seq, d_head]."""
+    def _project(self, x: torch.Tensor, W: torch.Tensor, b=None) -> torch.Tensor:
+        """``x`` [..., seq, d_model] through the heads' stacked read matrices, split by head,
+        plus the bias ``b`` [n_heads, d_head] if given: [..., n_heads, seq, d_head]."""
         stacked = W.reshape(self.n_heads * self.d_head, x.shape[-1])  # head 0's rows, head 1's...
         out = x @ stacked.T
-        out = out.reshape(*x.shape[:-1], self.n_heads, self.d_head)
-        return out.transpose(-3, -2)
+        out = out.reshape(*x.shape[:-1], self.n_heads, self.d_head).transpose(-3, -2)
+        return out if b is None else out + b[:, None, :]
 
     def scores(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         """Unscaled scores ``q k^T`` [..., n_heads, seq, seq] of the query stream ``query`` and
-        the key stream ``key`` (each [..., seq, d_model]): ``R_q W_QK^h R_k^T``."""
-        return self._project(query, self.W_Q) @ self._project(key, self.W_K).transpose(-1, -2)
+        the key stream ``key`` (each [..., seq, d_model]): ``R_q W_QK^h R_k^T`` (with biases,
+        ``q = R_q W_Q^T + b_Q`` and ``k = R_k W_K^T + b_K``)."""
+        q = self._project(query, self.W_Q, self.b_Q)
+        return q @ self._project(key, self.W_K, self.b_K).transpose(-1, -2)
 
     def head_scores(self, query: torch.Tensor, key: torch.Tensor, head: int) -> torch.Tensor:
         """One head's unscaled scores [..., seq, seq]: :meth:`scores` without the others'."""
         q = query @ self.W_Q[head].T  # [..., seq, d_head]
-        return q @ (key @ self.W_K[head].T).transpose(-1, -2)
+        k = key @ self.W_K[head].T
+        if self.b_Q is not None:
+            q, k = q + self.b_Q[head], k + self.b_K[head]
+        return q @ k.transpose(-1, -2)
 
     def pattern(self, scores: torch.Tensor) -> torch.Tensor:
         """``softmax(causal_mask(scores / sqrt(d_head)))`` over keys, [..., seq, seq]."""
@@ -76,19 +116,22 @@ class AttentionLayer(nn.Module):
     def output(
         self, x: torch.Tensor, pattern: torch.Tensor, only: int | None = None
     ) -> torch.Tensor:
-        """What the heads write: ``concat_h(A^h x W_V^{hT}) W_O^T`` [..., seq, d_model].
+        """What the heads write: ``concat_h(A^h (x W_V^{hT} + b_V^h)) W_O^T + b_O``
+        [..., seq, d_model] (the biases if the layer has them).
 
         ``pattern`` [..., n_heads, seq, seq]; ``only``: keep that head's output alone (the
-        others' outputs are zeroed before ``W_O``, the usual way to ablate heads).
+        others' outputs are zeroed before ``W_O``, the usual way to ablate heads; ``b_O``, no
+        head's, is then left out).
         """
-        z = pattern @ self._project(x, self.W_V)  # [..., n_heads, seq, d_head]
+        z = pattern @ self._project(x, self.W_V, self.b_V)  # [..., n_heads, seq, d_head]
         if only is not None:
             mask = torch.zeros(self.n_heads, 1, 1, dtype=z.dtype)
             mask[only] = 1
             z = z * mask
         concat = z.transpose(-3, -2).reshape(*x.shape[:-1], self.n_heads * self.d_head)
         W_O = self.W_O.permute(1, 0, 2).reshape(x.shape[-1], -1)  # [W_O^0 W_O^1 ...]
-        return concat @ W_O.T
+        out = concat @ W_O.T
+        return out if self.b_O is None or only is not None else out + self.b_O
 
 
 class AttentionOnlyTransformer(nn.Module):
@@ -105,25 +148,44 @@ class AttentionOnlyTransformer(nn.Module):
         if not isinstance(weights, Weights):
             raise TensorAlgebraError(f"AttentionOnlyTransformer needs Weights, got {weights!r}")
         self.W_E, self.W_U = _param(weights.W_E), _param(weights.W_U)
-        self.W_pos = None if weights.W_pos is None else _param(weights.W_pos)
+        self.W_pos = _param(weights.W_pos)
+        self.b_U = _param(weights.b_U)
+        self.ln_final_w, self.ln_final_b = _param(weights.ln_final_w), _param(weights.ln_final_b)
         self.layers = nn.ModuleList(
-            AttentionLayer(*w) for w in zip(weights.W_Q, weights.W_K, weights.W_V, weights.W_O)
+            AttentionLayer(*w, **_layer_extras(weights, index))
+            for index, w in enumerate(zip(weights.W_Q, weights.W_K, weights.W_V, weights.W_O))
         )
         self.n_ctx, self.d_head = weights.n_ctx, weights.d_head
+        self.normalization, self.eps = weights.normalization, weights.eps
+        self.positional = weights.positional
         self.architecture = weights.architecture
+        self.real_parts = real_parts(weights)
 
     @property
     def weights(self) -> Weights:
         """The current parameter values as :class:`Weights` (validated again: finite, shapes)."""
+
+        def per_layer(name):
+            values = [getattr(layer, name) for layer in self.layers]
+            return None if not values or any(v is None for v in values) else values
+
+        layers = {n: [getattr(layer, n) for layer in self.layers] for n in ("W_Q", "W_K", "W_V")}
+        layers["W_O"] = [layer.W_O for layer in self.layers]
+        layers.update({n: per_layer(n) for n in ("b_Q", "b_K", "b_V", "b_O", "ln_w", "ln_b")})
+        if not self.layers:  # no layer to say which per-layer parameters exist
+            layers.update(_no_layers(self))
         return Weights(
             W_E=self.W_E,
             W_U=self.W_U,
-            W_Q=[layer.W_Q for layer in self.layers],
-            W_K=[layer.W_K for layer in self.layers],
-            W_V=[layer.W_V for layer in self.layers],
-            W_O=[layer.W_O for layer in self.layers],
+            **layers,
             W_pos=self.W_pos,
             n_ctx=self.n_ctx,
+            b_U=self.b_U,
+            ln_final_w=self.ln_final_w,
+            ln_final_b=self.ln_final_b,
+            normalization=self.normalization,
+            eps=self.eps,
+            positional=self.positional,
         )
 
     def tokens(self, tokens: object) -> np.ndarray:
@@ -132,13 +194,13 @@ class AttentionOnlyTransformer(nn.Module):
 
     def embed(self, tokens: torch.Tensor, sources=("token", "position")) -> torch.Tensor:
         """The residual stream before layer 0, [batch, seq, d_model]: the token embedding plus,
-        with ``W_pos``, the positional embedding (only the listed ``sources``)."""
+        with standard positions, the positional embedding (only the listed ``sources``)."""
         x = (
             self.W_E.T[tokens]
             if "token" in sources
             else torch.zeros((*tokens.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
         )
-        if self.W_pos is not None and "position" in sources:
+        if self.positional == "standard" and "position" in sources:
             x = x + self.W_pos.T[: tokens.shape[1]]
         return x
 
@@ -164,6 +226,9 @@ class AttentionOnlyTransformer(nn.Module):
 
         A pass that overflows the dtype (values NaN or ±inf) is returned as computed, with a
         ``RuntimeWarning`` saying where the first such value is.
+
+        For a model with biases, LayerNorm or shortformer positions only the conventional pass
+        exists so far: ``frozen``, ``keep`` and ``keep_order`` are refused.
         """
         trace = self.record(tokens, frozen, keep, keep_order)
         problem = trace.nonfinite()
@@ -181,6 +246,10 @@ class AttentionOnlyTransformer(nn.Module):
         """:meth:`run` without the warning about values that are not finite (for callers that
         report them themselves, as ``verify`` does)."""
         array = self.tokens(tokens)
+        restricted = {"frozen": frozen, "keep": keep, "keep_order": keep_order}
+        for name, value in restricted.items():
+            if value is not None:
+                refuse_real(self.real_parts, f"model.run({name}=...)")
         if keep is not None and keep_order is not None:
             raise TensorAlgebraError("give keep or keep_order, not both")
         if keep_order is not None:
@@ -201,13 +270,14 @@ class AttentionOnlyTransformer(nn.Module):
         if keep_order is not None:
             return self._run_by_order(ids, frozen, keep_order)
         x = self.embed(ids, sources)
-        recorder = _Recorder()
+        recorder = Recorder()
         for index, layer in enumerate(self.layers):
-            scores = layer.scores(x, x)
+            normed, query_key, scale = self._attention_inputs(x, layer)
+            scores = layer.scores(query_key, query_key)
             pattern = layer.pattern(scores) if frozen is None else self._frozen(frozen, index)
-            recorder.layer(x, scores, pattern)
+            recorder.layer(x, scores, pattern, scale)
             if keep is None:
-                out = layer.output(x, pattern)
+                out = layer.output(normed, pattern)
                 x = x + out
             elif index in path:
                 out = layer.output(x, pattern, only=path[index])
@@ -215,13 +285,33 @@ class AttentionOnlyTransformer(nn.Module):
             else:
                 out = torch.zeros_like(x)
             recorder.attention.append(out)
-        return recorder.trace(array, x, self.W_U, keep=keep)
+        return recorder.trace(array, x, self._unembed(x), keep=keep)
+
+    def _norm(self, x: torch.Tensor, w, b) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.normalization is None:
+            return x, None
+        return layer_norm(x, w, b, self.eps)
+
+    def _attention_inputs(self, x: torch.Tensor, layer: AttentionLayer):
+        """``(values' input, queries' and keys' input, ln1's scale or None)`` of ``layer``
+        reading the stream ``x``: shortformer positions join after ``ln1``, for Q and K only."""
+        normed, scale = self._norm(x, layer.ln_w, layer.ln_b)
+        query_key = normed
+        if self.positional == "shortformer":
+            query_key = normed + self.W_pos.T[: x.shape[-2]]
+        return normed, query_key, scale
+
+    def _unembed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(logits, ln_final's scale or None)`` from the final stream ``x``."""
+        normed, scale = self._norm(x, self.ln_final_w, self.ln_final_b)
+        logits = normed @ self.W_U.T
+        return (logits if self.b_U is None else logits + self.b_U), scale
 
     def _run_by_order(self, ids: torch.Tensor, frozen: Trace, top: int) -> Trace:
         # streams[k] is the part of the residual stream carried by paths of order exactly k.
         streams = torch.zeros((top + 1, *ids.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
         streams[0] = self.embed(ids)
-        recorder = _Recorder()
+        recorder = Recorder()
         for index, layer in enumerate(self.layers):
             x = streams.sum(0)
             pattern = self._frozen(frozen, index)
@@ -229,7 +319,8 @@ class AttentionOnlyTransformer(nn.Module):
             raised = layer.output(streams[:-1], pattern)  # order k-1 through a head: order k
             streams = torch.cat([streams[:1], streams[1:] + raised])
             recorder.attention.append(raised.sum(0))
-        return recorder.trace(ids.numpy(), streams.sum(0), self.W_U, keep_order=top)
+        final = streams.sum(0)
+        return recorder.trace(ids.numpy(), final, self._unembed(final), keep_order=top)
 
     def _frozen(self, frozen: Trace, layer: int) -> torch.Tensor:
         return torch.from_numpy(np.array(frozen.patterns[layer], dtype=self.W_E.numpy().dtype))
@@ -252,33 +343,23 @@ class AttentionOnlyTransformer(nn.Module):
 
 
 def check_model(model: object, caller: str) -> AttentionOnlyTransformer:
-    """``model`` if it is an :class:`AttentionOnlyTransformer`, else a clear error."""
+    """``model`` if it is an :class:`AttentionOnlyTransformer` of the paper's idealised kind
+    (no biases, LayerNorm or shortformer positions: the expansion does not cover them yet),
+    else a clear error."""
     if not isinstance(model, AttentionOnlyTransformer):
         raise TensorAlgebraError(
             f"{caller} needs an AttentionOnlyTransformer as its model, got {type(model).__name__}"
         )
+    refuse_real(model.real_parts, caller)
     return model
 
 
-class _Recorder:
-    def __init__(self):
-        self.residual, self.scores, self.patterns, self.attention = [], [], [], []
+def _layer_extras(weights: Weights, index: int) -> dict:
+    names = ("b_Q", "b_K", "b_V", "b_O", "ln_w", "ln_b")
+    return {n: getattr(weights, n)[index] for n in names if getattr(weights, n) is not None}
 
-    def layer(self, x, scores, pattern) -> None:
-        self.residual.append(x)
-        self.scores.append(scores)
-        self.patterns.append(pattern)
 
-    def trace(self, tokens, final, W_U, **restriction) -> Trace:
-        def numpy(tensors):
-            return tuple(t.numpy() for t in tensors)
-
-        return Trace(
-            tokens=tokens,
-            logits=(final @ W_U.T).numpy(),
-            patterns=numpy(self.patterns),
-            scores=numpy(self.scores),
-            residual=numpy([*self.residual, final]),
-            attention=numpy(self.attention),
-            **restriction,
-        )
+def _no_layers(model: AttentionOnlyTransformer) -> dict:
+    """A model without layers still says whether it has biases and LayerNorm weights."""
+    empty = {"b_Q": [], "b_K": [], "b_V": [], "b_O": []} if model.b_U is not None else {}
+    return {**empty, **({"ln_w": [], "ln_b": []} if model.ln_final_w is not None else {})}

@@ -37,9 +37,16 @@ class Trace:
     ``residual[l]``     [batch, seq, d_model]                    the stream layer ``l`` reads;
                                                                  ``residual[n_layers]`` is the last
     ``attention[l]``    [batch, seq, d_model]                    what layer ``l``'s heads add
+    ``ln_scale[l]``     [batch, seq]                             ``σ`` of layer ``l``'s ``ln1``
+    ``ln_final_scale``  [batch, seq]                             ``σ`` of the final LayerNorm
     ==================  =======================================  ===================================
 
-    ``keep`` and ``keep_order`` say what the pass was restricted to (``None``: the whole model).
+    ``ln_scale`` and ``ln_final_scale`` are ``None`` for a model without LayerNorm; otherwise
+    ``σ = sqrt(var + eps)`` of each position of the stream the LayerNorm reads (TransformerLens's
+    ``hook_scale``), so the frozen scale of docs/conventions.md §7 is ``N = diag(1/σ)``. With
+    LayerNorm ``residual[l]`` is the stream before ``ln1``; with biases ``attention[l]``
+    includes ``b_O``; with shortformer positions ``scores`` include them. ``keep`` and
+    ``keep_order`` say what the pass was restricted to (``None``: the whole model).
     """
 
     tokens: np.ndarray
@@ -50,20 +57,28 @@ class Trace:
     attention: tuple[np.ndarray, ...]
     keep: object = None
     keep_order: int | None = None
+    ln_scale: tuple[np.ndarray, ...] | None = None
+    ln_final_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        for name in ("tokens", "logits"):
-            set_(self, name, _readonly(getattr(self, name)))
-        for name in ("patterns", "scores", "residual", "attention"):
-            set_(self, name, tuple(_readonly(a) for a in getattr(self, name)))
+        for name in ("tokens", "logits", "ln_final_scale"):
+            if getattr(self, name) is not None:
+                set_(self, name, _readonly(getattr(self, name)))
+        for name in ("patterns", "scores", "residual", "attention", "ln_scale"):
+            if getattr(self, name) is not None:
+                set_(self, name, tuple(_readonly(a) for a in getattr(self, name)))
 
     def nonfinite(self) -> str | None:
         """Where the first value that is NaN or ±inf is (``'scores[0][0, 1, 2, 0] is inf'``:
         field, layer, index), or ``None`` if every value is finite."""
-        for name in ("logits", "scores", "patterns", "residual", "attention"):
+        fields = ("logits", "ln_final_scale", "scores", "patterns", "residual", "attention")
+        for name in (*fields, "ln_scale"):
             arrays = getattr(self, name)
-            for layer, array in [(None, arrays)] if name == "logits" else enumerate(arrays):
+            if arrays is None:
+                continue
+            single = name in ("logits", "ln_final_scale")
+            for layer, array in [(None, arrays)] if single else enumerate(arrays):
                 where = first_nonfinite(array)
                 if where:
                     return name + ("" if layer is None else f"[{layer}]") + where
@@ -96,3 +111,38 @@ class Trace:
     def head_scores(self, layer: int, head: int) -> np.ndarray:
         """The unscaled pre-mask scores ``R W_QK R^T`` of one head [batch, seq, seq]."""
         return self._head(self.scores, layer, head, "scores")
+
+
+class Recorder:
+    """Collects a forward pass layer by layer (torch tensors) and makes its :class:`Trace`."""
+
+    def __init__(self):
+        self.residual, self.scores, self.patterns, self.attention = [], [], [], []
+        self.scales = []
+
+    def layer(self, x, scores, pattern, scale=None) -> None:
+        """The stream ``x`` a layer reads, its heads' scores and patterns, ``ln1``'s scale."""
+        self.residual.append(x)
+        self.scores.append(scores)
+        self.patterns.append(pattern)
+        self.scales.append(scale)
+
+    def trace(self, tokens, final, unembedded, **restriction) -> Trace:
+        """The :class:`Trace`, from the final stream and ``(logits, ln_final's scale)``."""
+
+        def numpy(tensors):
+            return tuple(t.numpy() for t in tensors)
+
+        logits, final_scale = unembedded
+        normalized = final_scale is not None
+        return Trace(
+            tokens=tokens,
+            logits=logits.numpy(),
+            patterns=numpy(self.patterns),
+            scores=numpy(self.scores),
+            residual=numpy([*self.residual, final]),
+            attention=numpy(self.attention),
+            ln_scale=numpy(self.scales) if normalized else None,
+            ln_final_scale=final_scale.numpy() if normalized else None,
+            **restriction,
+        )

@@ -28,7 +28,7 @@ import numpy as np
 from tensoralgebra import validation
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.numeric import budget, layout
+from tensoralgebra.numeric import budget, layout, parameters
 from tensoralgebra.numeric.arrays import TORCH_FLOATS, as_numpy, is_torch
 
 #: The floating-point types a model may have.
@@ -106,6 +106,13 @@ class Weights:
     ``W_pos`` [d_model, n_ctx] is the optional positional embedding. ``n_ctx``, the longest
     sequence the model reads, is ``W_pos``'s width when there is one and must be given otherwise.
     All arrays share one dtype, float32 or float64, and are finite.
+
+    Real architectures add, all optional and absent by default (shapes and rules in
+    :mod:`tensoralgebra.numeric.parameters`): the biases ``b_Q``, ``b_K``, ``b_V``
+    [n_heads_l, d_head] and ``b_O`` [d_model] per layer and ``b_U`` [d_vocab]; the LayerNorm
+    parameters ``ln_w``, ``ln_b`` [d_model] per layer and ``ln_final_w``, ``ln_final_b``
+    [d_model]; ``normalization`` (``None``, ``"LN"``, ``"LNPre"``), ``eps`` (``1e-5``) and
+    ``positional`` (``"standard"`` when there is a ``W_pos``, or ``"shortformer"``).
     """
 
     W_E: np.ndarray
@@ -116,6 +123,18 @@ class Weights:
     W_O: tuple[np.ndarray, ...]
     W_pos: np.ndarray | None = None
     n_ctx: int | None = None
+    b_Q: tuple[np.ndarray, ...] | None = None  # noqa: N815 (the paper's name)
+    b_K: tuple[np.ndarray, ...] | None = None  # noqa: N815 (the paper's name)
+    b_V: tuple[np.ndarray, ...] | None = None  # noqa: N815 (the paper's name)
+    b_O: tuple[np.ndarray, ...] | None = None  # noqa: N815 (the paper's name)
+    b_U: np.ndarray | None = None  # noqa: N815
+    ln_w: tuple[np.ndarray, ...] | None = None
+    ln_b: tuple[np.ndarray, ...] | None = None
+    ln_final_w: np.ndarray | None = None
+    ln_final_b: np.ndarray | None = None
+    normalization: str | None = None
+    eps: float = parameters.EPS
+    positional: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -162,6 +181,21 @@ class Weights:
                 )
                 arrays.append(_frozen(value, f"{name}[{index}]", shape, dims, dtype))
             set_(self, name, tuple(arrays))
+        self._build_real(dtype)
+
+    def _build_real(self, dtype) -> None:
+        set_ = object.__setattr__
+        if self.positional is None and self.W_pos is not None:
+            set_(self, "positional", "standard")
+        parameters.check_kinds(self, WeightsError)
+        set_(self, "eps", float(self.eps))
+
+        def frozen(value, name, shape, dims):
+            return _frozen(value, name, shape, dims, dtype)
+
+        found = parameters.frozen_parameters(self, frozen, _layers, WeightsError)
+        for name, value in found.items():
+            set_(self, name, value)
 
     def _n_ctx(self, d_model: int) -> int:
         n_ctx = self.n_ctx
@@ -209,9 +243,23 @@ class Weights:
 
     @property
     def architecture(self) -> Architecture:
-        """The :class:`~tensoralgebra.Architecture`: heads per layer, and positions if ``W_pos``."""
-        positional = None if self.W_pos is None else "standard"
+        """The :class:`~tensoralgebra.Architecture`: heads per layer, and standard positions.
+
+        Shortformer positions, biases and LayerNorm are not part of it yet: see
+        :attr:`positional`, :attr:`has_biases` and :attr:`normalization`.
+        """
+        positional = "standard" if self.positional == "standard" else None
         return Architecture(heads=tuple(q.shape[0] for q in self.W_Q), positional=positional)
+
+    @property
+    def has_biases(self) -> bool:
+        """Whether the model has the biases ``b_Q``, ``b_K``, ``b_V``, ``b_O`` and ``b_U``."""
+        return self.b_O is not None
+
+    @property
+    def is_idealised(self) -> bool:
+        """Whether this is the paper's model: no biases, no LayerNorm, no shortformer positions."""
+        return not parameters.real_parts(self)
 
     @property
     def dtype(self) -> np.dtype:
@@ -242,11 +290,18 @@ class Weights:
         seed: int = 0,
         dtype: str | np.dtype = "float64",
         max_bytes: int = budget.MEMORY_BUDGET,
+        normalization: str | None = None,
+        biases: bool = False,
+        positional: str | None = None,
     ) -> Weights:
         """Gaussian weights for ``arch`` (concrete), scaled so activations stay of order one.
 
         Read matrices have entries of variance ``1/d_model``, write matrices ``1/d_head``, the
-        embeddings ``1``; ``W_pos`` exists when ``arch.positional == "standard"``. Sizes are
+        embeddings ``1``; ``W_pos`` exists when ``arch.positional == "standard"`` or
+        ``positional`` (default: ``arch.positional``) is ``"standard"`` or ``"shortformer"``.
+        ``normalization="LN"`` draws LayerNorm weights near 1 and small LayerNorm biases,
+        ``biases=True`` small non-zero biases (:func:`~tensoralgebra.numeric.parameters.draw`);
+        they are drawn after the matrices, so the matrices do not depend on them. Sizes are
         at least 1, ``seed`` in ``0..2**32 - 1``, ``dtype`` float32 or float64. Weights that would
         take more than ``max_bytes`` bytes are refused up front
         (:class:`~tensoralgebra.ExpansionLimitError`, with a smaller size that fits):
@@ -272,7 +327,13 @@ class Weights:
         rng = np.random.default_rng(validation.seed(seed, error=WeightsError))
         dtype = _dtype(dtype)
         max_bytes = validation.positive_integer(max_bytes, "max_bytes", error=WeightsError)
-        budget.check_weights(arch, sizes, dtype, max_bytes)
+        positional = _positional(arch, positional)
+        normalization = validation.choice(
+            normalization, "normalization", parameters.NORMALIZATIONS, error=WeightsError
+        )
+        biases = validation.flag(biases, "biases", error=WeightsError)
+        counted = Architecture(arch.heads, positional="standard" if positional else None)
+        budget.check_weights(counted, sizes, dtype, max_bytes)
         d_model, d_head, d_vocab, n_ctx = sizes.values()
 
         def draw(shape, scale):
@@ -280,21 +341,33 @@ class Weights:
 
         read, write = d_model**-0.5, d_head**-0.5
         heads = arch.heads
-        return cls(
+        matrices = dict(  # (drawn in this order, as they always were)
             W_E=draw((d_model, d_vocab), 1.0),
             W_U=draw((d_vocab, d_model), read),
             W_Q=[draw((h, d_head, d_model), read) for h in heads],
             W_K=[draw((h, d_head, d_model), read) for h in heads],
             W_V=[draw((h, d_head, d_model), read) for h in heads],
             W_O=[draw((h, d_model, d_head), write) for h in heads],
-            W_pos=draw((d_model, n_ctx), 1.0) if arch.positional == "standard" else None,
-            n_ctx=n_ctx,
+            W_pos=draw((d_model, n_ctx), 1.0) if positional else None,
+        )
+        real = parameters.draw(rng, heads, sizes, dtype, normalization, biases)
+        return cls(
+            **matrices, **real, n_ctx=n_ctx, normalization=normalization, positional=positional
         )
 
     def __repr__(self) -> str:
+        real = "".join(
+            f", {name}={value!r}"
+            for name, value in (
+                ("normalization", self.normalization),
+                ("biases", self.has_biases or None),
+                ("positional", "shortformer" if self.positional == "shortformer" else None),
+            )
+            if value is not None
+        )
         return (
             f"Weights({self.architecture!r}, d_model={self.d_model}, d_head={self.d_head}, "
-            f"d_vocab={self.d_vocab}, n_ctx={self.n_ctx}, dtype={self.dtype})"
+            f"d_vocab={self.d_vocab}, n_ctx={self.n_ctx}, dtype={self.dtype}{real})"
         )
 
 
@@ -303,6 +376,17 @@ def _n_heads(value: object, name: str) -> int:
     if array.ndim != 3:
         raise WeightsError(f"{name} has shape {array.shape}, expected [n_heads, d_head, d_model]")
     return array.shape[0]
+
+
+def _positional(arch: Architecture, positional: object) -> str | None:
+    positional = validation.choice(
+        positional, "positional", parameters.POSITIONALS, error=WeightsError
+    )
+    if positional is not None and arch.positional not in (None, positional):
+        raise WeightsError(
+            f"positional is {positional!r}, but the architecture has {arch.positional!r} positions"
+        )
+    return positional or arch.positional
 
 
 def _dtype(value: object) -> np.dtype:
