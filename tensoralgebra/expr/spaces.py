@@ -136,9 +136,7 @@ class Space:
             return False
         kron = len(self.factors) >= 2
         return all(
-            a == b
-            or (a in SOURCES and b in SOURCES)
-            or (kron and {a, b} == {POSITIONS, ONE})
+            a == b or (a in SOURCES and b in SOURCES) or (kron and {a, b} == {POSITIONS, ONE})
             for a, b in zip(self.factors, other.factors, strict=True)
         )
 
