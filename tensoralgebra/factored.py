@@ -13,8 +13,8 @@ on positions and ``W̃_l`` (``W_ln^{Ll}``, or the centring ``C`` for ``LNPre``) 
 space; each layer's biases add the constant source ``1 ⊗ c^{Ll}`` after it; the final LayerNorm
 and the unembedding's constant close the logits.
 
->>> print(ta.logits(ta.Architecture((1,), normalization="LN", biases=True)))
-(Id ⊗ W_U)·(N^{f} ⊗ W_ln^{f})·((Id + A^{L0H0} N^{L0} ⊗ W_OV^{L0H0} W_ln^{L0})·(Id ⊗ W_E) + 1 ⊗ c^{L0}) + 1 ⊗ c_U
+>>> print(ta.logits(ta.Architecture((1,), normalization="LNPre", biases=True)))
+(Id ⊗ W_U)·(N^{f} ⊗ C)·((Id + A^{L0H0} N^{L0} ⊗ W_OV^{L0H0} C)·(Id ⊗ W_E) + 1 ⊗ c^{L0}) + 1 ⊗ b_U
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar, Index
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Product, Sum
 from tensoralgebra.symbols import (
-    C,
-    N,
     W_E,
     W_OV,
     W_U,
     A,
+    C,
     Id_positions,
     Id_residual,
+    N,
     W_ln,
     W_pos,
     b_U,

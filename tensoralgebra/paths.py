@@ -36,8 +36,21 @@ from tensoralgebra.architecture import Architecture, check_architecture
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Product
-from tensoralgebra.symbols import C, N, W_E, W_OV, W_U, A, Id_positions, W_ln, W_pos, b_U, c, c_U
-from tensoralgebra.symbols import ones
+from tensoralgebra.symbols import (
+    W_E,
+    W_OV,
+    W_U,
+    A,
+    C,
+    Id_positions,
+    N,
+    W_ln,
+    W_pos,
+    b_U,
+    c,
+    c_U,
+    ones,
+)
 
 #: ``.kind`` of a logit path, by order: 0 is the direct path, 1 a single head, 2+ a virtual head.
 KINDS = ("direct", "head", "virtual")

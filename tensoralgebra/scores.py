@@ -46,10 +46,28 @@ from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar
 from tensoralgebra.expr.nodes import Bilinear, Expr, Kron, Product, Sum, Transpose
 from tensoralgebra.factored import check_written, fresh_name, residual_stream, written_heads
-from tensoralgebra.paths import LogitPath, _chain, bias_layer, bind_heads, heads_of, layer_heads
-from tensoralgebra.paths import ln_symbols, path_sources
-from tensoralgebra.symbols import W_K, W_OV, W_Q, W_QK, Id_positions, W_pos, b_K, b_Q, c_K, c_Q
-from tensoralgebra.symbols import ones
+from tensoralgebra.paths import (
+    LogitPath,
+    _chain,
+    bias_layer,
+    bind_heads,
+    heads_of,
+    layer_heads,
+    ln_symbols,
+    path_sources,
+)
+from tensoralgebra.symbols import (
+    W_K,
+    W_Q,
+    W_QK,
+    Id_positions,
+    W_pos,
+    b_K,
+    b_Q,
+    c_K,
+    c_Q,
+    ones,
+)
 
 #: The sources of a score side that belong to the scoring head itself: its query constant
 #: ``1 ⊗ c_Q^h`` and its key constant ``1 ⊗ c_K^h`` (``b_Q^h``, ``b_K^h`` without LayerNorm bias).
@@ -283,10 +301,7 @@ def side_sources(arch: Architecture, layer: int, layers: tuple[int, ...], own: s
 def _score_paths(arch, layer, index, top) -> Iterator[ScorePath]:
     query_var, key_var = side_variables(index)
     norm, short = arch.normalization, arch.positional == "shortformer"
-    if arch.is_idealised:  # the paper's model: no fields beyond its own
-        layer_field = None
-    else:
-        layer_field = layer
+    layer_field = None if arch.is_idealised else layer  # the paper's model: its fields only
     for q_layers, k_layers in _layer_pairs(layer, top):
         q_sources = side_sources(arch, layer, q_layers, QUERY_BIAS)
         k_sources = side_sources(arch, layer, k_layers, KEY_BIAS)

@@ -98,8 +98,9 @@ ones = MatrixSymbol("1", _POSITIONS, _ONE)
 #: The centring ``C = Id - 11ᵀ/d_model`` [model × model] (symmetric): ``W̃`` of ``LNPre``.
 C = MatrixSymbol("C", _MODEL, _MODEL)
 #: The unembedding bias ``b_U`` [vocab × one], and ``c_U = W_U b_f + b_U`` with LayerNorm ``LN``.
-b_U = MatrixSymbol("b_U", _VOCAB, _ONE)
-c_U = MatrixSymbol("c_U", _VOCAB, _ONE)
+# The paper's names (b_U, c_Q, ...) are lower-case letters with upper-case subscripts.
+b_U = MatrixSymbol("b_U", _VOCAB, _ONE)  # noqa: N816
+c_U = MatrixSymbol("c_U", _VOCAB, _ONE)  # noqa: N816
 
 
 def _layer(layer: int | None) -> Layer:
@@ -130,7 +131,7 @@ def c(layer: int) -> MatrixSymbol:
     return MatrixSymbol("c", _MODEL, _ONE, _layer(layer))
 
 
-b_Q = _per_head("b_Q", _HEAD, _ONE, "A head's query bias ``b_Q^h`` [head × one]")
-b_K = _per_head("b_K", _HEAD, _ONE, "A head's key bias ``b_K^h`` [head × one]")
-c_Q = _per_head("c_Q", _HEAD, _ONE, "``c_Q^h = W_Q^h b_l + b_Q^h`` [head × one] with LayerNorm LN")
-c_K = _per_head("c_K", _HEAD, _ONE, "``c_K^h = W_K^h b_l + b_K^h`` [head × one] with LayerNorm LN")
+b_Q = _per_head("b_Q", _HEAD, _ONE, "A head's query bias ``b_Q^h`` [head × one]")  # noqa: N816
+b_K = _per_head("b_K", _HEAD, _ONE, "A head's key bias ``b_K^h`` [head × one]")  # noqa: N816
+c_Q = _per_head("c_Q", _HEAD, _ONE, "``c_Q^h = W_Q^h b_l + b_Q^h`` [head × one] with LayerNorm LN")  # noqa: N816
+c_K = _per_head("c_K", _HEAD, _ONE, "``c_K^h = W_K^h b_l + b_K^h`` [head × one] with LayerNorm LN")  # noqa: N816

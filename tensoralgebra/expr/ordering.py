@@ -18,8 +18,16 @@ from __future__ import annotations
 
 from tensoralgebra.expr.engine import rule
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar, Layer
-from tensoralgebra.expr.nodes import Expr, Identity, IndexedSum, Kron, MatrixSymbol, Product, Sum
-from tensoralgebra.expr.nodes import Transpose
+from tensoralgebra.expr.nodes import (
+    Expr,
+    Identity,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Sum,
+    Transpose,
+)
 from tensoralgebra.expr.spaces import ONE, POS
 from tensoralgebra.expr.traversal import free_vars, substitute
 
