@@ -27,9 +27,10 @@ distinct factors at most :data:`MAX_PRODUCT_WORK` units of work; the error then 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from tensoralgebra.errors import ExpansionLimitError
 
@@ -259,3 +260,93 @@ def _largest_top(groups: Mapping[int, int], top: int) -> int:
         mid = (low + high + 1) // 2
         low, high = (mid, high) if _over_limits(groups, mid) is None else (low, mid - 1)
     return low
+
+
+# Constant sources (docs/conventions.md §7): layer l's biases join the stream after it, so its
+# paths pass through the later layers only: Σ_l Π_{l' > l} (1 + |H_l'| x) counts them by order.
+
+#: The most runs of equal head counts times orders that a table of constant sources' counts
+#: may combine (each run is one leaf of a balanced product tree).
+MAX_SUFFIX_STEPS = 4_000_000
+
+
+def _runs(heads: Sequence[int]) -> list[tuple[int, int]]:
+    """``[(head count, number of consecutive layers with it), ...]`` in layer order."""
+    runs: list[list[int]] = []
+    for h in heads:
+        if runs and runs[-1][0] == h:
+            runs[-1][1] += 1
+        else:
+            runs.append([h, 1])
+    return [(h, m) for h, m in runs]
+
+
+def suffix_total(heads: Sequence[int]) -> int:
+    """``Σ_l Π_{l' > l} (1 + |H_l'|)``: the paths from the constant sources of all layers, every
+    order (a balanced tree over runs of equal head counts: a moment at any size).
+
+    >>> suffix_total([2, 3]), suffix_total([1] * 4)  # (1 + 4) + 1;  1 + 2 + 4 + 8
+    (5, 15)
+    """
+    groups = head_groups(heads, len(heads))
+    _check_count_bits(sum(_log2_sum(h, m) for h, m in groups.items()) + math.log2(len(heads) + 1))
+
+    def leaf(h: int, m: int) -> tuple[int, int]:  # (Σ of suffix products, product)
+        return (m if h == 0 else ((1 + h) ** m - 1) // h), (1 + h) ** m
+
+    def combine(left, right):  # left: earlier layers; their suffixes run through ``right`` too
+        return left[0] * right[1] + right[0], left[1] * right[1]
+
+    return _tree([leaf(h, m) for h, m in _runs(heads)], combine, (0, 1))[0]
+
+
+def suffix_order_counts(heads: Sequence[int], top: int) -> tuple[int, ...]:
+    """The coefficients of ``x^0..x^top`` in ``Σ_l Π_{l' > l} (1 + |H_l'| x)``: the paths of each
+    order from the constant sources of all layers (a run of ``m`` layers of ``h`` heads gives
+    ``C(m, k + 1) h^k``, the hockey-stick identity).
+
+    >>> suffix_order_counts([2, 3], 2)  # layer 0's: 1 + 3x; layer 1's: 1
+    (2, 3, 0)
+
+    Refused up front (:class:`ExpansionLimitError`, naming a ``max_order`` that fits) when the
+    table would be too large to compute in a moment.
+    """
+    top = min(top, len(heads))
+    runs = _runs(heads)
+    problem = _over_limits(head_groups(heads, len(heads)), top)
+    if problem is None and len(runs) * (top + 1) > MAX_SUFFIX_STEPS:
+        problem = (
+            f"the counts of orders 0..{top} over {len(runs):,} runs of equal head counts would "
+            f"take more than {MAX_SUFFIX_STEPS:,} steps"
+        )
+    if problem:
+        fits = min(
+            _largest_top(head_groups(heads, len(heads)), top), MAX_SUFFIX_STEPS // len(runs) - 1
+        )
+        raise ExpansionLimitError(problem, option="max_order", value=max(fits, 0))
+    depth_bits = math.log2(len(heads) + 1) + 1
+
+    def leaf(h: int, m: int):
+        product = _power_coefficients(h, m, top)
+        sums = [math.comb(m, k + 1) * h**k for k in range(min(m - 1, top) + 1)]
+        bits = _log2_sum(h, m)
+        return sums, product, bits
+
+    def combine(left, right):
+        (s_l, p_l, b_l), (s_r, p_r, b_r) = left, right
+        shifted = _kronecker_product(s_l, p_r, b_l + b_r + depth_bits, top)
+        sums = [a + b for a, b in itertools.zip_longest(shifted, s_r, fillvalue=0)]
+        return sums, _kronecker_product(p_l, p_r, b_l + b_r, top), b_l + b_r
+
+    sums = _tree([leaf(h, m) for h, m in runs], combine, ([0], [1], 0.0))[0]
+    return tuple(sums) + (0,) * (top + 1 - len(sums))
+
+
+def _tree(leaves: list, combine, empty):
+    """``combine`` over ``leaves`` in order, as a balanced tree (so big products meet late)."""
+    if not leaves:
+        return empty
+    while len(leaves) > 1:
+        pairs = [combine(a, b) for a, b in zip(leaves[::2], leaves[1::2])]
+        leaves = pairs + ([leaves[-1]] if len(leaves) % 2 else [])
+    return leaves[0]

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from functools import partial
 from itertools import chain, cycle, repeat
@@ -35,11 +36,46 @@ from tensoralgebra.architecture import Architecture, check_architecture
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Kron, Product
-from tensoralgebra.symbols import W_E, W_OV, W_U, A, Id_positions, W_pos
+from tensoralgebra.symbols import (
+    W_E,
+    W_OV,
+    W_U,
+    A,
+    C,
+    Id_positions,
+    N,
+    W_ln,
+    W_pos,
+    b_U,
+    c,
+    c_U,
+    ones,
+)
 
 #: ``.kind`` of a logit path, by order: 0 is the direct path, 1 a single head, 2+ a virtual head.
 KINDS = ("direct", "head", "virtual")
 _SOURCE_MATRIX = {"token": W_E, "position": W_pos}
+#: The source of the logits' own constant ``1 ⊗ b_U`` (``1 ⊗ c_U`` with LayerNorm ``LN``).
+UNEMBEDDING_BIAS = "unembedding bias"
+_BIAS = re.compile(r"bias L(0|[1-9][0-9]*)")
+
+
+def bias_source(layer: int) -> str:
+    """``"bias L<layer>"``: the name of layer ``layer``'s constant source ``1 ⊗ c^{L<layer>}``."""
+    return f"bias L{layer}"
+
+
+def bias_layer(source: str) -> int | None:
+    """The layer of a constant source ``"bias L<l>"``; ``None`` for any other source."""
+    match = _BIAS.fullmatch(source) if isinstance(source, str) else None
+    return None if match is None else int(match.group(1))
+
+
+def ln_symbols(normalization: str | None, layer: int | None) -> tuple[Expr, Expr] | None:
+    """``(N^{Ll}, W̃_l)`` of a normalization (``layer=None``: the final LayerNorm), or ``None``."""
+    if normalization is None:
+        return None
+    return N(layer), (C if normalization == "LNPre" else W_ln(layer))
 
 
 def path_kind(order: int) -> str:
@@ -53,12 +89,17 @@ class LogitPath(NamedTuple):
 
     ``heads`` is a tuple of ``(layer, head)`` pairs, earliest layer first (for a schematic
     architecture ``head`` is the bound :class:`HeadVar` and the term is a Σ over its layer's heads);
-    ``source`` is ``"token"`` or ``"position"``. ``order``, ``kind`` and ``expr`` follow from them.
-    A path is a small immutable tuple ``(heads, source)``, so enumerating millions stays cheap.
+    ``source`` is ``"token"``, ``"position"``, ``"bias L<l>"`` (layer ``l``'s constant source,
+    carried only by heads of later layers) or ``"unembedding bias"`` (the logits' own constant,
+    through no head); ``normalization`` is the architecture's (``None``, ``"LN"`` or ``"LNPre"``),
+    which puts each layer's frozen LayerNorm on the path (docs/conventions.md §7). ``order``,
+    ``kind`` and ``expr`` follow from them. A path is a small immutable tuple, so enumerating
+    millions stays cheap.
     """
 
     heads: tuple[tuple[int, int | HeadVar], ...]
     source: str = "token"
+    normalization: str | None = None
 
     @property
     def order(self) -> int:
@@ -77,10 +118,29 @@ class LogitPath(NamedTuple):
 
     @property
     def expr(self) -> Expr:
-        """The Kronecker term ``A_p ⊗ W_U W_p W_src`` (in a Σ chain for schematic heads)."""
-        latest_first = self.indices[::-1]
-        ov = (W_U, *(W_OV(i) for i in latest_first), self.source_matrix)
-        return bind_heads(Kron((self.pattern, Product(ov))), [self])
+        """The Kronecker term ``A_p ⊗ W_U W_p W_src`` (in a Σ chain for schematic heads); with a
+        LayerNorm ``N^{f} A^{h_k} N^{l_k} ... ⊗ W_U W̃_f W_OV^{h_k} W̃_{l_k} ... W_src``, and a
+        constant source's ``1`` rightmost in the position factor."""
+        if self.source == UNEMBEDDING_BIAS:
+            return Kron((ones, self.source_matrix))
+        positions, weights = self.factors(ln_symbols(self.normalization, None))
+        return bind_heads(Kron((_chain(positions), Product((W_U, *weights)))), [self])
+
+    def factors(self, reader: tuple[Expr, Expr] | None) -> tuple[list[Expr], list[Expr]]:
+        """The position factors and model-space factors of what this path carries to a reader
+        (the unembedding, or a scoring head's queries or keys), latest first: ``reader``'s
+        LayerNorm ``(N, W̃)`` if any, then each head's pattern and OV circuit with its layer's
+        LayerNorm, then the source's ``1`` and matrix."""
+        positions = [] if reader is None else [reader[0]]
+        weights = [] if reader is None else [reader[1]]
+        for (layer, _), index in zip(self.heads[::-1], self.indices[::-1]):
+            norm = ln_symbols(self.normalization, layer)
+            positions += [A(index)] if norm is None else [A(index), norm[0]]
+            weights += [W_OV(index)] if norm is None else [W_OV(index), norm[1]]
+        if bias_layer(self.source) is not None:
+            positions.append(ones)
+        weights.append(self.source_matrix)
+        return positions, weights
 
     @property
     def indices(self) -> list[Head | HeadVar]:
@@ -97,17 +157,31 @@ class LogitPath(NamedTuple):
 
     @property
     def source_matrix(self) -> Expr:
-        """``W_E`` for the token source, ``W_pos`` for the position source."""
+        """``W_E`` for the token source, ``W_pos`` for the position source, ``c^{Ll}`` for the
+        constant source of layer ``l``, ``b_U`` (``c_U`` with ``LN``) for the unembedding bias."""
+        layer = bias_layer(self.source)
+        if layer is not None:
+            return c(layer)
+        if self.source == UNEMBEDDING_BIAS:
+            return c_U if self.normalization == "LN" else b_U
         try:
             return _SOURCE_MATRIX[self.source]
         except KeyError:
             raise TensorAlgebraError(
-                f"unknown source {self.source!r}: a path starts from 'token' or 'position'"
+                f"unknown source {self.source!r}: a path starts from 'token', 'position', "
+                "'bias L<l>' or 'unembedding bias'"
             ) from None
 
     def __str__(self) -> str:
         names = "→".join(_head_name(layer, h) for layer, h in self.heads) or "direct"
-        return names if self.source == "token" else f"{names} (position)"
+        return names if self.source == "token" else f"{names} ({self.source})"
+
+
+def _chain(factors: list[Expr]) -> Expr:
+    """``Id`` for no factor, the factor itself for one, else their product."""
+    if not factors:
+        return Id_positions
+    return factors[0] if len(factors) == 1 else Product(factors)
 
 
 def bind_heads(term: Expr, paths: list[LogitPath]) -> Expr:
@@ -165,25 +239,42 @@ def _lazy_product(sizes: list[tuple[int, int]]) -> Iterator[tuple]:
 _new_path = partial(tuple.__new__, LogitPath)
 
 
-def _with_sources(heads: Iterator[tuple], sources: tuple[str, ...]) -> Iterator[tuple]:
-    """``(heads, source)`` for each heads and source, heads slowest, lazily and in C loops."""
+def _with_sources(
+    heads: Iterator[tuple], sources: tuple[str, ...], normalization: str | None = None
+) -> Iterator[tuple]:
+    """``(heads, source, normalization)`` for each heads and source, heads slowest, lazily and
+    in C loops."""
     if len(sources) == 1:
-        return zip(heads, repeat(sources[0]))
+        return zip(heads, repeat(sources[0]), repeat(normalization))
     each_twice = chain.from_iterable(map(repeat, heads, repeat(len(sources))))
-    return zip(each_twice, cycle(sources))
+    return zip(each_twice, cycle(sources), repeat(normalization))
+
+
+def path_sources(arch: Architecture, layers: tuple[int, ...], reader: int | None = None):
+    """The sources of the paths through ``layers`` to ``reader`` (a layer, or ``None``: the
+    unembedding), in the expansion's order: tokens, positions, then the constant sources of the
+    layers before the path's first layer (before ``reader`` for the direct path), then, for the
+    logits' direct path, the unembedding bias."""
+    first = layers[0] if layers else (arch.n_layers if reader is None else reader)
+    sources = arch.sources + arch.bias_sources(first)
+    if arch.biases and reader is None and not layers:
+        sources += (UNEMBEDDING_BIAS,)
+    return sources
 
 
 def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[LogitPath]:
     """Every term of the logit expansion with order ≤ ``max_order``, lazily.
 
-    Terms come by order, then by the layers they pass through, then by heads, then by source:
-    the order of ``ta.expand(ta.logits(arch))``.
+    Terms come by order, then by the layers they pass through, then by heads, then by source
+    (tokens, positions, the constant sources ``"bias L<l>"`` in layer order, the unembedding
+    bias): the order of ``ta.expand(ta.logits(arch))``.
     """
     check_architecture(arch, "logit_paths")
     top = check_order(arch, max_order)
     top = arch.n_layers if top is None else top
+    norm = arch.normalization
     groups = (
-        map(_new_path, _with_sources(heads_of(arch, layers), arch.sources))
+        map(_new_path, _with_sources(heads_of(arch, layers), path_sources(arch, layers), norm))
         for order in range(top + 1)
         for layers in itertools.combinations(range(arch.n_layers), order)
     )
@@ -196,13 +287,28 @@ def count_logit_paths(arch: Architecture, order: int | None = None) -> int:
 
     Concrete: ``Π_l (1 + |H_l|)`` in all, ``e_k = Σ_{|S|=k} Π_{l∈S} |H_l|`` of order ``k``;
     twice that with positions. Schematic: the grouped terms, ``2^L`` in all and ``C(L, k)`` of
-    order ``k``. Instant at any size (see :mod:`tensoralgebra.counting` for the limits).
+    order ``k``. With biases, the constant sources add ``Σ_l Π_{l'>l} (1 + |H_l'|) + 1``
+    (docs/conventions.md §7). Instant at any size (see :mod:`tensoralgebra.counting` for the
+    limits).
     """
     check_architecture(arch, "count_logit_paths")
     order = check_order(arch, order, "order")
     groups = counting.head_groups(arch.heads, arch.n_layers)
     exact = counting.total_count if order is None else partial(counting.order_count, order=order)
-    return exact(groups) * len(arch.sources)
+    count = exact(groups) * len(arch.sources)
+    if not arch.biases:
+        return count
+    heads = layer_heads(arch)
+    if order is None:
+        return count + counting.suffix_total(heads) + 1
+    return count + counting.suffix_order_counts(heads, order)[order] + (order == 0)
+
+
+def layer_heads(arch: Architecture, before: int | None = None) -> list[int]:
+    """The head count of each layer before ``before`` (all by default); a schematic layer counts
+    as one grouped term."""
+    n = arch.n_layers if before is None else before
+    return [1] * n if arch.heads is None else list(arch.heads[:n])
 
 
 def count_logit_paths_by_order(arch: Architecture, max_order: int | None = None) -> tuple[int, ...]:
@@ -219,7 +325,12 @@ def count_logit_paths_by_order(arch: Architecture, max_order: int | None = None)
     counts = counting.order_counts(groups, top)
     if len(arch.sources) > 1:  # one count per source; a copy of a huge table only if needed
         counts = tuple(n * len(arch.sources) for n in counts)
-    return counts + (0,) * (top + 1 - len(counts))
+    counts = counts + (0,) * (top + 1 - len(counts))
+    if not arch.biases:
+        return counts
+    constants = counting.suffix_order_counts(layer_heads(arch), top)
+    constants = constants + (0,) * (top + 1 - len(constants))
+    return tuple(n + m + (k == 0) for k, (n, m) in enumerate(zip(counts, constants)))
 
 
 def fitting_max_order(arch: Architecture, limit: int) -> int | None:
@@ -235,8 +346,28 @@ def fitting_max_order(arch: Architecture, limit: int) -> int | None:
     check_architecture(arch, "fitting_max_order")
     limit = validation.integer(limit, "limit", low=0)
     groups = counting.head_groups(arch.heads, arch.n_layers)
+    if arch.biases:
+        return _fitting_with_constants(arch, groups, limit)
     cap = limit // len(arch.sources)
     cumulative = counting.capped_cumulative_counts(groups, cap)
     if cumulative[-1] <= cap:
         return arch.n_layers  # orders past the last layer with heads add no terms
     return len(cumulative) - 2 if len(cumulative) > 1 else None
+
+
+def _fitting_with_constants(arch: Architecture, groups: dict[int, int], limit: int) -> int | None:
+    """:func:`fitting_max_order` with constant sources: order by order, the sources' paths up to
+    that order (known to be over ``limit`` without the constants' exact count, or counted)."""
+    cap = limit // len(arch.sources)
+    cumulative = counting.capped_cumulative_counts(groups, cap)
+    heads, best = layer_heads(arch), None
+    for top, n in enumerate(cumulative):
+        if n > cap:
+            break
+        constants = sum(counting.suffix_order_counts(heads, top)) + 1
+        if n * len(arch.sources) + constants > limit:
+            break
+        best = top
+    if best == len(cumulative) - 1 and cumulative[-1] <= cap:
+        return arch.n_layers  # orders past the last layer with heads add no terms
+    return best

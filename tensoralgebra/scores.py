@@ -44,10 +44,34 @@ from tensoralgebra import counting, validation
 from tensoralgebra.architecture import Architecture, check_architecture
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar
-from tensoralgebra.expr.nodes import Bilinear, Expr, Kron, Product, Transpose
+from tensoralgebra.expr.nodes import Bilinear, Expr, Kron, Product, Sum, Transpose
 from tensoralgebra.factored import check_written, fresh_name, residual_stream, written_heads
-from tensoralgebra.paths import LogitPath, bind_heads, heads_of
-from tensoralgebra.symbols import W_OV, W_QK, Id_positions
+from tensoralgebra.paths import (
+    LogitPath,
+    _chain,
+    bias_layer,
+    bind_heads,
+    heads_of,
+    layer_heads,
+    ln_symbols,
+    path_sources,
+)
+from tensoralgebra.symbols import (
+    W_K,
+    W_Q,
+    W_QK,
+    Id_positions,
+    W_pos,
+    b_K,
+    b_Q,
+    c_K,
+    c_Q,
+    ones,
+)
+
+#: The sources of a score side that belong to the scoring head itself: its query constant
+#: ``1 ⊗ c_Q^h`` and its key constant ``1 ⊗ c_K^h`` (``b_Q^h``, ``b_K^h`` without LayerNorm bias).
+QUERY_BIAS, KEY_BIAS = "query bias", "key bias"
 
 #: ``.kind`` of a score term: which of its query and key paths pass through earlier heads.
 SCORE_KINDS = ("none", "Q", "K", "QK")
@@ -84,12 +108,18 @@ class ScorePath(NamedTuple):
 
     ``query`` and ``key`` are paths as in :func:`~tensoralgebra.logit_paths` (heads earliest
     first, and a source); ``head`` is the scoring head (a :class:`Head`, or a :class:`HeadVar` for
-    a schematic architecture).
+    a schematic architecture). In real architectures (docs/conventions.md §7) a side may also
+    start from a constant source ``"bias L<l>"``, from the head's own ``"query bias"`` or
+    ``"key bias"``, or (``shortformer``) from ``"position"`` added after the LayerNorm, through no
+    head; ``layer`` is the scoring head's layer (its LayerNorm ``N^{Ll}`` and ``W̃_l`` stand on
+    every side that reads the stream).
     """
 
     query: LogitPath
     key: LogitPath
     head: Head | HeadVar
+    layer: int | None = None
+    shortformer: bool = False
 
     @property
     def order(self) -> tuple[int, int]:
@@ -103,17 +133,37 @@ class ScorePath(NamedTuple):
         return score_kind(*self.order)
 
     @property
+    def constant_along_keys(self) -> bool:
+        """Whether the term has the same value for every key of a query row, so that the softmax
+        ignores it and it cannot change the pattern: its key side is the head's key constant, or
+        a layer's constant source without LayerNorm (patterns keep constants: ``A 1 = 1``)."""
+        source = self.key.source
+        if source == KEY_BIAS:
+            return True
+        return bias_layer(source) is not None and self.key.normalization is None
+
+    @property
     def expr(self) -> Expr:
-        """``A_q ⊗ A_k ⊗ W_src_q^T W_q^T W_QK^h W_k W_src_k`` (in Σs for schematic heads)."""
+        """``A_q ⊗ A_k ⊗ W_src_q^T W_q^T W_QK^h W_k W_src_k`` (in Σs for schematic heads); a
+        constant side reads ``1`` and its constant, with ``W_Q^T`` or ``W_K`` for ``W_QK``."""
         q, k = self.query, self.key
-        form = (
-            Transpose(q.source_matrix),
-            *(Transpose(W_OV(i)) for i in q.indices),
-            W_QK(self.head),
-            *(W_OV(i) for i in k.indices[::-1]),
-            k.source_matrix,
-        )
-        return bind_heads(Kron((q.pattern, k.pattern, Product(form))), [q, k])
+        q_positions, q_weights = self._side(q)
+        k_positions, k_weights = self._side(k)
+        q_own, k_own = q.source == QUERY_BIAS, k.source == KEY_BIAS
+        middle = [W_QK(self.head)] if not (q_own or k_own) else []
+        middle += [Transpose(W_Q(self.head))] if k_own and not q_own else []
+        middle += [W_K(self.head)] if q_own and not k_own else []
+        form = (*(Transpose(w) for w in q_weights[::-1]), *middle, *k_weights)
+        term = Kron((_chain(q_positions), _chain(k_positions), Product(form)))
+        return bind_heads(term, [q, k])
+
+    def _side(self, side: LogitPath) -> tuple[list[Expr], list[Expr]]:
+        if side.source in (QUERY_BIAS, KEY_BIAS):
+            own = {QUERY_BIAS: (c_Q, b_Q), KEY_BIAS: (c_K, b_K)}[side.source]
+            return [ones], [own[0 if side.normalization == "LN" else 1](self.head)]
+        if self.shortformer and side.source == "position":
+            return [], [W_pos]
+        return side.factors(ln_symbols(side.normalization, self.layer))
 
     def __str__(self) -> str:
         return f"{self.kind}: query {self.query}, key {self.key}"
@@ -160,10 +210,42 @@ def scores(arch: Architecture, layer: int, head: int | str | None = 0) -> Expr:
         2 * written_heads(arch, index.layer if isinstance(index, Head) else layer),
         f"the scores of layer {layer}'s head",
     )
-    form = Kron((Id_positions, Id_positions, W_QK(index)))
     query_var, key_var = side_variables(index)
-    query = residual_stream(arch, layer, query_var)
-    return Bilinear(query, form, residual_stream(arch, layer, key_var))
+    query, key = _read(arch, layer, query_var), _read(arch, layer, key_var)
+    scores = Bilinear(query, _form(W_QK(index)), key)
+    if not arch.biases:
+        return scores
+    # The head's own constants (docs/conventions.md §7): queries 1 c_Q^T, keys 1 c_K^T [head].
+    own_q, own_k = (Kron((ones, m(index))) for m in _own_constants(arch))
+    return Sum(
+        (
+            scores,
+            Bilinear(query, _form(Transpose(W_Q(index))), own_k),
+            Bilinear(own_q, _form(W_K(index)), key),
+            # Constant by constant is one term already: 1 ⊗ 1 ⊗ c_Q^T c_K.
+            Kron((ones, ones, Product((Transpose(own_q.args[1]), own_k.args[1])))),
+        )
+    )
+
+
+def _form(core: Expr) -> Kron:
+    return Kron((Id_positions, Id_positions, core))
+
+
+def _own_constants(arch: Architecture):
+    return (c_Q, c_K) if arch.normalization == "LN" else (b_Q, b_K)
+
+
+def _read(arch: Architecture, layer: int, var: str) -> Expr:
+    """What a head of ``layer`` reads for its queries or keys: the residual stream, through the
+    layer's LayerNorm ``N^{Ll} ⊗ W̃_l`` if any, plus ``Id ⊗ W_pos`` with shortformer positions."""
+    stream = residual_stream(arch, layer, var)
+    norm = ln_symbols(arch.normalization, layer)
+    if norm is not None:
+        stream = Product((Kron(norm), *(stream.args if type(stream) is Product else (stream,))))
+    if arch.positional == "shortformer":
+        stream = Sum((stream, Kron((Id_positions, W_pos))))
+    return stream
 
 
 def check_side_order(arch: Architecture, layer: int, max_order: object) -> int:
@@ -203,14 +285,37 @@ def _layer_pairs(layer: int, top: int) -> Iterator[tuple[tuple[int, ...], tuple[
                     yield q_layers, k_layers
 
 
+def side_sources(arch: Architecture, layer: int, layers: tuple[int, ...], own: str):
+    """The sources of a score side through ``layers`` for a head of ``layer``, in the expansion's
+    order: tokens, then (for a side through no head) shortformer positions, the constant
+    sources of the layers before the side's first head (:func:`~tensoralgebra.paths.path_sources`),
+    then the head's own constant ``own`` (with biases, for a side through no head)."""
+    sources = path_sources(arch, layers, layer)
+    if not layers:
+        if arch.positional == "shortformer":  # positions rank before the constants
+            sources = (*arch.sources, "position", *sources[len(arch.sources) :])
+        sources += (own,) if arch.biases else ()
+    return sources
+
+
 def _score_paths(arch, layer, index, top) -> Iterator[ScorePath]:
-    sources = list(itertools.product(arch.sources, arch.sources))
     query_var, key_var = side_variables(index)
+    norm, short = arch.normalization, arch.positional == "shortformer"
+    layer_field = None if arch.is_idealised else layer  # the paper's model: its fields only
     for q_layers, k_layers in _layer_pairs(layer, top):
+        q_sources = side_sources(arch, layer, q_layers, QUERY_BIAS)
+        k_sources = side_sources(arch, layer, k_layers, KEY_BIAS)
         for q_heads in heads_of(arch, q_layers, query_var):
             for k_heads in heads_of(arch, k_layers, key_var):
-                for q_src, k_src in sources:
-                    yield ScorePath(LogitPath(q_heads, q_src), LogitPath(k_heads, k_src), index)
+                for q_src in q_sources:
+                    for k_src in k_sources:
+                        yield ScorePath(
+                            LogitPath(q_heads, q_src, norm),
+                            LogitPath(k_heads, k_src, norm),
+                            index,
+                            layer_field,
+                            short,
+                        )
 
 
 def _side_count(arch: Architecture, layer: int, top: int) -> int:
@@ -232,14 +337,29 @@ def count_score_paths_by_kind(
     With ``N`` paths of order ≤ ``max_order`` through the layers before ``layer`` (``Σ_k e_k``
     of their head counts; for a schematic architecture, groups: ``Σ_k C(layer, k)``) and ``s``
     sources: ``s²`` of kind none, ``(N-1) s²`` each of kinds Q and K, ``(N-1)² s²`` of kind QK
-    (``N² s²`` in all).
+    (``N² s²`` in all). In real architectures, with ``n`` sides in all and ``n0`` through no head
+    (:func:`side_counts`): ``n0²``, ``(n-n0) n0`` each, ``(n-n0)²``.
     """
     index = scoring_head(arch, layer, head)
     layer = arch.check_layer(layer)
     top = check_side_order(arch, layer, max_order)
     del index  # checked only: every head of a layer has the same number of terms
-    n, pairs = _side_count(arch, layer, top), len(arch.sources) ** 2
-    return {"none": pairs, "Q": (n - 1) * pairs, "K": (n - 1) * pairs, "QK": (n - 1) ** 2 * pairs}
+    n0, n = side_counts(arch, layer, top)
+    return {"none": n0 * n0, "Q": (n - n0) * n0, "K": n0 * (n - n0), "QK": (n - n0) ** 2}
+
+
+def side_counts(arch: Architecture, layer: int, top: int) -> tuple[int, int]:
+    """``(n0, n)``: the sides of a layer-``layer`` head's score terms through no head, and all of
+    them up to order ``top``: ``n = s N + Σ_{l'<l} Π_{l'<l''<l} (1 + |H_l''|) + [shortformer] +
+    [biases]`` (the constant sources' paths, shortformer positions, the head's own constant),
+    ``n0 = s + l [biases] + [shortformer] + [biases]``."""
+    s = len(arch.sources)
+    extra = (arch.positional == "shortformer") + arch.biases
+    n0, n = s + extra, s * _side_count(arch, layer, top) + extra
+    if arch.biases:
+        constants = counting.suffix_order_counts(layer_heads(arch, layer), top)
+        n0, n = n0 + layer, n + sum(constants)
+    return n0, n
 
 
 def count_score_paths(
@@ -272,9 +392,23 @@ def fitting_score_max_order(
     scoring_head(arch, layer, head)
     layer = arch.check_layer(layer)
     limit = validation.integer(limit, "limit", low=0)
+    if not arch.is_idealised:
+        return _fitting_real(arch, layer, limit)
     cap = isqrt(limit // len(arch.sources) ** 2)  # N² s² ≤ limit  ⇔  N ≤ ⌊√⌊limit / s²⌋⌋
     heads = None if arch.heads is None else arch.heads[:layer]
     cumulative = counting.capped_cumulative_counts(counting.head_groups(heads, layer), cap)
     if cumulative[-1] <= cap:
         return layer
     return len(cumulative) - 2 if len(cumulative) > 1 else None
+
+
+def _fitting_real(arch: Architecture, layer: int, limit: int) -> int | None:
+    """:func:`fitting_score_max_order` for real architectures, order by order (``n² ≤ limit``
+    with ``n`` the sides up to that order; the sides grow with the order, so the first order
+    over ``limit`` ends the search)."""
+    best = None
+    for top in range(layer + 1):
+        if side_counts(arch, layer, top)[1] ** 2 > limit:
+            break
+        best = top
+    return best

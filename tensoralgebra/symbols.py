@@ -12,6 +12,26 @@ symbol             maps                    meaning
 ``A^{l,h}``        positions → positions   attention pattern (row = query, column = key)
 =================  ======================  =================================================
 
+and, for real architectures (docs/conventions.md §7):
+
+=================  ======================  =================================================
+symbol             maps                    meaning
+=================  ======================  =================================================
+``N^{Ll}``         positions → positions   layer ``l``'s frozen LayerNorm scale ``diag(1/σ)``
+``N^{f}``          positions → positions   the final LayerNorm's frozen scale
+``W_ln^{Ll}``      model → model           ``W̃_l = diag(w_l) C``: centring, then the weight
+``W_ln^{f}``       model → model           the final LayerNorm's ``W̃_f = diag(w_f) C``
+``C``              model → model           the centring ``Id - 11ᵀ/d`` alone (``LNPre``)
+``1``              one → positions         the all-ones vector: a constant's position factor
+``c^{Ll}``         one → model             layer ``l``'s constant ``b_O + Σ_h W_O(W_V b + b_V)``
+``b_U``            one → vocab             the unembedding bias (no LayerNorm bias)
+``c_U``            one → vocab             ``W_U b_f + b_U`` (with LayerNorm ``LN``)
+``b_Q^{h}``        one → head              a head's query bias (no LayerNorm bias)
+``c_Q^{h}``        one → head              ``W_Q^h b_l + b_Q^h`` (with ``LN``)
+``b_K^{h}``        one → head              a head's key bias (no LayerNorm bias)
+``c_K^{h}``        one → head              ``W_K^h b_l + b_K^h`` (with ``LN``)
+=================  ======================  =================================================
+
 Per-head symbols are functions of a ``(layer, head)`` pair, a ``Head`` or a ``HeadVar``:
 
 >>> from tensoralgebra.symbols import A, W_E, W_OV
@@ -23,11 +43,12 @@ from __future__ import annotations
 
 from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.expr.indices import Head, HeadVar, Index
+from tensoralgebra.expr.indices import Head, HeadVar, Index, Layer
 from tensoralgebra.expr.nodes import Identity, MatrixSymbol
-from tensoralgebra.expr.spaces import HEAD, MODEL, POS, POSITIONS, VOCAB, Space
+from tensoralgebra.expr.spaces import HEAD, MODEL, ONE, POS, POSITIONS, VOCAB, Space
 
 _POSITIONS, _MODEL, _VOCAB = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
+_ONE, _HEAD = Space.of(ONE), Space.of(HEAD)
 
 W_E = MatrixSymbol("W_E", _MODEL, _VOCAB)
 W_pos = MatrixSymbol("W_pos", _MODEL, Space.of(POS))
@@ -67,3 +88,50 @@ W_Q = _per_head("W_Q", Space.of(HEAD), _MODEL, "The query weights ``W_Q^h`` [hea
 W_K = _per_head("W_K", Space.of(HEAD), _MODEL, "The key weights ``W_K^h`` [head × model]")
 W_V = _per_head("W_V", Space.of(HEAD), _MODEL, "The value weights ``W_V^h`` [head × model]")
 W_O = _per_head("W_O", _MODEL, Space.of(HEAD), "The output weights ``W_O^h`` [model × head]")
+
+
+# Real architectures (docs/conventions.md §7): frozen LayerNorm scales, the centring and
+# LayerNorm weight, and the constant sources that biases make.
+
+#: The all-ones vector ``1`` [positions × one]: a constant's position factor.
+ones = MatrixSymbol("1", _POSITIONS, _ONE)
+#: The centring ``C = Id - 11ᵀ/d_model`` [model × model] (symmetric): ``W̃`` of ``LNPre``.
+C = MatrixSymbol("C", _MODEL, _MODEL)
+#: The unembedding bias ``b_U`` [vocab × one], and ``c_U = W_U b_f + b_U`` with LayerNorm ``LN``.
+# The paper's names (b_U, c_Q, ...) are lower-case letters with upper-case subscripts.
+b_U = MatrixSymbol("b_U", _VOCAB, _ONE)  # noqa: N816
+c_U = MatrixSymbol("c_U", _VOCAB, _ONE)  # noqa: N816
+
+
+def _layer(layer: int | None) -> Layer:
+    if layer is None:
+        return Layer(None)
+    return Layer(validation.integer(layer, "layer", low=0))
+
+
+def N(layer: int | None) -> MatrixSymbol:
+    """Layer ``layer``'s frozen LayerNorm scale ``N^{Ll} = diag(1/σ_i)`` [positions × positions],
+    recorded from a forward pass like a pattern; ``layer=None`` is the final one, ``N^{f}``.
+
+    >>> print(N(1), N(None))
+    N^{L1} N^{f}
+    """
+    return MatrixSymbol("N", _POSITIONS, _POSITIONS, _layer(layer))
+
+
+def W_ln(layer: int | None) -> MatrixSymbol:
+    """``W̃ = diag(w) C`` [model × model] of layer ``layer``'s LayerNorm (``None``: the final one):
+    centring, then the LayerNorm weight."""
+    return MatrixSymbol("W_ln", _MODEL, _MODEL, _layer(layer))
+
+
+def c(layer: int) -> MatrixSymbol:
+    """Layer ``layer``'s constant source ``c^{Ll} = b_O + Σ_h W_O^h (W_V^h b_l + b_V^h)``
+    [model × one] (``b_l`` the layer's LayerNorm bias, when it has one)."""
+    return MatrixSymbol("c", _MODEL, _ONE, _layer(layer))
+
+
+b_Q = _per_head("b_Q", _HEAD, _ONE, "A head's query bias ``b_Q^h`` [head × one]")  # noqa: N816
+b_K = _per_head("b_K", _HEAD, _ONE, "A head's key bias ``b_K^h`` [head × one]")  # noqa: N816
+c_Q = _per_head("c_Q", _HEAD, _ONE, "``c_Q^h = W_Q^h b_l + b_Q^h`` [head × one] with LayerNorm LN")  # noqa: N816
+c_K = _per_head("c_K", _HEAD, _ONE, "``c_K^h = W_K^h b_l + b_K^h`` [head × one] with LayerNorm LN")  # noqa: N816

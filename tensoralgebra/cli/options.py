@@ -1,4 +1,5 @@
-"""Options the commands share: the architecture (``--heads``, ``--layers``, ``--positional``),
+"""Options the commands share: the architecture (``--heads``, ``--layers``, ``--positional``,
+``--normalization``, ``--biases``),
 ``--format``, ``--max-order``, and the flags that stand for the library's parameters in messages.
 
 ``--heads SPEC`` gives each layer's head count, comma-separated (``2,2``: two layers of two
@@ -23,7 +24,7 @@ import argparse
 import textwrap
 
 from tensoralgebra import architecture
-from tensoralgebra.architecture import POSITIONAL_KINDS, Architecture
+from tensoralgebra.architecture import NORMALIZATIONS, POSITIONAL_KINDS, Architecture
 from tensoralgebra.errors import TensorAlgebraError
 
 #: The most layers ``--heads`` or ``--layers`` may ask for (an architecture's own limit).
@@ -92,17 +93,45 @@ def given(args: argparse.Namespace) -> str:
     return f"--layers {args.layers}" if args.layers is not None else f"--heads {args.heads!r}"
 
 
+#: The commands that take real architectures (``--normalization``, ``--biases``,
+#: ``--positional shortformer``): the symbolic ones. The others refuse them for now.
+REAL_ARCHITECTURE_COMMANDS = ("expand", "count", "scores", "derive")
+
+
+def _real_options(args: argparse.Namespace) -> str:
+    """The real-architecture options as typed: ``--normalization LN --biases``."""
+    typed = [f"--normalization {args.normalization}"] if args.normalization else []
+    typed += ["--biases"] if args.biases else []
+    return " ".join(
+        typed + (["--positional shortformer"] if args.positional == "shortformer" else [])
+    )
+
+
 def architecture_from_args(args: argparse.Namespace) -> Architecture:
-    """The architecture that ``--heads`` or ``--layers`` and ``--positional`` describe."""
+    """The architecture that ``--heads`` or ``--layers``, ``--positional``, ``--normalization``
+    and ``--biases`` describe; a real architecture is refused by commands that do not take one
+    yet (all but :data:`REAL_ARCHITECTURE_COMMANDS`)."""
+    arch = _architecture(args)
+    command = getattr(args, "command", None)
+    if not arch.is_idealised and command not in REAL_ARCHITECTURE_COMMANDS:
+        raise TensorAlgebraError(
+            f"{_real_options(args)}: {command} does not handle biases, LayerNorm or shortformer "
+            f"positions yet; {', '.join(REAL_ARCHITECTURE_COMMANDS)} do"
+        )
+    return arch
+
+
+def _architecture(args: argparse.Namespace) -> Architecture:
     positional = None if args.positional == "none" else args.positional
+    real = {"normalization": args.normalization, "biases": args.biases}
     if args.layers is not None and args.layers > MAX_LAYERS:
         raise TensorAlgebraError(
             f"--layers {args.layers}: more than the {MAX_LAYERS} layers supported"
         )
     try:
         if args.layers is not None:
-            return Architecture.schematic(args.layers, positional)
-        return Architecture(parse_heads(args.heads), positional)
+            return Architecture.schematic(args.layers, positional, **real)
+        return Architecture(parse_heads(args.heads), positional, **real)
     except TensorAlgebraError as error:
         # Say which option the bad value came from, unless the message already does.
         message = str(error)
@@ -140,7 +169,20 @@ def add_architecture(parser: argparse.ArgumentParser, required: bool = True) -> 
         "--positional",
         choices=[kind or "none" for kind in POSITIONAL_KINDS],
         default="none",
-        help="'standard' adds the position source Id ⊗ W_pos to the residual stream",
+        help="'standard' adds the position source Id ⊗ W_pos to the residual stream; "
+        "'shortformer' adds it to what each layer's queries and keys read only",
+    )
+    parser.add_argument(
+        "--normalization",
+        choices=[kind for kind in NORMALIZATIONS if kind],
+        default=None,
+        help="a LayerNorm before every layer and the unembedding, frozen: 'LN' (weight, and bias "
+        "with --biases) or 'LNPre' (neither)",
+    )
+    parser.add_argument(
+        "--biases",
+        action="store_true",
+        help="every bias: each layer's constant source, the unembedding bias, query and key biases",
     )
 
 

@@ -87,4 +87,23 @@ class HeadSet:
         return "∪".join(f"H{layer}" for layer in self.layers)
 
 
-Index = Head | HeadVar
+@dataclass(frozen=True, slots=True, order=True)
+class Layer:
+    """A layer as the index of a per-layer symbol: ``N^{L1}`` (layer 1's frozen LayerNorm scale),
+    ``c^{L0}`` (layer 0's constant source); ``layer=None`` is the final LayerNorm, ``N^{f}``.
+
+    >>> Layer(1), Layer(None)
+    (L1, f)
+    """
+
+    layer: int | None
+
+    def __post_init__(self) -> None:
+        if self.layer is not None:
+            _check_index(self.layer, "a layer index")
+
+    def __repr__(self) -> str:
+        return "f" if self.layer is None else f"L{self.layer}"
+
+
+Index = Head | HeadVar | Layer

@@ -17,9 +17,18 @@ Id ⊗ W_U W_E
 from __future__ import annotations
 
 from tensoralgebra.expr.engine import rule
-from tensoralgebra.expr.indices import Head, HeadSet, HeadVar
-from tensoralgebra.expr.nodes import Expr, Identity, IndexedSum, Kron, Product, Sum
-from tensoralgebra.expr.spaces import POS
+from tensoralgebra.expr.indices import Head, HeadSet, HeadVar, Layer
+from tensoralgebra.expr.nodes import (
+    Expr,
+    Identity,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Sum,
+    Transpose,
+)
+from tensoralgebra.expr.spaces import ONE, POS
 from tensoralgebra.expr.traversal import free_vars, substitute
 
 
@@ -65,11 +74,15 @@ def name_bound_heads(expr: Expr) -> Expr | None:
 
 
 def _path_heads(factor: Expr, sets: dict[HeadVar, HeadSet]) -> tuple[tuple[int, int], ...]:
-    """The (layer, head) of each pattern in a position factor, earliest (rightmost) first."""
+    """The (layer, head) of each pattern in a position factor, earliest (rightmost) first. A
+    frozen LayerNorm scale (``N^{L1}``, indexed by a layer) and a constant source's all-ones
+    vector ``1`` [positions × one] are no heads."""
     leaves = factor.args if type(factor) is Product else (factor,)
     heads = []
     for leaf in reversed(leaves):
         index = getattr(leaf, "index", None)
+        if isinstance(index, Layer) or leaf.cols.factors == (ONE,):
+            continue
         if isinstance(index, Head):
             heads.append((index.layer, index.head))
         elif isinstance(index, HeadVar):
@@ -79,10 +92,41 @@ def _path_heads(factor: Expr, sets: dict[HeadVar, HeadSet]) -> tuple[tuple[int, 
     return tuple(heads)
 
 
+#: Where a source stands among a term's sources, by its matrix: tokens, positions, the constant
+#: source of each layer in layer order, then the constants of the head or of the unembedding.
+_SOURCE_SYMBOLS = {"W_E": (0,), "W_pos": (1,), "c": (2,)}
+_OWN_CONSTANTS = frozenset({"b_U", "c_U", "b_Q", "b_K", "c_Q", "c_K"})
+
+
+def _space_rank(base) -> int:
+    return 1 if base is POS else 2 if base is ONE else 0
+
+
+def _leaf_rank(leaf: Expr, outer) -> tuple:
+    """The rank of the source matrix at one end of a term's weights (``outer`` picks the space
+    it reads from); a matrix the framework does not name ranks by that space."""
+    symbol = leaf.arg if type(leaf) is Transpose else leaf
+    if type(symbol) is MatrixSymbol:
+        if symbol.name in _OWN_CONSTANTS:
+            return (3,)
+        rank = _SOURCE_SYMBOLS.get(symbol.name)
+        if rank is not None:
+            index = symbol.index
+            return rank + ((index.layer,) if isinstance(index, Layer) else ())
+    factors = outer(leaf).factors
+    return (_space_rank(factors[-1]),) if factors else (0,)
+
+
+def _end_ranks(weights: Expr) -> tuple:
+    leaves = weights.args if type(weights) is Product else (weights,)
+    return (_leaf_rank(leaves[0], lambda e: e.rows), _leaf_rank(leaves[-1], lambda e: e.cols))
+
+
 def path_key(term: Expr) -> tuple:
     """Where a term stands in an expansion: by total path order, then the earlier position factors'
-    orders highest first, then the layers and heads along its path(s), then its sources (tokens
-    before positions).
+    orders highest first, then the layers and heads along its path(s), then its sources: tokens,
+    positions, each layer's constant source (layer by layer), then the scoring head's own or the
+    unembedding's constant (docs/conventions.md §7).
 
     For ``A^{L1H1} A^{L0H1} ⊗ W_U W_OV^{L1H1} W_OV^{L0H1} W_E`` the path is ``((0, 1), (1, 1))``.
     A three-factor score term has a query path and a key path, and the order puts, for a
@@ -95,9 +139,10 @@ def path_key(term: Expr) -> tuple:
     sets = {s.var: s.over for s in chain}
     paths = [_path_heads(f, sets) for f in body.args[:-1]]
     layers = tuple(tuple(layer for layer, _ in p) for p in paths)
-    sources = tuple(b is POS for b in body.rows.factors + body.cols.factors)
+    sources = tuple(map(_space_rank, body.rows.factors + body.cols.factors))
     orders = tuple(-len(p) for p in paths)
-    return (sum(map(len, paths)), orders, layers, tuple(paths), sources)
+    ends = _end_ranks(body.args[-1])
+    return (sum(map(len, paths)), orders, layers, tuple(paths), ends, sources)
 
 
 @rule(Sum)

@@ -10,10 +10,13 @@ base space     dimension  what it indexes
 ``vocab``      d_vocab    tokens: the token source (``W_E``) and the logits (``W_U``)
 ``head``       d_head     a head's query, key or value vectors
 ``pos``        n_ctx      the position source: position ``i`` as a one-hot (``W_pos``)
+``one``        1          a constant source: the number 1 that biases multiply
 =============  =========  ==========================================================
 
 ``positions`` and ``pos`` have the same dimension but are different spaces: an attention pattern
-mixes the first, ``W_pos`` reads the second, and a product that confuses them is an error.
+mixes the first, ``W_pos`` reads the second, and a product that confuses them is an error. A
+constant source (a bias, docs/conventions.md §7) reads ``one ⊗ one``: its term ``1 ⊗ c`` puts
+the all-ones vector ``1`` [positions × one] beside the bias ``c`` [model × one].
 
 A :class:`Space` is a tensor product of base spaces: the Kronecker product ``A ⊗ W`` maps
 ``positions ⊗ model`` to ``positions ⊗ vocab`` when ``W`` maps model to vocab. A
@@ -42,6 +45,7 @@ class Base(enum.Enum):
     VOCAB = "vocab"
     HEAD = "head"
     POS = "pos"
+    ONE = "one"
 
     # Identity hashing: members are singletons, and Enum's own __hash__ is slow in hot paths.
     __hash__ = object.__hash__
@@ -58,10 +62,18 @@ class Base(enum.Enum):
 
 
 POSITIONS, MODEL, VOCAB, HEAD, POS = Base.POSITIONS, Base.MODEL, Base.VOCAB, Base.HEAD, Base.POS
-_DIM_NAMES = {POSITIONS: "n_ctx", MODEL: "d_model", VOCAB: "d_vocab", HEAD: "d_head", POS: "n_ctx"}
+ONE = Base.ONE
+_DIM_NAMES = {
+    POSITIONS: "n_ctx",
+    MODEL: "d_model",
+    VOCAB: "d_vocab",
+    HEAD: "d_head",
+    POS: "n_ctx",
+    ONE: "one",
+}
 
-#: The base spaces a path can start from: tokens and positions.
-SOURCES = frozenset({VOCAB, POS})
+#: The base spaces a path can start from: tokens, positions and the constant 1 of a bias.
+SOURCES = frozenset({VOCAB, POS, ONE})
 
 
 class Space:
@@ -112,15 +124,19 @@ class Space:
         """Dimension of the space, given sizes by dimension name."""
         n = 1
         for base in self.factors:
-            n *= sizes[base.dim_name]
+            n *= 1 if base is ONE else sizes[base.dim_name]
         return n
 
     def replace_sources(self, other: Space) -> bool:
-        """Whether ``other`` is this space with some source bases swapped (vocab <-> pos)."""
+        """Whether ``other`` is this space with some source bases swapped (vocab <-> pos <->
+        one); in a Kronecker space (two or more factors), a constant source's ``one`` may also
+        stand where another source has ``positions``: ``1`` [positions × one] beside a bias
+        reads ``one ⊗ one`` where ``Id ⊗ W_E`` reads ``positions ⊗ vocab``."""
         if len(self.factors) != len(other.factors) or self == other:
             return False
+        kron = len(self.factors) >= 2
         return all(
-            a == b or (a in SOURCES and b in SOURCES)
+            a == b or (a in SOURCES and b in SOURCES) or (kron and {a, b} == {POSITIONS, ONE})
             for a, b in zip(self.factors, other.factors, strict=True)
         )
 
@@ -152,9 +168,12 @@ class DirectSum:
 AnySpace = Space | DirectSum
 
 
+_SOURCE_RANK = {POS: 1, ONE: 2}
+
+
 def _source_key(space: Space) -> tuple:
-    # Token source before position source, so block order is stable and printable.
-    return tuple((b is POS, b.name) for b in space.factors)
+    # Token source, then position source, then constants, so block order is stable and printable.
+    return tuple((_SOURCE_RANK.get(b, 0), b.name) for b in space.factors)
 
 
 def join(spaces: list[AnySpace]) -> AnySpace | None:

@@ -141,6 +141,11 @@ def _check_concrete(arch: object) -> None:
             f"{arch!r} has symbolic head sets: the graph needs concrete head counts, "
             "e.g. Architecture(heads=(2, 2))"
         )
+    if not arch.is_idealised:
+        raise TensorAlgebraError(
+            f"{arch!r}: the graph does not handle biases, LayerNorm or shortformer positions "
+            "yet; ta.logit_paths and ta.score_paths list their terms"
+        )
 
 
 def _short(arch: Architecture) -> str:

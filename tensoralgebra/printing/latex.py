@@ -33,7 +33,7 @@ import re
 import unicodedata
 
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.expr.indices import Head, HeadSet, Index
+from tensoralgebra.expr.indices import Head, HeadSet, Index, Layer
 from tensoralgebra.expr.nodes import (
     Bilinear,
     Expr,
@@ -61,6 +61,15 @@ KNOWN_NAMES = {
     "W_V": "W_V",
     "W_O": "W_O",
     "A": "A",
+    # Real architectures (docs/conventions.md §7): W̃ = diag(w) C, the all-ones vector.
+    "W_ln": r"\tilde{W}",
+    "1": r"\mathbf{1}",
+    "b_U": "b_U",
+    "c_U": "c_U",
+    "b_Q": "b_Q",
+    "b_K": "b_K",
+    "c_Q": "c_Q",
+    "c_K": "c_K",
 }
 # Special characters of LaTeX, and what stands for each inside \mathrm{...}.
 _ESCAPES = {
@@ -128,9 +137,14 @@ def index_latex(index: Index) -> str:
     >>> from tensoralgebra.expr.indices import HeadVar
     >>> print(index_latex(Head(1, 0)), index_latex(HeadVar("h", 1)), index_latex(HeadVar("hq", 1)))
     \mathrm{L1H0} h_2 h_{q,2}
+
+    A layer index reads as the layer's code name, like a concrete head's (``N^{\mathrm{L1}}``);
+    the final LayerNorm's is ``f`` (``N^{f}``).
     """
-    if isinstance(index, Head):
+    if isinstance(index, Head) or (isinstance(index, Layer) and index.layer is not None):
         return rf"\mathrm{{{index!r}}}"
+    if isinstance(index, Layer):
+        return "f"
     root = index.name.rstrip("'")
     primes = index.name[len(root) :]
     subs = [root[1:]] if len(root) > 1 else []
