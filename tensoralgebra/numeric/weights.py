@@ -243,13 +243,17 @@ class Weights:
 
     @property
     def architecture(self) -> Architecture:
-        """The :class:`~tensoralgebra.Architecture`: heads per layer, and standard positions.
-
-        Shortformer positions, biases and LayerNorm are not part of it yet: see
-        :attr:`positional`, :attr:`has_biases` and :attr:`normalization`.
-        """
-        positional = "standard" if self.positional == "standard" else None
-        return Architecture(heads=tuple(q.shape[0] for q in self.W_Q), positional=positional)
+        """The :class:`~tensoralgebra.Architecture` these weights are: heads per layer, the
+        positional kind, the normalization, and ``biases=True`` when the model has any additive
+        constant (its biases, or the bias of an ``"LN"`` LayerNorm, which this package's
+        LayerNorm always has: the symbolic architecture then lists every constant's terms, and
+        those of absent biases are zero)."""
+        return Architecture(
+            heads=tuple(q.shape[0] for q in self.W_Q),
+            positional=self.positional,
+            normalization=self.normalization,
+            biases=self.has_biases or self.normalization == "LN",
+        )
 
     @property
     def has_biases(self) -> bool:
@@ -291,7 +295,7 @@ class Weights:
         dtype: str | np.dtype = "float64",
         max_bytes: int = budget.MEMORY_BUDGET,
         normalization: str | None = None,
-        biases: bool = False,
+        biases: bool | None = None,
         positional: str | None = None,
     ) -> Weights:
         """Gaussian weights for ``arch`` (concrete), scaled so activations stay of order one.
@@ -328,10 +332,10 @@ class Weights:
         dtype = _dtype(dtype)
         max_bytes = validation.positive_integer(max_bytes, "max_bytes", error=WeightsError)
         positional = _positional(arch, positional)
-        normalization = validation.choice(
-            normalization, "normalization", parameters.NORMALIZATIONS, error=WeightsError
+        normalization = _normalization(arch, normalization)
+        biases = (
+            arch.biases if biases is None else validation.flag(biases, "biases", error=WeightsError)
         )
-        biases = validation.flag(biases, "biases", error=WeightsError)
         counted = Architecture(arch.heads, positional="standard" if positional else None)
         budget.check_weights(counted, sizes, dtype, max_bytes)
         d_model, d_head, d_vocab, n_ctx = sizes.values()
@@ -387,6 +391,18 @@ def _positional(arch: Architecture, positional: object) -> str | None:
             f"positional is {positional!r}, but the architecture has {arch.positional!r} positions"
         )
     return positional or arch.positional
+
+
+def _normalization(arch: Architecture, normalization: object) -> str | None:
+    """``normalization`` (default: the architecture's), refused when the two disagree."""
+    normalization = validation.choice(
+        normalization, "normalization", parameters.NORMALIZATIONS, error=WeightsError
+    )
+    if normalization is not None and arch.normalization not in (None, normalization):
+        raise WeightsError(
+            f"normalization is {normalization!r}, but the architecture has {arch.normalization!r}"
+        )
+    return normalization or arch.normalization
 
 
 def _dtype(value: object) -> np.dtype:
