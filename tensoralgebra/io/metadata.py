@@ -64,7 +64,7 @@ def _foreign(path: Path, header: Header) -> WeightsFileError:
     meta = header.metadata
     lacks = (
         "no __metadata__"
-        if meta is None
+        if not meta
         else f"__metadata__ format {meta['format']!r}"
         if "format" in meta
         else f"__metadata__ without format (it has {_listed(sorted(meta))})"

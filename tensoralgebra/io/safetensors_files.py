@@ -113,7 +113,7 @@ def load_weights(
     path = _path(path)
     if not (isinstance(cls, type) and issubclass(cls, Weights)):
         raise WeightsError(f"cls must be Weights or a subclass of it, got {cls!r}")
-    max_bytes = validation.positive_integer(max_bytes, "max_bytes", error=WeightsFileError)
+    max_bytes = validation.positive_integer(max_bytes, "max_bytes", error=WeightsError)
     if not path.exists():
         raise WeightsFileError(path, "no such file")
     if path.is_dir():
