@@ -86,11 +86,11 @@ def save_weights(weights: Weights, path: str | os.PathLike) -> None:
     _write(path, tensors, metadata.describe(weights, kinds, values))
 
 
-def _write(path: Path, tensors: dict, metadata: dict) -> None:
+def _write(path: Path, tensors: dict, described: dict) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        safetensors.numpy.save_file(tensors, temporary, metadata=metadata)
+        safetensors.numpy.save_file(tensors, temporary, metadata=described)
         os.replace(temporary, path)
     except OSError as error:
         raise WeightsFileError(path, f"cannot be written: {error.strerror or error}") from None
