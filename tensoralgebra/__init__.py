@@ -60,7 +60,7 @@ from tensoralgebra.scores import (
 )
 
 if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type checkers
-    from tensoralgebra import graph, proof, strategies, testing
+    from tensoralgebra import graph, io, proof, strategies, testing
     from tensoralgebra.expr.sympy_bridge import split_sources, sympy_expansion, to_sympy
     from tensoralgebra.numeric import (
         AttentionOnlyTransformer,
@@ -112,9 +112,10 @@ _LAZY = {
     "Theorem": "tensoralgebra.proof",
     "check_derivation": "tensoralgebra.proof",
 }
-# Whole submodules: ``ta.graph`` (networkx, matplotlib), ``ta.proof`` (SymPy, Hypothesis),
+# Whole submodules: ``ta.graph`` (networkx, matplotlib), ``ta.io`` (safetensors files),
+# ``ta.proof`` (SymPy, Hypothesis),
 # ``ta.testing`` and ``ta.strategies`` (Hypothesis, torch).
-_SUBMODULES = ("graph", "proof", "strategies", "testing")
+_SUBMODULES = ("graph", "io", "proof", "strategies", "testing")
 
 
 def __getattr__(name: str):
@@ -177,6 +178,7 @@ __all__ = [
     "fold_value_biases",
     "format_count",
     "graph",
+    "io",
     "layer_factor",
     "logit_paths",
     "logits",

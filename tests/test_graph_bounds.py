@@ -255,7 +255,16 @@ BAD = [
         ExpansionLimitError,
         "logit terms of order ≤ 10 pass through L0H0",
     ),
+    # term norms read the idealised model's streams: a model with LayerNorm is refused
+    (lambda: _norms_of_a_real_model(), TensorAlgebraError, "term norms are not yet supported"),
 ]
+
+
+def _norms_of_a_real_model():
+    arch = ta.Architecture((1, 1), normalization="LN", biases=True)
+    weights = ta.Weights.random(arch, d_model=4, d_head=2, d_vocab=5, n_ctx=3)
+    trace = ta.AttentionOnlyTransformer(weights).run([[1, 2, 3]])
+    return ta.graph.term_norms(ta.graph.build(ta.Architecture((1, 1))), weights, trace)
 
 
 @pytest.mark.parametrize(("call", "error", "fragment"), BAD, ids=[f for *_, f in BAD])

@@ -85,7 +85,7 @@ def test_the_file_names_its_tensors_and_states_its_metadata(tmp_path):
         "4",
         ta.__version__,
     )
-    assert json.loads(meta["values"]) == {"n_ctx": 4}
+    assert json.loads(meta["values"]) == {"n_ctx": 4, "eps": 1e-5, "positional": "standard"}
 
 
 def test_saving_again_replaces_the_file_and_leaves_nothing_beside_it(tmp_path):
@@ -100,58 +100,76 @@ def test_saving_again_replaces_the_file_and_leaves_nothing_beside_it(tmp_path):
 
 
 @dataclass(frozen=True, eq=False)
-class _Biased(ta.Weights):
-    """Weights with fields of every kind more, as a model with biases and LayerNorm has."""
+class _Extended(ta.Weights):
+    """Weights with one field more of every kind a future parameter might have."""
 
-    b_U: np.ndarray | None = None  # noqa: N815 (the paper's names)
-    b_O: tuple | None = None  # noqa: N815
-    eps: float = 1e-5
+    extra_vector: np.ndarray | None = None
+    extra_layers: tuple | None = None
+    extra_scale: float = 0.5
 
     def __post_init__(self):
         super().__post_init__()
-        if self.b_U is not None:
-            object.__setattr__(self, "b_U", np.asarray(self.b_U, dtype=self.dtype))
-        if self.b_O is not None:
-            object.__setattr__(self, "b_O", tuple(np.asarray(b) for b in self.b_O))
-        if self.b_O is not None and len(self.b_O) != len(self.W_O):
-            raise WeightsError(f"b_O has {len(self.b_O)} layers, expected {len(self.W_O)}")
+        if self.extra_vector is not None:
+            object.__setattr__(self, "extra_vector", np.asarray(self.extra_vector))
+        if self.extra_layers is not None:
+            object.__setattr__(self, "extra_layers", tuple(map(np.asarray, self.extra_layers)))
+        if self.extra_layers is not None and len(self.extra_layers) != len(self.W_O):
+            raise WeightsError(f"extra_layers has {len(self.extra_layers)} layers")
 
 
-def _biased(w, **extra) -> _Biased:
+def _extended(w, **extra) -> _Extended:
     fields = {k: getattr(w, k) for k in ("W_E", "W_U", "W_Q", "W_K", "W_V", "W_O", "W_pos")}
-    return _Biased(**fields, n_ctx=w.n_ctx, **extra)
+    return _Extended(**fields, n_ctx=w.n_ctx, **extra)
 
 
 def test_every_field_of_a_subclass_round_trips(tmp_path):
     w = _random(heads=(2, 1))
     rng = np.random.default_rng(0)
-    b_O = (rng.standard_normal(6), rng.standard_normal(6))
-    biased = _biased(w, b_U=rng.standard_normal(7), b_O=b_O, eps=1e-6)
-    path = tmp_path / "biased.safetensors"
-    save_weights(biased, path)
-    loaded = load_weights(path, _Biased)
-    assert type(loaded) is _Biased and loaded.eps == 1e-6
-    assert np.array_equal(loaded.b_U, biased.b_U)
-    assert all(np.array_equal(a, b) for a, b in zip(loaded.b_O, b_O))
+    layers = (rng.standard_normal(6), rng.standard_normal(6))
+    extended = _extended(
+        w, extra_vector=rng.standard_normal(7), extra_layers=layers, extra_scale=2.0
+    )
+    path = tmp_path / "extended.safetensors"
+    save_weights(extended, path)
+    loaded = load_weights(path, _Extended)
+    assert type(loaded) is _Extended and loaded.extra_scale == 2.0
+    assert np.array_equal(loaded.extra_vector, extended.extra_vector)
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.extra_layers, layers))
     with safetensors.safe_open(path, "np") as file:
-        assert {"b_U", "blocks.0.b_O", "blocks.1.b_O"} <= set(file.keys())
+        keys = set(file.keys())
+    assert {"extra_vector", "blocks.0.extra_layers", "blocks.1.extra_layers"} <= keys
     # an optional field left out is saved as absent, and loads as its default
-    save_weights(_biased(w), path)
-    assert load_weights(path, _Biased).b_U is None
+    save_weights(_extended(w), path)
+    assert load_weights(path, _Extended).extra_vector is None
 
 
 def test_a_file_without_the_new_fields_loads_with_their_defaults(tmp_path):
     path = tmp_path / "plain.safetensors"
     save_weights(_random(), path)
-    loaded = load_weights(path, _Biased)
-    assert (loaded.b_U, loaded.b_O, loaded.eps) == (None, None, 1e-5)
+    loaded = load_weights(path, _Extended)
+    assert (loaded.extra_vector, loaded.extra_layers, loaded.extra_scale) == (None, None, 0.5)
 
 
 def test_fields_the_class_lacks_are_refused(tmp_path):
-    path = tmp_path / "biased.safetensors"
-    save_weights(_biased(_random(), b_U=np.zeros(7)), path)
-    with pytest.raises(WeightsFileError, match=r"has fields \['b_O', 'b_U', 'eps'\] that Weights"):
+    path = tmp_path / "extended.safetensors"
+    save_weights(_extended(_random(), extra_vector=np.zeros(7)), path)
+    fields = r"\['extra_layers', 'extra_scale', 'extra_vector'\]"
+    with pytest.raises(WeightsFileError, match=rf"has fields {fields} that Weights"):
         load_weights(path)
+
+
+@pytest.mark.parametrize("normalization", [None, "LN", "LNPre"])
+@pytest.mark.parametrize("positional", [None, "standard", "shortformer"])
+def test_models_with_biases_and_layernorm_round_trip(tmp_path, normalization, positional):
+    arch = ta.Architecture((2, 1), positional=positional, normalization=normalization, biases=True)
+    w = ta.Weights.random(arch, d_model=6, d_head=3, d_vocab=7, n_ctx=5, seed=3)
+    path = tmp_path / "real.safetensors"
+    w.save(path)
+    loaded = ta.Weights.load(path)
+    assert loaded.architecture == arch and loaded.eps == w.eps
+    tokens = [[1, 2, 3, 4, 5]]
+    got = ta.AttentionOnlyTransformer(loaded)(tokens)
+    assert np.array_equal(got.numpy(), ta.AttentionOnlyTransformer(w)(tokens).numpy())
 
 
 # --- refusals --------------------------------------------------------------------------------
@@ -360,7 +378,7 @@ BAD_FILES = [
     (
         lambda f: _tampered(f, meta=_set("values", "{}")),
         WeightsFileError,
-        "lacks the fields ['n_ctx'] of Weights",
+        "lacks the fields ['n_ctx'",
     ),
     (
         lambda f: _tampered(f, meta=_set("architecture", '{"n_layers": 1000000}')),

@@ -166,7 +166,7 @@ def test_shortformer_positions_reach_only_queries_and_keys():
     )
     trace = ta.AttentionOnlyTransformer(w).run([[1, 2, 3]])
     np.testing.assert_array_equal(trace.residual[0], w.W_E.T[[[1, 2, 3]]])  # no W_pos
-    assert w.architecture == ta.Architecture((2,))  # not standard positions
+    assert w.architecture == ta.Architecture((2,), positional="shortformer")
 
 
 def test_random_draws_the_matrices_as_before_and_the_parameters_as_documented():

@@ -151,9 +151,10 @@ def logit_rows(paths: Sequence[LogitPath]) -> list[str]:
     """Logit terms as a table: kind, order, the heads along the path, the source, the term."""
     names = [path_heads(p) for p in paths]
     width = max(map(len, ["heads", *names]))
-    rows = [f"{'# kind':<8} {'order':>5}  {'heads':<{width}}  {'source':<8}  term"]
+    source = max(8, *(len(p.source) for p in paths))
+    rows = [f"{'# kind':<8} {'order':>5}  {'heads':<{width}}  {'source':<{source}}  term"]
     rows += [
-        f"{p.kind:<8} {p.order:>5}  {name:<{width}}  {p.source:<8}  {to_text(p.expr)}"
+        f"{p.kind:<8} {p.order:>5}  {name:<{width}}  {p.source:<{source}}  {to_text(p.expr)}"
         for p, name in zip(paths, names)
     ]
     return rows

@@ -79,6 +79,13 @@ def streams(weights: object, trace: object, arch, max_order: int | None = None) 
     """``S[path]`` = what a path writes to the final residual stream, ``A_p X (W_p W_src)^T``
     [batch, seq, d_model], for every logit path of order ≤ ``max_order`` (refused above
     :data:`~tensoralgebra.graph.traverse.MAX_LISTED` paths)."""
+    if not getattr(weights, "is_idealised", True):
+        # The streams below are the idealised model's (token and position sources, patterns
+        # only): with LayerNorm, biases or shortformer positions they would be wrong.
+        raise TensorAlgebraError(
+            "term norms are not yet supported for models with LayerNorm, biases or shortformer "
+            f"positions ({weights.architecture!r}); composition scores are"
+        )
     top = check_order(arch, max_order)
     top = arch.n_layers if top is None else top
     per = [count_logit_paths(arch, k) for k in range(top + 1)]

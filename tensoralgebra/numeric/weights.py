@@ -15,86 +15,26 @@ it. Arrays may be numpy arrays or torch tensors; they are stored as read-only nu
 ...            n_ctx=5)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
   ...
-tensoralgebra.numeric.weights.WeightsError: W_U has shape (11, 3), expected (11, 8) = ...
+tensoralgebra.numeric.checked.WeightsError: W_U has shape (11, 3), expected (11, 8) = ...
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from tensoralgebra import validation
 from tensoralgebra.architecture import Architecture
-from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric import budget, layout, parameters
-from tensoralgebra.numeric.arrays import TORCH_FLOATS, as_numpy, is_torch
-
-#: The floating-point types a model may have.
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-class WeightsError(TensorAlgebraError):
-    """Weights of the wrong shape, type or value; the message names the array."""
-
-
-def to_numpy(value: object, name: str) -> np.ndarray:
-    """``value`` (numpy array or torch tensor) as a numpy array, without importing torch.
-
-    Refused: torch tensors of other dtypes than float32 and float64 (``bfloat16``, ``float16``:
-    convert them), on the ``meta`` device (no values), masked arrays with anything masked.
-    """
-    if is_torch(value) and str(value.dtype) not in TORCH_FLOATS:
-        raise WeightsError(
-            f"{name} has dtype {value.dtype}: expected torch.float32 or torch.float64 (convert "
-            "with .float() or .double(); the model computes in the weights' dtype)"
-        )
-    value = as_numpy(value, name, WeightsError)
-    if not isinstance(value, np.ndarray):
-        raise WeightsError(
-            f"{name} must be a numpy array or a torch tensor, got {type(value).__name__}"
-        )
-    return value
-
-
-def _frozen(value: object, name: str, expected: tuple, dims: str, dtype) -> np.ndarray:
-    array = to_numpy(value, name)
-    if array.dtype not in DTYPES:
-        raise WeightsError(f"{name} has dtype {array.dtype}: expected float32 or float64")
-    if dtype is not None and array.dtype != dtype:
-        raise WeightsError(
-            f"{name} has dtype {array.dtype}, but W_E has {dtype}: all weights share one dtype"
-        )
-    if array.shape != expected:
-        hint = layout.transposed_hint(name, array.shape, expected)
-        raise WeightsError(
-            f"{name} has shape {array.shape}, expected {expected} = [{dims}] "
-            "(the paper's convention, column vectors)" + (f"; {hint}" if hint else "")
-        )
-    if not np.isfinite(array).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise WeightsError(f"{name}{list(bad)} is {array[bad]}: weights must be finite")
-    array = np.array(array, copy=True)
-    array.setflags(write=False)
-    return array
-
-
-def _layers(value: object, name: str) -> tuple:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        stacked = " (for a stacked array, pass list(array))" if hasattr(value, "shape") else ""
-        raise WeightsError(
-            f"{name} must be a sequence with one array per layer, got {type(value).__name__}"
-            + stacked
-        )
-    return tuple(value)
-
-
-def _size(n: int, name: str, array: str, shape: tuple) -> None:
-    if n < 1:
-        raise WeightsError(
-            f"{array} has shape {shape}: {name} is {n}, but every size must be at least 1"
-        )
+from tensoralgebra.numeric.checked import (
+    DTYPES,
+    WeightsError,
+    check_size,
+    frozen_array,
+    per_layer,
+    to_numpy,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,34 +92,38 @@ class Weights:
         if W_E.ndim != 2:
             raise WeightsError(f"W_E has shape {W_E.shape}, expected [d_model, d_vocab]")
         (d_model, d_vocab), dtype = W_E.shape, None
-        _size(d_model, "d_model", "W_E", W_E.shape)
-        _size(d_vocab, "d_vocab", "W_E", W_E.shape)
-        set_(self, "W_E", _frozen(W_E, "W_E", W_E.shape, "d_model, d_vocab", dtype))
+        check_size(d_model, "d_model", "W_E", W_E.shape)
+        check_size(d_vocab, "d_vocab", "W_E", W_E.shape)
+        set_(self, "W_E", frozen_array(W_E, "W_E", W_E.shape, "d_model, d_vocab", dtype))
         dtype = self.W_E.dtype
-        set_(self, "W_U", _frozen(self.W_U, "W_U", (d_vocab, d_model), "d_vocab, d_model", dtype))
+        set_(
+            self,
+            "W_U",
+            frozen_array(self.W_U, "W_U", (d_vocab, d_model), "d_vocab, d_model", dtype),
+        )
         n_ctx = self._n_ctx(d_model)
         if self.W_pos is not None:
             set_(
                 self,
                 "W_pos",
-                _frozen(self.W_pos, "W_pos", (d_model, n_ctx), "d_model, n_ctx", dtype),
+                frozen_array(self.W_pos, "W_pos", (d_model, n_ctx), "d_model, n_ctx", dtype),
             )
         set_(self, "n_ctx", n_ctx)
-        layers = {k: _layers(getattr(self, k), k) for k in ("W_Q", "W_K", "W_V", "W_O")}
+        layers = {k: per_layer(getattr(self, k), k) for k in ("W_Q", "W_K", "W_V", "W_O")}
         counts = {k: len(v) for k, v in layers.items()}
         if len(set(counts.values())) != 1:
             raise WeightsError(f"the weights disagree on the number of layers: {counts}")
         d_head = self._d_head(layers["W_Q"], d_model)
-        for name, per_layer in layers.items():
+        for name, stack in layers.items():
             arrays = []
-            for index, value in enumerate(per_layer):
+            for index, value in enumerate(stack):
                 n_heads = _n_heads(layers["W_Q"][index], f"W_Q[{index}]")
                 shape, dims = (
                     ((n_heads, d_model, d_head), "n_heads, d_model, d_head")
                     if name == "W_O"
                     else ((n_heads, d_head, d_model), "n_heads, d_head, d_model")
                 )
-                arrays.append(_frozen(value, f"{name}[{index}]", shape, dims, dtype))
+                arrays.append(frozen_array(value, f"{name}[{index}]", shape, dims, dtype))
             set_(self, name, tuple(arrays))
         self._build_real(dtype)
 
@@ -191,9 +135,9 @@ class Weights:
         set_(self, "eps", float(self.eps))
 
         def frozen(value, name, shape, dims):
-            return _frozen(value, name, shape, dims, dtype)
+            return frozen_array(value, name, shape, dims, dtype)
 
-        found = parameters.frozen_parameters(self, frozen, _layers, WeightsError)
+        found = parameters.frozen_parameters(self, frozen, per_layer, WeightsError)
         for name, value in found.items():
             set_(self, name, value)
 
@@ -220,7 +164,7 @@ class Weights:
             raise WeightsError(
                 f"W_pos has shape {W_pos.shape}, expected ({d_model}, {width}) = [d_model, n_ctx]"
             )
-        _size(W_pos.shape[1], "n_ctx", "W_pos", W_pos.shape)
+        check_size(W_pos.shape[1], "n_ctx", "W_pos", W_pos.shape)
         return W_pos.shape[1]
 
     @staticmethod
@@ -238,7 +182,7 @@ class Weights:
                 f"d_model={d_model} last; it looks like TransformerLens's [n_heads, d_model, "
                 "d_head] layout: transpose the last two axes"
             )
-        _size(first.shape[1], "d_head", "W_Q[0]", first.shape)
+        check_size(first.shape[1], "d_head", "W_Q[0]", first.shape)
         return first.shape[1]
 
     @property
@@ -359,19 +303,27 @@ class Weights:
             **matrices, **real, n_ctx=n_ctx, normalization=normalization, positional=positional
         )
 
+    def save(self, path) -> None:
+        """Save to ``path`` (a ``.safetensors`` file): :func:`tensoralgebra.io.save_weights`."""
+        # io sits above numeric (it builds Weights), so it is imported on use.
+        from tensoralgebra.io import save_weights
+
+        save_weights(self, path)
+
+    @classmethod
+    def load(cls, path, *, max_bytes: int = budget.MEMORY_BUDGET) -> Weights:
+        """The weights saved at ``path``, checked like any others:
+        :func:`tensoralgebra.io.load_weights` (a pickle is refused, never opened)."""
+        from tensoralgebra.io import load_weights  # io sits above numeric: imported on use
+
+        return load_weights(path, cls, max_bytes=max_bytes)
+
     def __repr__(self) -> str:
-        real = "".join(
-            f", {name}={value!r}"
-            for name, value in (
-                ("normalization", self.normalization),
-                ("biases", self.has_biases or None),
-                ("positional", "shortformer" if self.positional == "shortformer" else None),
-            )
-            if value is not None
-        )
+        # The architecture names the kinds; eps only when it is not TransformerLens's default.
+        eps = f", eps={self.eps!r}" if self.normalization and self.eps != parameters.EPS else ""
         return (
             f"Weights({self.architecture!r}, d_model={self.d_model}, d_head={self.d_head}, "
-            f"d_vocab={self.d_vocab}, n_ctx={self.n_ctx}, dtype={self.dtype}{real})"
+            f"d_vocab={self.d_vocab}, n_ctx={self.n_ctx}, dtype={self.dtype}{eps})"
         )
 
 
