@@ -465,6 +465,6 @@ def test_random_positional_must_agree_with_the_architecture():
     arch = ta.Architecture((1,), positional="standard")
     with pytest.raises(
         ta.WeightsError,
-        match="positional is 'shortformer', but the architecture has 'standard' positions",
+        match="positional is 'shortformer', but the architecture has 'standard'",
     ):
         ta.Weights.random(arch, d_model=4, d_head=2, d_vocab=5, n_ctx=3, positional="shortformer")

@@ -275,8 +275,8 @@ class Weights:
         rng = np.random.default_rng(validation.seed(seed, error=WeightsError))
         dtype = _dtype(dtype)
         max_bytes = validation.positive_integer(max_bytes, "max_bytes", error=WeightsError)
-        positional = _positional(arch, positional)
-        normalization = _normalization(arch, normalization)
+        positional = _kind(arch, "positional", positional, parameters.POSITIONALS)
+        normalization = _kind(arch, "normalization", normalization, parameters.NORMALIZATIONS)
         biases = (
             arch.biases if biases is None else validation.flag(biases, "biases", error=WeightsError)
         )
@@ -334,27 +334,14 @@ def _n_heads(value: object, name: str) -> int:
     return array.shape[0]
 
 
-def _positional(arch: Architecture, positional: object) -> str | None:
-    positional = validation.choice(
-        positional, "positional", parameters.POSITIONALS, error=WeightsError
-    )
-    if positional is not None and arch.positional not in (None, positional):
-        raise WeightsError(
-            f"positional is {positional!r}, but the architecture has {arch.positional!r} positions"
-        )
-    return positional or arch.positional
-
-
-def _normalization(arch: Architecture, normalization: object) -> str | None:
-    """``normalization`` (default: the architecture's), refused when the two disagree."""
-    normalization = validation.choice(
-        normalization, "normalization", parameters.NORMALIZATIONS, error=WeightsError
-    )
-    if normalization is not None and arch.normalization not in (None, normalization):
-        raise WeightsError(
-            f"normalization is {normalization!r}, but the architecture has {arch.normalization!r}"
-        )
-    return normalization or arch.normalization
+def _kind(arch: Architecture, name: str, value: object, kinds: tuple) -> str | None:
+    """``value`` of the architecture's kind ``name`` (``"positional"``, ``"normalization"``),
+    defaulting to the architecture's own; refused when the two disagree."""
+    value = validation.choice(value, name, kinds, error=WeightsError)
+    own = getattr(arch, name)
+    if value is not None and own not in (None, value):
+        raise WeightsError(f"{name} is {value!r}, but the architecture has {own!r}")
+    return value or own
 
 
 def _dtype(value: object) -> np.dtype:
