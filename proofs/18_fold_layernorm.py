@@ -27,19 +27,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensoralgebra as ta
-from tensoralgebra.expr import MODEL, POSITIONS, VOCAB, HeadVar, Kron, Product, Space
-from tensoralgebra.expr import Sum, symbol
+from tensoralgebra.expr import MODEL, POSITIONS, VOCAB, HeadVar, Kron, Product, Space, Sum, symbol
 from tensoralgebra.expr.spaces import ONE
 from tensoralgebra.expr.traversal import symbols
 from tensoralgebra.proof import Equation, Theorem, main, replace_symbols, same
 from tensoralgebra.symbols import W_Q, W_U, C, Id_positions, N, b_K, b_Q, b_U, ones
 
-P, M, V, O = (Space.of(s) for s in (POSITIONS, MODEL, VOCAB, ONE))
+P, M, V, ONE_SPACE = (Space.of(s) for s in (POSITIONS, MODEL, VOCAB, ONE))
 h = HeadVar("h", 0)
 R = symbol("R", P @ M, P @ V)
 #: diag(w) of a LayerNorm's weight, and its bias b, for layer 1 (the paper's) and the final one.
 D_w, D_f = symbol("D_w", M, M), symbol("D_f", M, M)
-b, b_f = symbol("b", M, O), symbol("b_f", M, O)
+b, b_f = symbol("b", M, ONE_SPACE), symbol("b_f", M, ONE_SPACE)
 
 
 def folding(reader, reader_bias, scale, diag, bias, title):
