@@ -406,3 +406,78 @@ def test_docs_show_the_rendered_derivations():
     page = (ROOT / "docs" / "latex.md").read_text()
     for derivation in (ta.derive_logits(S(2)), ta.derive_scores(S(2), layer=1)):
         assert derivation._repr_latex_() in page
+
+
+# Real architectures (docs/conventions.md §7): the paper's style for the frozen LayerNorm and the
+# constant sources, and the constant terms grouped apart from the paths of the tokens.
+REAL = ta.Architecture((2,), normalization="LN", biases=True)
+
+
+def test_real_architecture_golden_derivation():
+    derivation = ta.derive_logits(REAL)
+    assert derivation.to_latex() + "\n" == (GOLDEN / "logits_1_layer_ln_biases.tex").read_text()
+    groups = derivation.steps[-1].groups
+    assert [g.label for g in groups] == ["direct path", "individual heads", "constant sources"]
+    assert [ta.to_latex(t) for t in groups[-1].terms] == [
+        r"(N^{f} \mathbf{1}) \otimes (W_U \tilde{W}^{f} c^{1})",
+        r"\mathbf{1} \otimes c_U",
+    ]
+    assert derivation.title.endswith("with LayerNorm and biases")
+
+
+@pytest.mark.tex
+def test_real_architecture_derivations_compile(tmp_path):
+    compiles(ta.derive_logits(REAL).to_document(), tmp_path / "logits.pdf")
+    scores = ta.derive_scores(ta.Architecture((1, 1), normalization="LN", biases=True), layer=1)
+    compiles(scores.to_document(), tmp_path / "scores.pdf")
+
+
+@pytest.mark.parametrize(
+    ("expr", "latex"),
+    [
+        (lambda s: s.N(0), "N^{1}"),
+        (lambda s: s.N(2), "N^{3}"),
+        (lambda s: s.N(None), "N^{f}"),
+        (lambda s: s.W_ln(0), r"\tilde{W}^{1}"),
+        (lambda s: s.W_ln(None), r"\tilde{W}^{f}"),
+        (lambda s: s.ones, r"\mathbf{1}"),
+        (lambda s: s.c(1), "c^{2}"),
+        (lambda s: s.b_U, "b_U"),
+        (lambda s: s.c_Q((1, 0)), r"c_Q^{\mathrm{L1H0}}"),
+        (lambda s: s.C, "C"),
+    ],
+)
+def test_real_architecture_symbols_in_the_papers_style(expr, latex):
+    from tensoralgebra import symbols
+
+    assert ta.to_latex(expr(symbols)) == latex
+
+
+@pytest.mark.parametrize(
+    ("arch", "labels"),
+    [
+        (
+            ta.Architecture((1, 1), biases=True),
+            [
+                "no composition",
+                "Q-composition",
+                "K-composition",
+                "Q- and K-composition",
+                "constant sources",
+                "constant along keys (no effect on the pattern)",
+            ],
+        ),
+        (
+            ta.Architecture((1, 1), normalization="LNPre"),
+            ["no composition", "Q-composition", "K-composition", "Q- and K-composition"],
+        ),
+    ],
+)
+def test_score_terms_of_constant_sources_are_grouped_apart(arch, labels):
+    derivation = ta.derive_scores(arch, layer=1)
+    groups = derivation.steps[-1].groups
+    assert [g.label for g in groups] == labels
+    paths = {str(p.expr): p.constant_along_keys for p in ta.score_paths(arch, layer=1)}
+    for group in groups:
+        along_keys = group.label.startswith("constant along keys")
+        assert all(paths[str(t)] == along_keys for t in group.terms), group.label

@@ -32,7 +32,19 @@ from tensoralgebra.derivation.chain import (
 )
 from tensoralgebra.derivation.limits import Request, check_fits
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.expr import Application, Expr, Head, Step, Sum, expansion_steps, terms
+from tensoralgebra.expr import (
+    Application,
+    Expr,
+    Head,
+    IndexedSum,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Step,
+    Sum,
+    expansion_steps,
+    terms,
+)
 from tensoralgebra.expr.ordering import merge_head_sets
 from tensoralgebra.factored import logits
 from tensoralgebra.printing.latex import index_latex
@@ -54,6 +66,54 @@ SCORE_LABELS = {
     "K": "K-composition",
     "QK": "Q- and K-composition",
 }
+
+
+#: The symbols a term starting from a constant source (a bias) ends with: a layer's ``c^{Ll}``,
+#: the logits' ``b_U`` or ``c_U``, a scoring head's own query or key constant.
+CONSTANTS = frozenset({"c", "b_U", "c_U", "b_Q", "b_K", "c_Q", "c_K"})
+CONSTANT_SOURCES = "constant sources"
+CONSTANT_ALONG_KEYS = "constant along keys (no effect on the pattern)"
+
+
+def _has_constant(expr: Expr) -> bool:
+    if isinstance(expr, MatrixSymbol):
+        return expr.name in CONSTANTS
+    return any(_has_constant(c) for c in expr.children)
+
+
+def _body(term: Expr) -> Expr:
+    while isinstance(term, IndexedSum):
+        term = term.body
+    return term
+
+
+def constant_along_keys(term: Expr) -> bool:
+    """Whether a score term ``query ⊗ key ⊗ form`` has a key side that is the same for every key:
+    a key position factor ``1``, or patterns then ``1`` (``A 1 = 1``); a frozen LayerNorm scale
+    ``N`` varies along keys. The softmax ignores such a term.
+
+    >>> import tensoralgebra as ta
+    >>> arch = ta.Architecture((1, 1), biases=True)
+    >>> [constant_along_keys(t) for t in ta.terms(ta.expand(ta.scores(arch, 1)))][:3]
+    [False, True, True]
+    """
+    body = _body(term)
+    if not (isinstance(body, Kron) and len(body.args) == 3):
+        return False
+    factors = body.args[1].args if isinstance(body.args[1], Product) else (body.args[1],)
+    last, before = factors[-1], factors[:-1]
+    patterns = all(isinstance(f, MatrixSymbol) and f.name == "A" for f in before)
+    return isinstance(last, MatrixSymbol) and last.name == "1" and patterns
+
+
+def _logit_group(term: Expr) -> int | str:
+    return CONSTANT_SOURCES if _has_constant(term) else term_order(term)
+
+
+def _score_group(term: Expr) -> str:
+    if constant_along_keys(term):
+        return CONSTANT_ALONG_KEYS
+    return CONSTANT_SOURCES if _has_constant(term) else score_kind(*side_orders(term))
 
 
 def _chain(steps: list[Step]) -> list[DerivationStep]:
@@ -98,7 +158,18 @@ def _describe(arch: Architecture) -> str:
     else:
         per_layer = ", ".join(map(str, arch.heads)) or "no"
         text = f"an attention-only transformer with {per_layer} heads per layer"
-    return text + (", with positional embeddings" if arch.positional else "")
+    extras = {
+        "standard": "positional embeddings",
+        "shortformer": "shortformer positions",
+        "LN": "LayerNorm",
+        "LNPre": "LayerNorm without weights",
+    }
+    parts = [extras[k] for k in (arch.positional, arch.normalization) if k is not None]
+    parts += ["biases"] if arch.biases else []
+    if not parts:
+        return text
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{text}, with {listed}"
 
 
 def _architecture(arch: object, caller: str) -> Architecture:
@@ -137,7 +208,8 @@ def derive_logits(arch: Architecture, max_order: int | None = None) -> Derivatio
     labels = {0: "direct path" if len(arch.sources) == 1 else "direct paths", 1: "individual heads"}
     for k in range(2, arch.n_layers + 1):
         labels[k] = f"virtual heads of order {k}" if deep else "virtual heads"
-    steps.append(_grouping(steps[-1].expr, term_order, labels))
+    labels[CONSTANT_SOURCES] = CONSTANT_SOURCES
+    steps.append(_grouping(steps[-1].expr, _logit_group, labels))
     return Derivation(f"The logits of {_describe(arch)}", "T", tuple(steps), max_order)
 
 
@@ -161,7 +233,8 @@ def derive_scores(
     check_fits(Request("scores", arch, layer, head, max_order), what)
     steps = _chain(expansion_steps(scores(arch, layer, head)))
     labels = {k: SCORE_LABELS[k] for k in ("none", "Q", "K", "QK")}
-    steps.append(_grouping(steps[-1].expr, lambda t: score_kind(*side_orders(t)), labels))
+    labels |= {k: k for k in (CONSTANT_SOURCES, CONSTANT_ALONG_KEYS)}
+    steps.append(_grouping(steps[-1].expr, _score_group, labels))
     # Concrete heads keep their code names; a schematic head's layer counts from 1, as H_l does.
     name = f"head {index!r}" if isinstance(index, Head) else f"a head of layer {layer + 1}"
     title = f"The attention scores of {name} of {_describe(arch)}"

@@ -25,6 +25,15 @@ parentheses the precedence table needs.
 \mathrm{Id} \otimes W_U W_E + \sum_{h \in H_1} A^{h} \otimes W_U W_{OV}^{h} W_E
 >>> print(to_latex(ta.scores(ta.Architecture(heads=(1, 1)), layer=1, head=0)))
 \big((\mathrm{Id} + A^{\mathrm{L0H0}} \otimes W_{OV}^{\mathrm{L0H0}}) \cdot (\mathrm{Id} \otimes W_E)\big)^{T} \cdot (\mathrm{Id} \otimes \mathrm{Id} \otimes W_{QK}^{\mathrm{L1H0}}) \cdot (\mathrm{Id} + A^{\mathrm{L0H0}} \otimes W_{OV}^{\mathrm{L0H0}}) \cdot (\mathrm{Id} \otimes W_E)
+
+Real architectures (docs/conventions.md §7) print in the same style: a frozen LayerNorm's scale
+``N^{Ll}`` as ``N^{l+1}`` (``N^{1}`` for layer 0, ``N^{f}`` for the final one), its map
+``W_ln^{Ll}`` as ``\tilde{W}^{l+1}``, the all-ones vector ``1`` as ``\mathbf{1}``, a layer's
+constant source ``c^{Ll}`` as ``c^{l+1}``, the logits' constant as ``b_U`` or ``c_U``:
+
+>>> real = ta.Architecture((1,), normalization="LN", biases=True)
+>>> print(to_latex(ta.terms(ta.expand(ta.logits(real)))[1]))
+(N^{f} \mathbf{1}) \otimes (W_U \tilde{W}^{f} c^{1})
 """  # noqa: E501
 
 from __future__ import annotations
@@ -138,13 +147,17 @@ def index_latex(index: Index) -> str:
     >>> print(index_latex(Head(1, 0)), index_latex(HeadVar("h", 1)), index_latex(HeadVar("hq", 1)))
     \mathrm{L1H0} h_2 h_{q,2}
 
-    A layer index reads as the layer's code name, like a concrete head's (``N^{\mathrm{L1}}``);
-    the final LayerNorm's is ``f`` (``N^{f}``).
+    A layer index (of a LayerNorm's ``N^{l}`` and ``\tilde{W}^{l}``, a constant source's
+    ``c^{l}``) counts from 1, as the paper's layers do: the package's layer 0 is ``1``; the final
+    LayerNorm's is ``f``.
+
+    >>> print(index_latex(Layer(0)), index_latex(Layer(None)))
+    1 f
     """
-    if isinstance(index, Head) or (isinstance(index, Layer) and index.layer is not None):
+    if isinstance(index, Head):
         return rf"\mathrm{{{index!r}}}"
     if isinstance(index, Layer):
-        return "f"
+        return "f" if index.layer is None else str(index.layer + 1)
     root = index.name.rstrip("'")
     primes = index.name[len(root) :]
     subs = [root[1:]] if len(root) > 1 else []
