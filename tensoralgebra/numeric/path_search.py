@@ -210,8 +210,8 @@ class Search:
             self.W_V = [layer.W_V for layer in model.layers]  # [n_heads, d_head, d_model]
             self.W_O = [layer.W_O for layer in model.layers]  # [n_heads, d_model, d_head]
         self.patterns = [torch.from_numpy(np.array(p[0])) for p in trace.patterns]
-        self.T, self.K = self._bounds(model)
         self.heads = [(m, h) for m, n in enumerate(self.arch.heads) for h in range(n)]
+        self.T, self.V, self.K, self.KV = self._bounds(model)
         self.first = np.searchsorted([m for m, _ in self.heads], np.arange(self.arch.n_layers + 1))
         self.frontier: list = []
         self.found: list[tuple[LogitPath, float]] = []
@@ -220,49 +220,53 @@ class Search:
             self._evaluate(LogitPath((), source), stream, 0)
 
     def _bounds(self, model):
-        """``T_l`` [rows] for l = 0..L and ``K`` [heads, rows] (module docstring), float64."""
+        """``T_l`` and ``V_l`` [rows] for l = 0..L, and ``K``, ``KV`` [heads, rows] (module
+        docstring), float64."""
         u = self.u.double()
         i, rows, L = self.rows - 1, self.rows, self.arch.n_layers
         norms, reads = [], []
         for W_V, W_O in zip(self.W_V, self.W_O):
-            norms.append([ov_norm(W_O[h].double(), W_V[h].double()) for h in range(len(W_V))])
+            norms.append(
+                np.array([ov_norm(W_O[h].double(), W_V[h].double()) for h in range(len(W_V))])
+            )
             read = torch.einsum("m,hmd,hdn->hn", u, W_O.double(), W_V.double())  # W_OV^{hT} u
-            reads.append(torch.linalg.vector_norm(read, dim=-1))
+            reads.append(torch.linalg.vector_norm(read, dim=-1).numpy())
         margin = _margin(self.dtype, L, max(rows, u.shape[0]))
-        G = np.zeros(rows)
-        T = [None] * (L + 1)
-        T[L] = margin * _unit(rows, i) * float(torch.linalg.vector_norm(u))
+        last = margin * float(torch.linalg.vector_norm(u)) * _unit(rows, i)
+        A = [p.double().numpy() for p in self.patterns]  # [heads, rows, rows] per layer
+        G, T, V = np.zeros(rows), [last], [last]
         for layer in reversed(range(L)):
-            A = self.patterns[layer].double().numpy()  # [heads, rows, rows]
-            F = np.eye(rows) + np.einsum("h,hjk->jk", np.array(norms[layer]), A)
-            G = reads[layer].numpy() @ A[:, i, :] + G @ F
-            T[layer] = margin * (float(torch.linalg.vector_norm(u)) * _unit(rows, i) + G)
-        K = [
-            norms[m][h] * (T[m + 1] @ self.patterns[m][h].double().numpy())
-            for m, n in enumerate(self.arch.heads)
-            for h in range(n)
-        ]
-        return T, np.array(K).reshape(len(K), rows)
+            F = np.eye(rows) + np.einsum("h,hjk->jk", norms[layer], A[layer])
+            G = reads[layer] @ A[layer][:, i, :] + G @ F
+            T.insert(0, last + margin * G)
+            through = norms[layer][:, None] * (V[0] @ A[layer])  # [heads, rows]
+            V.insert(0, np.max(np.vstack([V[0][None], through]), axis=0))
+        K = [norms[m][:, None] * (T[m + 1] @ A[m]) for m in range(L)]
+        KV = [norms[m][:, None] * (V[m + 1] @ A[m]) for m in range(L)]
+        shape = (len(self.heads), rows)
+        return T, V, np.concatenate(K).reshape(shape), np.concatenate(KV).reshape(shape)
 
     def _sources(self, model, tokens: np.ndarray):
         yield "token", model.W_E.T[torch.from_numpy(np.array(tokens))]
         if self.arch.positional == "standard":
             yield "position", model.W_pos.T[: self.rows]
 
-    def bound(self, stream: torch.Tensor, layer: int) -> float:
-        """``T_layer · n``: at least the sum of ``|c|`` over every completion of a prefix with
-        this stream [rows, d_model] whose further heads lie in layers ``layer..L-1``."""
-        return float(self.T[layer] @ _row_norms(stream))
+    def bounds(self, stream: torch.Tensor, layer: int) -> tuple[float, float]:
+        """``(T_layer · n, V_layer · n)``: at least the sum, and at least the largest, of ``|c|``
+        over every completion of a prefix with this stream [rows, d_model] whose further heads
+        lie in layers ``layer..L-1``."""
+        norms = _row_norms(stream)
+        return float(self.T[layer] @ norms), float(self.V[layer] @ norms)
 
     def _evaluate(self, path: LogitPath, stream: torch.Tensor, layer: int) -> None:
         """Record ``path``'s exact contribution and put its children in the frontier."""
         self.found.append((path, float(stream[-1] @ self.u)))
         start = self.first[layer]
-        bounds = self.K[start:] @ _row_norms(stream)
-        for (m, h), b in zip(self.heads[start:], bounds.tolist()):
+        norms = _row_norms(stream)
+        sums, maxima = (self.K[start:] @ norms).tolist(), (self.KV[start:] @ norms).tolist()
+        for (m, h), total, most in zip(self.heads[start:], sums, maxima):
             self._count += 1
-            entry = (-b, self._count, path, m, h, stream)
-            heapq.heappush(self.frontier, entry)
+            heapq.heappush(self.frontier, (-most, self._count, total, path, m, h, stream))
 
     def run(self, k: int, max_expansions: int) -> None:
         """Expand the frontier best first until the top ``k`` are certain, it is empty, or
@@ -273,7 +277,7 @@ class Search:
         while self.frontier and self.expansions < max_expansions:
             if len(best) == k and -self.frontier[0][0] < best[0]:
                 return
-            _, _, path, m, h, parent = heapq.heappop(self.frontier)
+            _, _, _, path, m, h, parent = heapq.heappop(self.frontier)
             with torch.no_grad():
                 read = parent @ self.W_V[m][h].T  # [rows, d_head]: cheaper than W_OV's d_model²
                 stream = (self.patterns[m][h] @ read) @ self.W_O[m][h].T
@@ -291,7 +295,7 @@ class Search:
         return TopPaths(
             paths=tuple(p for p, _ in top),
             contributions=tuple(c for _, c in top),
-            certificate=sum(-e[0] for e in self.frontier) + sum(abs(c) for _, c in rest),
+            certificate=sum(e[2] for e in self.frontier) + sum(abs(c) for _, c in rest),
             total=total,
             exact=exact,
             expansions=self.expansions,
