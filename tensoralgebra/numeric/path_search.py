@@ -56,11 +56,9 @@ from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric import budget
 from tensoralgebra.numeric.model import check_model
-from tensoralgebra.numeric.path_search_report import TopPaths, describe_target
+from tensoralgebra.numeric.path_search_report import MAX_EXPANSIONS, TopPaths, describe_target
 from tensoralgebra.paths import LogitPath
 
-#: Default most expansions: GPT-2-small shapes (seq 64) answer within a minute and 1 GiB.
-MAX_EXPANSIONS = 2048
 #: Bytes of one frontier entry (a tuple, its path, its bound), for the memory estimate.
 ENTRY_BYTES = 320
 
