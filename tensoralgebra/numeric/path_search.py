@@ -113,7 +113,12 @@ def top_paths(
 def target_vector(target: object, d_vocab: int) -> np.ndarray:
     """``g`` [d_vocab] float64 of a token id, a pair ``(t1, t2)`` or a direction (checked)."""
     context = f"the vocabulary has tokens 0..{d_vocab - 1}"
-    if isinstance(target, tuple | list) and len(target) == 2 and not _numbers(target):
+    if (
+        isinstance(target, tuple | list)
+        and len(target) == 2
+        and d_vocab != 2
+        and not _integers(target)
+    ):
         raise TensorAlgebraError(
             f"target is {target!r}: a pair of token ids (t1, t2) must be two integers"
         )
@@ -135,10 +140,6 @@ def target_vector(target: object, d_vocab: int) -> np.ndarray:
 
 def _integers(items) -> bool:
     return all(hasattr(t, "__index__") and not isinstance(t, bool | np.bool_) for t in items)
-
-
-def _numbers(items) -> bool:
-    return all(isinstance(t, int | float | np.number) for t in items)
 
 
 def _direction(target, d_vocab: int) -> np.ndarray:
@@ -254,7 +255,8 @@ class Search:
         over every completion of a prefix with this stream [rows, d_model] whose further heads
         lie in layers ``layer..L-1``."""
         norms = _row_norms(stream)
-        return float(self.T[layer] @ norms), float(self.V[layer] @ norms)
+        total = float(self.T[layer] @ norms)
+        return total, min(total, float(self.V[layer] @ norms))
 
     def _evaluate(self, path: LogitPath, stream: torch.Tensor, layer: int) -> None:
         """Record ``path``'s exact contribution and put its children in the frontier."""
@@ -264,7 +266,9 @@ class Search:
         sums, maxima = (self.K[start:] @ norms).tolist(), (self.KV[start:] @ norms).tolist()
         for (m, h), total, most in zip(self.heads[start:], sums, maxima):
             self._count += 1
-            heapq.heappush(self.frontier, (-most, self._count, total, path, m, h, stream))
+            # The sum bound bounds the largest term too, and is sometimes the tighter.
+            entry = (-min(most, total), self._count, total, path, m, h, stream)
+            heapq.heappush(self.frontier, entry)
 
     def run(self, k: int, max_expansions: int) -> None:
         """Expand the frontier best first until the top ``k`` are certain, it is empty, or
