@@ -33,7 +33,7 @@ contribution, and its children's bounds. The search stops when the largest bound
 k-th largest ``|c|`` found (the top k are then certain: ``exact``), when the frontier is empty,
 or after ``max_expansions`` expansions (best effort). The **certificate** bounds the total
 ``|c|`` of every path not returned: the sum of the frontier's bounds plus the ``|c|`` of paths
-evaluated but not returned.
+evaluated but not returned (widened by the rounding margin too).
 
 >>> import tensoralgebra as ta
 >>> model = ta.AttentionOnlyTransformer(ta.Weights.random(
@@ -230,7 +230,7 @@ class Search:
             )
             read = torch.einsum("m,hmd,hdn->hn", u, W_O.double(), W_V.double())  # W_OV^{hT} u
             reads.append(torch.linalg.vector_norm(read, dim=-1).numpy())
-        margin = _margin(self.dtype, L, max(rows, u.shape[0]))
+        self.margin = margin = _margin(self.dtype, L, max(rows, u.shape[0]))
         last = margin * float(torch.linalg.vector_norm(u)) * _unit(rows, i)
         A = [p.double().numpy() for p in self.patterns]  # [heads, rows, rows] per layer
         G, T, V = np.zeros(rows), [last], [last]
@@ -297,7 +297,8 @@ class Search:
         return TopPaths(
             paths=tuple(p for p, _ in top),
             contributions=tuple(c for _, c in top),
-            certificate=sum(e[2] for e in self.frontier) + sum(abs(c) for _, c in rest),
+            certificate=sum(e[2] for e in self.frontier)
+            + self.margin * sum(abs(c) for _, c in rest),
             total=total,
             exact=exact,
             expansions=self.expansions,
