@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type
         AttentionOnlyTransformer,
         FoldingError,
         TokensError,
+        TopPaths,
         Trace,
         VerifyReport,
         Weights,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type
         evaluate,
         fold_ln,
         fold_value_biases,
+        top_paths,
         verify,
     )
     from tensoralgebra.proof import (
@@ -105,6 +107,8 @@ _LAZY = {
     "center_writing_weights": "tensoralgebra.numeric",
     "fold_value_biases": "tensoralgebra.numeric",
     "FoldingError": "tensoralgebra.numeric",
+    "top_paths": "tensoralgebra.numeric",
+    "TopPaths": "tensoralgebra.numeric",
     # SymPy and Hypothesis: checked proofs.
     "Equation": "tensoralgebra.proof",
     "ProofError": "tensoralgebra.proof",
@@ -152,6 +156,7 @@ __all__ = [
     "TensorAlgebraError",
     "Theorem",
     "TokensError",
+    "TopPaths",
     "Trace",
     "VerifyReport",
     "Weights",
@@ -197,5 +202,6 @@ __all__ = [
     "to_latex",
     "to_sympy",
     "to_text",
+    "top_paths",
     "verify",
 ]

@@ -133,12 +133,13 @@ def test_limit_errors_name_flags_not_parameters(capsys, monkeypatch, error, line
 def test_every_command_is_a_module_registered_the_same_way():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
-    assert list(subparsers.choices) == list(COMMANDS)
+    assert list(subparsers.choices) == [n.replace("_", "-") for n in COMMANDS]
     for name in COMMANDS:
         module = importlib.import_module(f"tensoralgebra.cli.{name}")
         assert callable(module.register) and callable(module.run)
-        assert subparsers.choices[name].get_default("run") is module.run
-        assert subparsers.choices[name].description and subparsers.choices[name].epilog
+        command = subparsers.choices[name.replace("_", "-")]  # module top_paths: top-paths
+        assert command.get_default("run") is module.run
+        assert command.description and command.epilog
         # No command reaches into another command's module.
         source = Path(module.__file__).read_text()
         others = [n for n in COMMANDS if n != name]

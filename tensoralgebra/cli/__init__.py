@@ -28,7 +28,18 @@ from tensoralgebra.cli import options, output
 from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 
 #: The commands, in the order ``--help`` lists them: each a module of this package.
-COMMANDS = ("demo", "expand", "count", "scores", "verify", "paths", "graph", "derive", "prove")
+COMMANDS = (
+    "demo",
+    "expand",
+    "count",
+    "scores",
+    "verify",
+    "top_paths",
+    "paths",
+    "graph",
+    "derive",
+    "prove",
+)
 
 #: Exit status for bad input, as argparse uses.
 USAGE_ERROR = 2

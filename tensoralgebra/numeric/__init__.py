@@ -20,6 +20,8 @@ _LAZY = {
     "center_writing_weights": "tensoralgebra.numeric.folding",
     "fold_value_biases": "tensoralgebra.numeric.folding",
     "FoldingError": "tensoralgebra.numeric.folding",
+    "top_paths": "tensoralgebra.numeric.path_search",
+    "TopPaths": "tensoralgebra.numeric.path_search_report",
 }
 
 
