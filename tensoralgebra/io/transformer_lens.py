@@ -42,6 +42,9 @@ BUFFERS = ("IGNORE", "mask")
 #: The biases, all present or all absent (TransformerLens models have all of them).
 _BIAS_KEYS = ("b_Q", "b_K", "b_V", "b_O")
 
+#: The matrices of the embeddings and the unembedding, and their keys.
+_MATRICES = {"W_E": "embed.W_E", "W_U": "unembed.W_U", "W_pos": "pos_embed.W_pos"}
+
 #: Keys of parts this package does not model, recognised to name the part.
 _PARTS = (
     (".mlp.", "MLPs"),
@@ -159,11 +162,12 @@ def from_state_dict(state_dict: object, cfg: object, weights_class: type = Weigh
 
     def layers(name: str, transpose: bool = False) -> list[np.ndarray]:
         found = [arrays[f"blocks.{layer}.{name}"] for layer in range(config.n_layers)]
-        return [a.transpose(0, 2, 1) for a in found] if transpose else found
+        # Contiguous copies: the same weights then give the same bits whatever their origin.
+        return [np.ascontiguousarray(a.transpose(0, 2, 1)) for a in found] if transpose else found
 
     fields = {m: layers(f"attn.{m}", transpose=True) for m in ("W_Q", "W_K", "W_V", "W_O")}
-    fields |= dict(W_E=arrays["embed.W_E"].T, W_U=arrays["unembed.W_U"].T)
-    fields |= dict(W_pos=arrays["pos_embed.W_pos"].T, positional=config.positional)
+    fields |= {m: np.ascontiguousarray(arrays[key].T) for m, key in _MATRICES.items()}
+    fields["positional"] = config.positional
     if biases:
         fields |= {b: layers(f"attn.{b}") for b in _BIAS_KEYS} | {"b_U": arrays["unembed.b_U"]}
     if config.normalization == "LN":
