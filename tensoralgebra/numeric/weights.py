@@ -318,6 +318,25 @@ class Weights:
 
         return load_weights(path, cls, max_bytes=max_bytes)
 
+    @classmethod
+    def from_state_dict(cls, state_dict, cfg) -> Weights:
+        """The weights of a TransformerLens state dict (torch tensors or numpy arrays) and its
+        config (a ``HookedTransformerConfig`` or a dict of its fields), transposed into the
+        paper's convention: :func:`tensoralgebra.io.from_state_dict` (needs no TransformerLens;
+        a model with parts this package does not model, such as MLPs, is refused)."""
+        # io sits above numeric (it builds Weights), so it is imported on use.
+        from tensoralgebra.io import from_state_dict
+
+        return from_state_dict(state_dict, cfg, cls)
+
+    @classmethod
+    def from_transformer_lens(cls, model) -> Weights:
+        """The weights of a TransformerLens ``HookedTransformer``:
+        :func:`tensoralgebra.io.from_transformer_lens`."""
+        from tensoralgebra.io import from_transformer_lens  # io sits above numeric: imported on use
+
+        return from_transformer_lens(model, cls)
+
     def __repr__(self) -> str:
         # The architecture names the kinds; eps only when it is not TransformerLens's default.
         eps = f", eps={self.eps!r}" if self.normalization and self.eps != parameters.EPS else ""
