@@ -11,21 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 import tensoralgebra as ta
 from tensoralgebra import validation
-from tensoralgebra.cli import options, output
+from tensoralgebra.cli import models, options, output
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.path_search_report import MAX_EXPANSIONS
-
-#: The size options: (flag, default, largest accepted, what it is), as ``verify``'s.
-SIZES = (
-    ("--d-model", 32, 4096, "residual stream width"),
-    ("--d-head", 8, 1024, "head width"),
-    ("--d-vocab", 50, 1_000_000, "vocabulary size"),
-    ("--n-ctx", 16, 4096, "context length (the tokens fill it)"),
-)
 
 _EXAMPLES = """\
   tensoralgebra top-paths --heads 2,2 --seed 0 --position 5 --target 3 -k 10
@@ -44,16 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "what every other path contributes.",
         **options.described(_EXAMPLES, options.ASCII_NOTE),
     )
-    options.add_architecture(parser, required=False)
-    parser.add_argument("--model", metavar="FILE", help="search the model saved in FILE")
-    for name, default, maximum, what in SIZES:
-        parser.add_argument(
-            name, type=int, metavar="N", help=f"{what} (1..{maximum}; default {default})"
-        )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and tokens")
-    parser.add_argument(
-        "--dtype", choices=("float64", "float32"), help="dtype of the random model (float64)"
-    )
+    models.add_model_options(parser, "search")
     parser.add_argument(
         "--target",
         required=True,
@@ -84,56 +65,13 @@ def parse_target(text: str) -> int | tuple[int, int]:
     return ids[0] if len(ids) == 1 else ids
 
 
-def _tokens(seed: int, weights) -> np.ndarray:
-    """[1, n_ctx] tokens of the vocabulary, drawn with ``seed`` (not the weights' stream)."""
-    return np.random.default_rng([seed, 1]).integers(0, weights.d_vocab, size=(1, weights.n_ctx))
-
-
-def _saved(args: argparse.Namespace):
-    from tensoralgebra.io import load_weights  # safetensors is needed by this option only
-
-    flags = [name for name, _, _, _ in SIZES] + ["--heads", "--layers", "--dtype"]
-    given = [flag for flag in flags if getattr(args, flag[2:].replace("-", "_")) is not None]
-    if given:
-        raise TensorAlgebraError(
-            f"--model {args.model}: {', '.join(given)} not allowed with --model (the file "
-            "gives the architecture, sizes and dtype)"
-        )
-    return load_weights(args.model)
-
-
-def _random(args: argparse.Namespace):
-    arch = options.concrete_architecture_from_args(args, "top-paths")
-    sizes = {}
-    for name, default, maximum, _ in SIZES:
-        value = getattr(args, name[2:].replace("-", "_"))
-        sizes[name[2:].replace("-", "_")] = validation.positive_integer(
-            default if value is None else value, name, maximum=maximum
-        )
-    seed = validation.seed(args.seed, "--seed")
-    return ta.Weights.random(arch, **sizes, seed=seed, dtype=args.dtype or "float64")
-
-
-def _model(args: argparse.Namespace):
-    """The model and its tokens [1, n_ctx] the options describe."""
-    if args.model is not None:
-        weights = _saved(args)
-        return ta.AttentionOnlyTransformer(weights), _tokens(args.seed, weights)
-    if args.heads is None and args.layers is None:
-        raise TensorAlgebraError(
-            "top-paths needs a model: --heads SPEC (a random one) or --model FILE.safetensors"
-        )
-    weights = _random(args)
-    return ta.AttentionOnlyTransformer(weights), _tokens(args.seed, weights)
-
-
 def run(args: argparse.Namespace) -> int:
     """Search and print the table (or JSON); 0 on success."""
     target = parse_target(args.target)
     k = validation.positive_integer(args.k, "-k")
     expansions = validation.positive_integer(args.max_expansions, "--max-expansions")
     validation.seed(args.seed, "--seed")
-    model, tokens = _model(args)
+    model, tokens = models.model_from_args(args, "top-paths", batch=1)
     top = ta.top_paths(
         model, tokens, k, target=target, position=args.position, max_expansions=expansions
     )
