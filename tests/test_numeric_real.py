@@ -352,7 +352,6 @@ def _restricted_calls(model, tokens):
         "model.run(frozen=...)",
         "model.run(keep=...)",
         "model.run(keep_order=...)",
-        "evaluate",
         "verify",
     ],
 )

@@ -342,15 +342,15 @@ class AttentionOnlyTransformer(nn.Module):
             )
 
 
-def check_model(model: object, caller: str) -> AttentionOnlyTransformer:
-    """``model`` if it is an :class:`AttentionOnlyTransformer` of the paper's idealised kind
-    (no biases, LayerNorm or shortformer positions: the expansion does not cover them yet),
-    else a clear error."""
+def check_model(model: object, caller: str, real: bool = True) -> AttentionOnlyTransformer:
+    """``model`` if it is an :class:`AttentionOnlyTransformer` (of the paper's idealised kind
+    unless ``real``), else a clear error."""
     if not isinstance(model, AttentionOnlyTransformer):
         raise TensorAlgebraError(
             f"{caller} needs an AttentionOnlyTransformer as its model, got {type(model).__name__}"
         )
-    refuse_real(model.real_parts, caller)
+    if not real:
+        refuse_real(model.real_parts, caller)
     return model
 
 

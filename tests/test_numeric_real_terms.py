@@ -1,0 +1,179 @@
+"""The expansion of real architectures (biases, frozen LayerNorm, shortformer positions) against
+forward passes: every term evaluated, restricted passes, ``verify`` and the test assertions."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensoralgebra as ta
+from tensoralgebra.expr.nodes import Kron, Product
+from tensoralgebra.symbols import (
+    W_E,
+    C,
+    Id_positions,
+    N,
+    W_ln,
+    b_K,
+    b_Q,
+    b_U,
+    c,
+    c_K,
+    c_Q,
+    c_U,
+    ones,
+)
+
+NORMALIZATIONS = (None, "LN", "LNPre")
+POSITIONALS = (None, "standard", "shortformer")
+KINDS = list(itertools.product(NORMALIZATIONS, (False, True), POSITIONALS))
+REL = 1e-10
+
+
+def rel_error(got, want) -> float:
+    got, want = np.asarray(got), np.asarray(want)
+    return float(np.abs(got - want).max(initial=0) / max(np.abs(want).max(initial=0), 1e-300))
+
+
+def real_model(heads, normalization, biases, positional, seed=0, dtype="float64", **sizes):
+    sizes = {"d_model": 6, "d_head": 3, "d_vocab": 7, "n_ctx": 5, **sizes}
+    weights = ta.Weights.random(
+        ta.Architecture(heads),
+        **sizes,
+        seed=seed,
+        dtype=dtype,
+        normalization=normalization,
+        biases=biases,
+        positional=positional,
+    )
+    return ta.AttentionOnlyTransformer(weights)
+
+
+@st.composite
+def real_cases(draw, max_layers=3, max_heads=2):
+    """A small random real model (any normalization, biases and positional kind) and tokens."""
+    heads = tuple(draw(st.lists(st.integers(0, max_heads), min_size=0, max_size=max_layers)))
+    kind = draw(st.sampled_from(KINDS))
+    seed = draw(st.integers(0, 2**16))
+    model = real_model(heads, *kind, seed=seed)
+    batch, seq = draw(st.integers(1, 2)), draw(st.integers(1, 5))
+    tokens = np.random.default_rng(seed).integers(0, 7, size=(batch, seq))
+    return model, tokens
+
+
+# --- step 1: every symbol evaluated --------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(case=real_cases())
+def test_the_logit_and_score_terms_sum_to_the_forward_pass(case):
+    model, tokens = case
+    trace, arch = model.run(tokens), model.architecture
+    total = sum(ta.evaluate(p.expr, model, trace) for p in ta.logit_paths(arch))
+    assert rel_error(total, trace.logits) <= REL
+    for layer, n in enumerate(arch.heads):
+        for head in range(n):
+            terms = ta.score_paths(arch, layer, head)
+            scores = sum(ta.evaluate(p.expr, model, trace) for p in terms)
+            assert rel_error(scores, trace.head_scores(layer, head)) <= REL
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=str)
+def test_factored_forms_evaluate_on_both_backends(kind):
+    model = real_model((2, 1, 2), *kind, seed=1)
+    trace, arch = model.run([[1, 2, 3, 4, 5], [6, 0, 2, 2, 1]]), model.architecture
+    for backend in ("numpy", "torch"):
+        logits = np.asarray(ta.evaluate(ta.logits(arch), model, trace, backend=backend))
+        assert rel_error(logits, trace.logits) <= REL
+        scores = np.asarray(ta.evaluate(ta.scores(arch, 2, 1), model, trace, backend=backend))
+        assert rel_error(scores, trace.head_scores(2, 1)) <= REL
+    expanded = ta.evaluate(ta.expand(ta.logits(arch)), model, trace)
+    assert rel_error(expanded, trace.logits) <= REL
+
+
+def test_each_constant_is_what_the_conventions_say():
+    model = real_model((2, 1), "LN", True, "standard", seed=4)
+    w, trace = model.weights, model.run([[1, 2, 3]])
+    center = np.eye(6) - 1 / 6
+
+    def value(symbol):  # a constant read at every position: [batch, seq, dim] of equal rows
+        return ta.evaluate(Kron((ones, symbol)), model, trace)[0, 0]
+
+    b = w.ln_b[0]
+    want_c = w.b_O[0] + sum(w.W_O[0][h] @ (w.W_V[0][h] @ b + w.b_V[0][h]) for h in range(2))
+    np.testing.assert_allclose(value(c(0)), want_c, rtol=1e-13)
+    np.testing.assert_allclose(value(c_U), w.W_U @ w.ln_final_b + w.b_U, rtol=1e-13)
+    np.testing.assert_allclose(value(b_U), w.b_U, rtol=1e-13)
+    np.testing.assert_allclose(value(c_Q((1, 0))), w.W_Q[1][0] @ w.ln_b[1] + w.b_Q[1][0])
+    np.testing.assert_allclose(value(c_K((0, 1))), w.W_K[0][1] @ b + w.b_K[0][1])
+    np.testing.assert_allclose(value(b_Q((0, 1))), w.b_Q[0][1])
+    np.testing.assert_allclose(value(b_K((0, 1))), w.b_K[0][1])
+    stream = Kron((Id_positions, W_E))
+    embedded = ta.evaluate(stream, model, trace)
+    for symbol, matrix in ((W_ln(1), w.ln_w[1][:, None] * center), (C, center)):
+        np.testing.assert_allclose(
+            ta.evaluate(Product((Kron((N(1), symbol)), stream)), model, trace),
+            embedded @ matrix.T / trace.ln_scale[1][..., None],
+            rtol=1e-13,
+        )
+
+
+def _lnpre():
+    model = real_model((1,), "LNPre", False, None)
+    return model, model.run([[1, 2]])
+
+
+def _plain():
+    model = real_model((1,), None, False, None)
+    return model, model.run([[1, 2]])
+
+
+def _ln():
+    model = real_model((1,), "LN", True, None)
+    return model, model.run([[1, 2]])
+
+
+def _on(symbol, make=_plain, source=W_E):
+    model, trace = make()
+    return lambda: ta.evaluate(Kron((symbol, source)), model, trace)
+
+
+def _model_side(symbol, make=_plain):
+    model, trace = make()
+    return lambda: ta.evaluate(Kron((ones, symbol)), model, trace)
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (_on(N(0)), "reads the frozen LayerNorm scale N^{L0}, but this model has no LayerNorm"),
+        (_on(N(None)), "N^{f}, but this model has no LayerNorm"),
+        (_on(N(3), _ln), "N^{L3}: layer 3 does not exist; the model has 1"),
+        (_model_side(c(0)), "reads c^{L0}, but this model has no biases"),
+        (_model_side(c(0), _lnpre), "reads c^{L0}, but this model has no biases"),
+        (_model_side(c(2), _ln), "c^{L2}: layer 2 does not exist; the model has 1"),
+        (_model_side(c_U, _lnpre), "reads c_U, which needs LayerNorm weights"),
+        (_model_side(b_U), "reads b_U, but this model has no biases"),
+        (_model_side(c_Q((0, 0)), _lnpre), "reads c_Q, which needs LayerNorm weights"),
+        (_model_side(b_K((0, 1)), _ln), "head L0H1 does not exist"),
+    ],
+)
+def test_symbols_a_model_lacks_are_refused(call, fragment):
+    with pytest.raises(ta.TensorAlgebraError) as caught:
+        call()
+    assert fragment in str(caught.value)
+
+
+def test_w_ln_of_lnpre_is_refused_and_a_trace_without_scales_too():
+    model, trace = _lnpre()
+    term = Kron((Id_positions, Product((W_ln(0), W_E))))
+    with pytest.raises(ta.TensorAlgebraError, match=r"W_ln\^\{L0\}, which needs LayerNorm"):
+        ta.evaluate(term, model, trace)
+    plain_model, plain_trace = _plain()
+    with pytest.raises(ta.TensorAlgebraError, match="the trace has none"):
+        ta.evaluate(Kron((N(0), W_E)), model, plain_trace)
+    del plain_model
