@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import tensoralgebra as ta
 from tensoralgebra.expr.nodes import Kron, Product
+from tensoralgebra.paths import path_sources
 from tensoralgebra.symbols import (
     W_E,
     C,
@@ -177,3 +178,85 @@ def test_w_ln_of_lnpre_is_refused_and_a_trace_without_scales_too():
     with pytest.raises(ta.TensorAlgebraError, match="the trace has none"):
         ta.evaluate(Kron((N(0), W_E)), model, plain_trace)
     del plain_model
+
+
+# --- step 2: path-restricted passes ------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(case=real_cases())
+def test_each_term_is_its_restricted_pass_and_orders_are_ablations(case):
+    model, tokens = case
+    trace, arch = model.run(tokens), model.architecture
+    scale = max(np.abs(trace.logits).max(), 1e-300)
+    for path in ta.logit_paths(arch):
+        alone = model.run(tokens, frozen=trace, keep=path).logits
+        assert np.abs(alone - ta.evaluate(path.expr, model, trace)).max() / scale <= REL
+    for k in range(arch.n_layers + 1):
+        ablated = model.run(tokens, frozen=trace, keep_order=k).logits
+        terms = sum(ta.evaluate(p.expr, model, trace) for p in ta.logit_paths(arch, max_order=k))
+        assert np.abs(ablated - terms).max() / scale <= REL
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=str)
+def test_keeping_heads_keeps_every_source_of_that_path(kind):
+    model = real_model((1, 2), *kind, seed=2)
+    tokens = [[1, 2, 3, 4], [4, 3, 2, 1]]
+    trace, arch = model.run(tokens), model.architecture
+    for heads in ((), ((0, 0),), ((1, 1),), ((0, 0), (1, 0))):
+        kept = model.run(tokens, frozen=trace, keep=heads).logits
+        paths = [p for p in ta.logit_paths(arch) if p.heads == heads]
+        layers = tuple(layer for layer, _ in heads)
+        assert [p.source for p in paths] == list(path_sources(arch, layers))
+        want = sum(ta.evaluate(p.expr, model, trace) for p in paths)
+        assert rel_error(kept, want) <= REL
+    frozen = model.run(tokens, frozen=trace)
+    assert np.array_equal(frozen.logits, trace.logits)
+
+
+def test_a_restricted_pass_freezes_the_layernorm_scales():
+    """Negative control: with the scales recomputed from the restricted stream, the term would
+    differ; the restricted pass must use the frozen ones."""
+    model = real_model((1,), "LNPre", False, None, seed=5)
+    tokens = [[1, 2, 3]]
+    trace, arch = model.run(tokens), model.architecture
+    path = list(ta.logit_paths(arch))[-1]
+    kept = model.run(tokens, frozen=trace, keep=path)
+    np.testing.assert_array_equal(kept.ln_final_scale, trace.ln_final_scale)
+    own_scale = model.run(tokens, keep=path)  # frozen on the whole pass by default, too
+    np.testing.assert_array_equal(own_scale.ln_scale[0], trace.ln_scale[0])
+    alone = np.asarray(kept.residual[-1])
+    rescaled = alone - alone.mean(-1, keepdims=True)
+    assert not np.allclose(
+        np.sqrt((rescaled**2).mean(-1) + model.eps), trace.ln_final_scale, rtol=1e-3
+    )
+
+
+def _ln_biased():
+    model = real_model((1, 1), "LN", True, None)
+    return model, model.run([[1, 2]])
+
+
+@pytest.mark.parametrize(
+    "keep, fragment",
+    [
+        (ta.LogitPath(((0, 0),), "bias L0", "LN"), "bias L0, which joins the stream after layer 0"),
+        (ta.LogitPath(((1, 0),), "bias L1", "LN"), "bias L1, which joins the stream after layer 1"),
+        (ta.LogitPath(((0, 0),), "unembedding bias", "LN"), "which no head carries"),
+        (ta.LogitPath((), "position", "LN"), "the position source, which Architecture"),
+        (ta.LogitPath((), "bias L2", "LN"), "the bias L2 source, which Architecture"),
+        (ta.LogitPath(((0, 1),), "token", "LN"), "head (0, 1) does not exist"),
+    ],
+)
+def test_paths_a_model_cannot_have_are_refused(keep, fragment):
+    model, trace = _ln_biased()
+    with pytest.raises(ta.TensorAlgebraError) as caught:
+        model.run([[1, 2]], frozen=trace, keep=keep)
+    assert fragment in str(caught.value)
+
+
+def test_a_frozen_trace_without_layernorm_scales_is_refused():
+    model, _ = _ln_biased()
+    plain = real_model((1, 1), None, False, None)
+    with pytest.raises(ta.TensorAlgebraError, match="the frozen trace has no LayerNorm scales"):
+        model.run([[1, 2]], frozen=plain.run([[1, 2]]))
