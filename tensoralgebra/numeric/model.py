@@ -61,16 +61,6 @@ def layer_norm(x: torch.Tensor, w, b, eps: float) -> tuple[torch.Tensor, torch.T
     return normalized, scale[..., 0]
 
 
-def refuse_real(parts: list[str], what: str) -> None:
-    """Refuse ``what`` for a model with any of ``parts`` (biases, LayerNorm, shortformer)."""
-    if parts:
-        raise TensorAlgebraError(
-            f"{what} is not yet supported for models with LayerNorm, biases or shortformer "
-            f"positions (this model has {', '.join(parts)}); its conventional pass, model(tokens) "
-            "or model.run(tokens), is exact"
-        )
-
-
 class AttentionLayer(nn.Module):
     """One layer of attention heads; ``W_Q``, ``W_K``, ``W_V`` [n_heads, d_head, d_model],
     ``W_O`` [n_heads, d_model, d_head]; optionally the biases ``b_Q``, ``b_K``, ``b_V``
@@ -283,7 +273,7 @@ class AttentionOnlyTransformer(nn.Module):
         x = self.embed(ids)
         recorder = Recorder()
         for index, layer in enumerate(self.layers):
-            scale = self._frozen_scale(frozen, index)
+            scale = self.frozen_scale(frozen, index)
             normed, query_key, scale = self._attention_inputs(x, layer, scale)
             scores = layer.scores(query_key, query_key)
             pattern = layer.pattern(scores) if frozen is None else self._frozen(frozen, index)
@@ -291,7 +281,7 @@ class AttentionOnlyTransformer(nn.Module):
             out = layer.output(normed, pattern)
             x = x + out
             recorder.attention.append(out)
-        unembedded = self._unembed(x, self._frozen_scale(frozen, None))
+        unembedded = self._unembed(x, self.frozen_scale(frozen, None))
         return recorder.trace(ids.numpy(), x, unembedded)
 
     def _run_path(self, ids, frozen: Trace, path: dict, sources: tuple, keep) -> Trace:
@@ -303,8 +293,8 @@ class AttentionOnlyTransformer(nn.Module):
         x = self.embed(ids, sources)
         recorder = Recorder()
         for index, layer in enumerate(self.layers):
-            scale, pattern = self._frozen_scale(frozen, index), self._frozen(frozen, index)
-            read = self._read_linear(x, layer.ln_w, scale)
+            scale, pattern = self.frozen_scale(frozen, index), self._frozen(frozen, index)
+            read = self.read_frozen(x, layer.ln_w, scale)
             recorder.layer(x, layer.scores(read, read, biases=False), pattern, scale)
             if index in path:
                 out = layer.output(read, pattern, only=path[index], biases=False)
@@ -315,8 +305,8 @@ class AttentionOnlyTransformer(nn.Module):
             else:
                 out = torch.zeros_like(x)
             recorder.attention.append(out)
-        scale = self._frozen_scale(frozen, None)
-        logits = self._read_linear(x, self.ln_final_w, scale) @ self.W_U.T
+        scale = self.frozen_scale(frozen, None)
+        logits = self.read_frozen(x, self.ln_final_w, scale) @ self.W_U.T
         if UNEMBEDDING_BIAS in sources:
             logits = logits + self._constant_logits()
         return recorder.trace(ids.numpy(), x, (logits, scale), keep=keep)
@@ -347,10 +337,10 @@ class AttentionOnlyTransformer(nn.Module):
             return x, None
         if scale is None:
             return layer_norm(x, w, b, self.eps)
-        normalized = self._read_linear(x, w, scale)
+        normalized = self.read_frozen(x, w, scale)
         return (normalized if b is None else normalized + b), scale
 
-    def _read_linear(self, x: torch.Tensor, w, scale) -> torch.Tensor:
+    def read_frozen(self, x: torch.Tensor, w, scale) -> torch.Tensor:
         """``x`` [..., batch, seq, d_model] through a frozen LayerNorm without its bias: centred,
         divided by the frozen ``σ`` [batch, seq], times ``w`` (``N x W̃^T``); ``x`` without
         normalization."""
@@ -384,10 +374,10 @@ class AttentionOnlyTransformer(nn.Module):
         recorder = Recorder()
         for index, layer in enumerate(self.layers):
             x = streams.sum(0)
-            scale, pattern = self._frozen_scale(frozen, index), self._frozen(frozen, index)
+            scale, pattern = self.frozen_scale(frozen, index), self._frozen(frozen, index)
             _, query_key, _ = self._attention_inputs(x, layer, scale)
             recorder.layer(x, layer.scores(query_key, query_key), pattern, scale)
-            read = self._read_linear(streams[:-1], layer.ln_w, scale)
+            read = self.read_frozen(streams[:-1], layer.ln_w, scale)
             raised = layer.output(read, pattern, biases=False)  # order k-1 through a head: k
             lowest = streams[:1]
             if self.has_constants:
@@ -398,10 +388,10 @@ class AttentionOnlyTransformer(nn.Module):
             streams = torch.cat([lowest, streams[1:] + raised])
             recorder.attention.append(raised_sum)
         final = streams.sum(0)
-        unembedded = self._unembed(final, self._frozen_scale(frozen, None))
+        unembedded = self._unembed(final, self.frozen_scale(frozen, None))
         return recorder.trace(ids.numpy(), final, unembedded, keep_order=top)
 
-    def _frozen_scale(self, frozen: Trace | None, layer: int | None):
+    def frozen_scale(self, frozen: Trace | None, layer: int | None):
         """The ``σ`` [batch, seq] of layer ``layer``'s LayerNorm (``None``: the final one) in
         ``frozen``; ``None`` without a frozen trace or without normalization."""
         if frozen is None or self.normalization is None:
@@ -434,15 +424,12 @@ class AttentionOnlyTransformer(nn.Module):
             )
 
 
-def check_model(model: object, caller: str, real: bool = True) -> AttentionOnlyTransformer:
-    """``model`` if it is an :class:`AttentionOnlyTransformer` (of the paper's idealised kind
-    unless ``real``), else a clear error."""
+def check_model(model: object, caller: str) -> AttentionOnlyTransformer:
+    """``model`` if it is an :class:`AttentionOnlyTransformer`, else a clear error."""
     if not isinstance(model, AttentionOnlyTransformer):
         raise TensorAlgebraError(
             f"{caller} needs an AttentionOnlyTransformer as its model, got {type(model).__name__}"
         )
-    if not real:
-        refuse_real(model.real_parts, caller)
     return model
 
 

@@ -84,7 +84,7 @@ def verify(
     intermediate arrays would exceed it is refused up front
     (:class:`~tensoralgebra.ExpansionLimitError`, with a ``max_order`` that fits).
     """
-    model = check_model(model, "verify", real=False)
+    model = check_model(model, "verify")
     arch = model.architecture
     array = model.tokens(tokens)
     n = arch.n_layers
