@@ -66,7 +66,7 @@ def real_cases(draw, max_layers=3, max_heads=2):
     return model, tokens
 
 
-# --- step 1: every symbol evaluated --------------------------------------------------------------
+# --- every symbol evaluated ---------------------------------------------------------------------
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
@@ -180,7 +180,7 @@ def test_w_ln_of_lnpre_is_refused_and_a_trace_without_scales_too():
     del plain_model
 
 
-# --- step 2: path-restricted passes ------------------------------------------------------------
+# --- path-restricted passes ---------------------------------------------------------------------
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -260,3 +260,95 @@ def test_a_frozen_trace_without_layernorm_scales_is_refused():
     plain = real_model((1, 1), None, False, None)
     with pytest.raises(ta.TensorAlgebraError, match="the frozen trace has no LayerNorm scales"):
         model.run([[1, 2]], frozen=plain.run([[1, 2]]))
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(case=real_cases(), max_order=st.sampled_from([None, 0, 1]))
+def test_verify_passes_on_real_models(case, max_order):
+    model, tokens = case
+    top = None if max_order is None else min(max_order, model.architecture.n_layers)
+    report = ta.verify(model, tokens, top)
+    assert report.ok, report.table()
+    for check in report.checks:
+        assert check.sum_rel <= REL and check.terms == check.expected_terms
+        if check.term_rel is not None:
+            assert check.term_rel <= REL
+
+
+def test_verify_checks_every_kind_of_term_and_notes_those_constant_along_keys():
+    model = real_model((2, 1), "LN", True, "shortformer", seed=8)
+    report = ta.verify(model, [[1, 2, 3, 4], [4, 3, 2, 1]])
+    assert report.ok, report.table()
+    arch = model.architecture
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["logits"].terms == ta.count_logit_paths(arch) == by_name["logits"].expanded
+    scores = by_name["scores L1H0"]
+    assert scores.terms == ta.count_score_paths(arch, 1, 0) == scores.exprs == scores.expanded
+    constant = sum(t.constant_along_keys for t in ta.score_paths(arch, 1, 0))
+    assert constant and scores.notes == (
+        f"{constant} of the {scores.terms} terms are constant along keys: the softmax ignores "
+        "them, so they cannot change the pattern (checked like the others)",
+    )
+    assert max(c.term_rel for c in report.checks if c.term_rel is not None) <= REL
+
+
+@pytest.mark.parametrize(
+    "part, layer",
+    [("ln_b", 0), ("b_V", 0), ("b_O", 1), ("b_Q", 1), ("b_K", 0), ("ln_w", 1), ("b_U", None)],
+)
+def test_verify_fails_when_a_bias_or_layernorm_weight_changes(part, layer):
+    """Negative control: a model that no longer computes what was traced fails."""
+    model = real_model((2, 1), "LN", True, "standard", seed=9)
+    tokens = [[1, 2, 3, 4], [4, 3, 2, 1]]
+    trace = model.run(tokens)
+    import torch
+
+    with torch.no_grad():
+        parameter = getattr(model, part) if layer is None else getattr(model.layers[layer], part)
+        parameter.view(-1)[0] += 1e-6
+    assert not ta.verify(model, tokens, trace=trace).ok
+
+
+def test_verify_of_real_float32_models_and_given_expansions():
+    model = real_model((2, 2), "LNPre", True, "shortformer", seed=10, dtype="float32")
+    tokens = [[1, 2, 3, 4, 5]]
+    assert ta.verify(model, tokens).ok
+    arch = model.architecture
+    expanded = ta.expand(ta.scores(arch, 1, 1))
+    [check] = ta.verify(model, tokens, expansion=expanded, of=(1, 1)).checks
+    assert check.ok and check.terms == ta.count_score_paths(arch, 1, 1)
+    assert ta.verify(model, tokens, expansion=ta.logits(arch)).ok
+
+
+def test_verify_refuses_real_models_over_the_memory_budget():
+    model = real_model((3, 3, 3), "LN", True, "standard")
+    with pytest.raises(ta.ExpansionLimitError) as caught:
+        ta.verify(model, [[1, 2, 3]], max_bytes=200_000)
+    assert caught.value.option == "max_order"
+    assert ta.verify(model, [[1, 2, 3]], caught.value.value, max_bytes=200_000).ok
+
+
+# --- the assertions for test suites -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=str)
+def test_the_assertions_pass_on_real_models(kind):
+    arch = ta.Architecture((1, 2), positional=kind[2], normalization=kind[0], biases=kind[1])
+    assert ta.testing.assert_expansion_on_random_model(arch, seed=1).ok
+    model = real_model((1, 2), *kind)
+    assert ta.testing.assert_logit_expansion(model, [[1, 2, 3]]).ok
+    assert ta.testing.assert_score_expansion(model, [[1, 2, 3]], head=(1, 1)).ok
+
+
+def test_the_assertions_fail_on_a_changed_real_model_naming_the_check():
+    model = real_model((1, 1), "LN", True, None, seed=2)
+    trace = model.run([[1, 2, 3]])
+    import torch
+
+    with torch.no_grad():
+        model.layers[0].ln_b[0] += 1e-3
+    with pytest.raises(AssertionError, match="logits: sum of terms off by"):
+        ta.testing.assert_logit_expansion(model, [[1, 2, 3]], trace=trace)
