@@ -325,48 +325,6 @@ def re_escape(text: str) -> str:
     return re.escape(text)
 
 
-REAL_KINDS = {
-    "LayerNorm": ({"normalization": "LN"}, "this model has LayerNorm (LN)"),
-    "LNPre": ({"normalization": "LNPre"}, "this model has LayerNorm (LNPre)"),
-    "biases": ({"biases": True}, "this model has biases"),
-    "shortformer": ({"positional": "shortformer"}, "this model has shortformer positions"),
-}
-
-
-def _restricted_calls(model, tokens):
-    trace = model.run(tokens)
-    path = ta.LogitPath("token", ((0, 0),))
-    return {
-        "model.run(frozen=...)": lambda: model.run(tokens, frozen=trace),
-        "model.run(keep=...)": lambda: model.run(tokens, keep=path),
-        "model.run(keep_order=...)": lambda: model.run(tokens, keep_order=1),
-        "evaluate": lambda: ta.evaluate(ta.logits(model.architecture), model, trace),
-        "verify": lambda: ta.verify(model, tokens),
-    }
-
-
-@pytest.mark.parametrize("kind", REAL_KINDS)
-@pytest.mark.parametrize(
-    "what",
-    [
-        "model.run(frozen=...)",
-        "model.run(keep=...)",
-        "model.run(keep_order=...)",
-        "evaluate",
-        "verify",
-    ],
-)
-def test_what_the_expansion_does_not_cover_yet_is_refused(kind, what):
-    kinds, has = REAL_KINDS[kind]
-    model, tokens = ta.AttentionOnlyTransformer(small(**kinds)), [[1, 2, 3]]
-    call = _restricted_calls(model, tokens)[what]
-    with pytest.raises(ta.TensorAlgebraError) as caught:
-        call()
-    message = str(caught.value)
-    assert message.startswith(f"{what} is not yet supported for models with LayerNorm, biases")
-    assert has in message and "model(tokens) or model.run(tokens), is exact" in message
-
-
 def test_the_conventional_pass_of_a_real_model_runs():
     model = ta.AttentionOnlyTransformer(
         small(normalization="LN", biases=True, positional="shortformer")

@@ -146,7 +146,7 @@ def test_bad_input(call, fragment):
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["verify", "--heads", "1", "--biases"], "--biases: verify does not handle"),
+        (["top-paths", "--heads", "1", "--biases", "--target", "1"], "top-paths does not handle"),
         (["paths", "--heads", "1", "--positional", "shortformer"], "paths does not handle"),
         (
             ["graph", "--heads", "1", "--normalization", "LN", "--out", "g.json"],
@@ -173,3 +173,12 @@ def test_cli_counts_real_architecture(capsys):
     assert main(["count", "--heads", "2,2", "--biases", "--positional", "shortformer"]) == 0
     arch = ta.Architecture((2, 2), positional="shortformer", biases=True)
     assert capsys.readouterr().out.split()[-2:] == ["total", str(ta.count_logit_paths(arch))]
+
+
+def test_verify_checks_real_architectures_on_the_command_line(capsys):
+    from tensoralgebra.cli import main
+
+    argv = ["verify", "--heads", "1,2", "--biases", "--normalization", "LN"]
+    assert main([*argv, "--positional", "shortformer"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("checks ok")
+

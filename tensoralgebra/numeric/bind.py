@@ -13,7 +13,12 @@ symbol              array                   from
 ``A^{l,h}``         [batch, seq, seq]       the trace's pattern
 ``X``               one-hot rows            the trace's tokens (source ``vocab``)
 position one-hot    the first ``seq`` rows  of ``Id_{n_ctx}`` (source ``pos``)
+constant source     [batch, 1, 1] of ones   the number 1 a bias multiplies (source ``one``)
+``1``               [seq, 1]                all ones: a constant at every position
 ==================  ======================  ===============================================
+
+and the symbols of real architectures (frozen LayerNorm scales ``N`` from the trace, ``W_ln``,
+``C`` and the constants): :mod:`~tensoralgebra.numeric.real_symbols`.
 
 A :class:`Bindings` works with numpy or torch arrays (``backend``); both compute the same
 products in the model's dtype.
@@ -25,9 +30,10 @@ import numpy as np
 
 from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.expr.indices import Head
+from tensoralgebra.expr.indices import Head, Layer
 from tensoralgebra.expr.nodes import MatrixSymbol
-from tensoralgebra.expr.spaces import POS, VOCAB, Space
+from tensoralgebra.expr.spaces import ONE, POS, VOCAB, Space
+from tensoralgebra.numeric import real_symbols
 from tensoralgebra.numeric.trace import Trace
 
 BACKENDS = ("numpy", "torch")
@@ -120,22 +126,29 @@ class Bindings:
             "d_model": weights.d_model,
             "d_vocab": weights.d_vocab,
             "d_head": weights.d_head,
+            "one": 1,
         }
         self.dtype = weights.dtype
         self._cache: dict = {}
         self.tokens = self.ops.array(trace.tokens)
         self.positions = self.ops.array(np.broadcast_to(np.arange(self.seq), trace.tokens.shape))
+        # A constant source reads the number 1: index 0 of a one-dimensional space, once a row.
+        self.constant = self.ops.array(np.zeros((self.batch, 1), dtype=np.int64))
 
     def source(self, space: Space):
-        """The index array [batch, seq] of a source space: tokens (vocab) or positions (pos)."""
+        """The index array of a source space: tokens (vocab) or positions (pos) [batch, seq], or
+        the constant 1 (one) [batch, 1]."""
         if space == Space.of(VOCAB):
             return self.tokens
+        if space == Space.of(ONE):
+            return self.constant
         if space == Space.of(POS):
             if self.weights.W_pos is None:
                 raise TensorAlgebraError("the term reads positions, but the model has no W_pos")
             return self.positions
         raise TensorAlgebraError(
-            f"a term's input must be tokens (vocab) or positions (pos), got {space}"
+            f"a term's input must be tokens (vocab), positions (pos) or a constant (one), got "
+            f"{space}"
         )
 
     def matrix(self, sym: MatrixSymbol):
@@ -147,6 +160,8 @@ class Bindings:
 
     def _matrix(self, sym: MatrixSymbol) -> np.ndarray:
         w = self.weights
+        if sym.name in real_symbols.NAMES:
+            return self._real(sym)
         if sym.index is None:
             # Only the first seq positions exist in this trace: X_pos = Id_{n_ctx}[:seq].
             W_pos = None if w.W_pos is None else w.W_pos[:, : self.seq]
@@ -167,10 +182,50 @@ class Bindings:
             raise TensorAlgebraError(f"no array for the symbol {sym} in this model")
         return per_head[sym.name]
 
+    def _real(self, sym: MatrixSymbol) -> np.ndarray:
+        """A symbol of real architectures (:mod:`~tensoralgebra.numeric.real_symbols`)."""
+        index = sym.index
+        if isinstance(index, Layer):
+            layer = None if index.layer is None else self._layer(sym, index.layer)
+            return real_symbols.real_matrix(self.weights, sym.name, layer)
+        if sym.name in ("C", "b_U", "c_U") and index is None:
+            return real_symbols.real_matrix(self.weights, sym.name, None)
+        if sym.name in ("b_Q", "b_K", "c_Q", "c_K"):
+            return real_symbols.real_matrix(self.weights, sym.name, *self._head(sym))
+        raise TensorAlgebraError(f"no array for the symbol {sym} in this model")
+
+    def _layer(self, sym: MatrixSymbol, layer: int) -> int:
+        n = self.architecture.n_layers
+        if layer >= n:
+            raise TensorAlgebraError(f"{sym}: layer {layer} does not exist; the model has {n}")
+        return layer
+
+    def ones(self):
+        """The all-ones ``1`` [seq, 1]."""
+        if "1" not in self._cache:
+            self._cache["1"] = self.ops.array(np.ones((self.seq, 1), dtype=self.dtype))
+        return self._cache["1"]
+
+    def inverse_scale(self, sym: MatrixSymbol):
+        """The diagonal ``1/σ`` of a frozen LayerNorm scale ``N`` from the trace, [batch, seq, 1]
+        (applying ``N`` multiplies each position's row by it)."""
+        if not isinstance(sym.index, Layer):
+            raise TensorAlgebraError(f"{sym}: a frozen scale is N^{{Ll}} or N^{{f}}")
+        key = ("N", sym.index)
+        if key not in self._cache:
+            layer = sym.index.layer
+            layer = None if layer is None else self._layer(sym, layer)
+            diagonal = real_symbols.inverse_scale(self.weights, self.trace, layer)
+            self._cache[key] = self.ops.array(np.ascontiguousarray(diagonal[..., None]))
+        return self._cache[key]
+
     def pattern(self, sym: MatrixSymbol):
         """``A^{l,h}`` from the trace, [batch, seq, seq]."""
         if sym.name != "A":
-            raise TensorAlgebraError(f"{sym} acts on positions, but only patterns A^h do")
+            raise TensorAlgebraError(
+                f"{sym} acts on positions, but only patterns A^h, frozen LayerNorm scales N and "
+                "the all-ones 1 do"
+            )
         key = ("A", sym.index)
         if key not in self._cache:
             layer, head = self._head(sym)

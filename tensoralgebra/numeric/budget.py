@@ -20,6 +20,7 @@ from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.numeric.stacks import CHUNK
 from tensoralgebra.paths import count_logit_paths
+from tensoralgebra.scores import side_counts
 
 #: Default memory budget in bytes (1 GiB): ``max_bytes`` of ``Weights.random`` and ``verify``.
 MEMORY_BUDGET = 2**30
@@ -74,9 +75,16 @@ def check_weights(arch: Architecture, sizes: dict, dtype, max_bytes: int) -> Non
 
 
 def paths_into(arch: Architecture, layer: int, top: int | None) -> int:
-    """How many paths of order ≤ ``top`` run through the layers before ``layer``."""
-    before = Architecture(heads=arch.heads[:layer], positional=arch.positional)
+    """How many paths of order ≤ ``top`` run through the layers before ``layer``: in real
+    architectures, the sides of a layer-``layer`` head's score terms (constant sources,
+    shortformer positions and the head's own constant too), or, for ``layer == n_layers``, the
+    logit terms."""
     last = layer if top is None else min(top, layer)
+    if not arch.is_idealised:
+        if layer == arch.n_layers:
+            return sum(count_logit_paths(arch, order=k) for k in range(last + 1))
+        return side_counts(arch, layer, last)[1]
+    before = Architecture(heads=arch.heads[:layer], positional=arch.positional)
     return sum(count_logit_paths(before, order=k) for k in range(last + 1))
 
 

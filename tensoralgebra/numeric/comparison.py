@@ -41,6 +41,11 @@ def norm2(matrix: np.ndarray) -> float:
     return float(np.linalg.norm(matrix, 2)) if np.isfinite(matrix).all() else float("inf")
 
 
+def largest(vectors: np.ndarray) -> float:
+    """The largest norm of a row of ``vectors`` [..., d] (0 for none)."""
+    return float(np.max(np.linalg.norm(vectors, axis=-1), initial=0.0))
+
+
 class Enumerated:
     """The enumerated terms of ``enumerate(*args)``: their number by ``count(*args)`` (closed
     form), the terms themselves only when iterated."""

@@ -215,11 +215,19 @@ class _OnPositions(_Linear):
         return y
 
     def visit_MatrixSymbol(self, e: MatrixSymbol, y):
+        if e.name == "N":  # diag(1/σ): each position's row scaled
+            return self.ev.b.inverse_scale(e) * y
+        if e.name == "1":  # [positions × one]: the constant row at every position
+            return self.ev.b.ones() @ y
         return self.ev.b.pattern(e) @ y
 
     def visit_Transpose(self, e: Transpose, y):
         if not isinstance(e.arg, MatrixSymbol):
             return super().visit_Transpose(e, y)
+        if e.arg.name == "N":  # diagonal: its own transpose
+            return self.visit_MatrixSymbol(e.arg, y)
+        if e.arg.name == "1":  # 1ᵀ sums the positions
+            return self.ev.b.ones().swapaxes(-1, -2) @ y
         return self.ev.b.pattern(e.arg).swapaxes(-1, -2) @ y
 
     def visit_Zero(self, e: Zero, y):

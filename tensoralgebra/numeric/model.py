@@ -40,6 +40,7 @@ from tensoralgebra.numeric.parameters import real_parts
 from tensoralgebra.numeric.tokens import check_keep, check_tokens
 from tensoralgebra.numeric.trace import Recorder, Trace
 from tensoralgebra.numeric.weights import Weights
+from tensoralgebra.paths import UNEMBEDDING_BIAS, bias_source
 
 
 def _param(array: np.ndarray | None) -> nn.Parameter | None:
@@ -58,16 +59,6 @@ def layer_norm(x: torch.Tensor, w, b, eps: float) -> tuple[torch.Tensor, torch.T
     if w is not None:
         normalized = normalized * w + b
     return normalized, scale[..., 0]
-
-
-def refuse_real(parts: list[str], what: str) -> None:
-    """Refuse ``what`` for a model with any of ``parts`` (biases, LayerNorm, shortformer)."""
-    if parts:
-        raise TensorAlgebraError(
-            f"{what} is not yet supported for models with LayerNorm, biases or shortformer "
-            f"positions (this model has {', '.join(parts)}); its conventional pass, model(tokens) "
-            "or model.run(tokens), is exact"
-        )
 
 
 class AttentionLayer(nn.Module):
@@ -91,19 +82,23 @@ class AttentionLayer(nn.Module):
         out = out.reshape(*x.shape[:-1], self.n_heads, self.d_head).transpose(-3, -2)
         return out if b is None else out + b[:, None, :]
 
-    def scores(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    def scores(self, query: torch.Tensor, key: torch.Tensor, biases: bool = True) -> torch.Tensor:
         """Unscaled scores ``q k^T`` [..., n_heads, seq, seq] of the query stream ``query`` and
         the key stream ``key`` (each [..., seq, d_model]): ``R_q W_QK^h R_k^T`` (with biases,
-        ``q = R_q W_Q^T + b_Q`` and ``k = R_k W_K^T + b_K``)."""
-        q = self._project(query, self.W_Q, self.b_Q)
-        return q @ self._project(key, self.W_K, self.b_K).transpose(-1, -2)
+        unless ``biases=False``: ``q = R_q W_Q^T + b_Q`` and ``k = R_k W_K^T + b_K``)."""
+        q = self._project(query, self.W_Q, self.b_Q if biases else None)
+        return q @ self._project(key, self.W_K, self.b_K if biases else None).transpose(-1, -2)
 
-    def head_scores(self, query: torch.Tensor, key: torch.Tensor, head: int) -> torch.Tensor:
-        """One head's unscaled scores [..., seq, seq]: :meth:`scores` without the others'."""
+    def head_scores(
+        self, query: torch.Tensor, key: torch.Tensor, head: int, biases=(True, True)
+    ) -> torch.Tensor:
+        """One head's unscaled scores [..., seq, seq]: :meth:`scores` without the others';
+        ``biases`` says whether the queries and the keys get their bias."""
         q = query @ self.W_Q[head].T  # [..., seq, d_head]
         k = key @ self.W_K[head].T
         if self.b_Q is not None:
-            q, k = q + self.b_Q[head], k + self.b_K[head]
+            q = q + self.b_Q[head] if biases[0] else q
+            k = k + self.b_K[head] if biases[1] else k
         return q @ k.transpose(-1, -2)
 
     def pattern(self, scores: torch.Tensor) -> torch.Tensor:
@@ -114,16 +109,17 @@ class AttentionLayer(nn.Module):
         return torch.softmax(scaled, dim=-1)
 
     def output(
-        self, x: torch.Tensor, pattern: torch.Tensor, only: int | None = None
+        self, x: torch.Tensor, pattern: torch.Tensor, only: int | None = None, biases: bool = True
     ) -> torch.Tensor:
         """What the heads write: ``concat_h(A^h (x W_V^{hT} + b_V^h)) W_O^T + b_O``
-        [..., seq, d_model] (the biases if the layer has them).
+        [..., seq, d_model] (the biases if the layer has them, unless ``biases=False``).
 
         ``pattern`` [..., n_heads, seq, seq]; ``only``: keep that head's output alone (the
         others' outputs are zeroed before ``W_O``, the usual way to ablate heads; ``b_O``, no
         head's, is then left out).
         """
-        z = pattern @ self._project(x, self.W_V, self.b_V)  # [..., n_heads, seq, d_head]
+        b_V = self.b_V if biases else None
+        z = pattern @ self._project(x, self.W_V, b_V)  # [..., n_heads, seq, d_head]
         if only is not None:
             mask = torch.zeros(self.n_heads, 1, 1, dtype=z.dtype)
             mask[only] = 1
@@ -131,7 +127,7 @@ class AttentionLayer(nn.Module):
         concat = z.transpose(-3, -2).reshape(*x.shape[:-1], self.n_heads * self.d_head)
         W_O = self.W_O.permute(1, 0, 2).reshape(x.shape[-1], -1)  # [W_O^0 W_O^1 ...]
         out = concat @ W_O.T
-        return out if self.b_O is None or only is not None else out + self.b_O
+        return out if self.b_O is None or only is not None or not biases else out + self.b_O
 
 
 class AttentionOnlyTransformer(nn.Module):
@@ -227,8 +223,11 @@ class AttentionOnlyTransformer(nn.Module):
         A pass that overflows the dtype (values NaN or ±inf) is returned as computed, with a
         ``RuntimeWarning`` saying where the first such value is.
 
-        For a model with biases, LayerNorm or shortformer positions only the conventional pass
-        exists so far: ``frozen``, ``keep`` and ``keep_order`` are refused.
+        With LayerNorm, ``frozen`` freezes its scales ``σ`` too (docs/conventions.md §7), and a
+        restricted pass reads every LayerNorm without its bias; a ``LogitPath`` may start from a
+        constant source ``"bias L<l>"`` (layer ``l``'s output on its LayerNorm's bias alone, with
+        every bias of the layer) or be the ``"unembedding bias"``; ``keep_order`` counts each
+        constant as order 0 where it joins.
         """
         trace = self.record(tokens, frozen, keep, keep_order)
         problem = trace.nonfinite()
@@ -246,10 +245,6 @@ class AttentionOnlyTransformer(nn.Module):
         """:meth:`run` without the warning about values that are not finite (for callers that
         report them themselves, as ``verify`` does)."""
         array = self.tokens(tokens)
-        restricted = {"frozen": frozen, "keep": keep, "keep_order": keep_order}
-        for name, value in restricted.items():
-            if value is not None:
-                refuse_real(self.real_parts, f"model.run({name}=...)")
         if keep is not None and keep_order is not None:
             raise TensorAlgebraError("give keep or keep_order, not both")
         if keep_order is not None:
@@ -261,7 +256,7 @@ class AttentionOnlyTransformer(nn.Module):
                 high=n + 1,
                 context=f"a path of this {n}-layer model has order 0..{n}",
             )
-        path, sources = ({}, ("token", "position")) if keep is None else self._keep(keep)
+        path, sources = ({}, ()) if keep is None else self._keep(keep)
         if (keep is not None or keep_order is not None) and frozen is None:
             frozen = self.record(array)
         if frozen is not None:
@@ -269,58 +264,140 @@ class AttentionOnlyTransformer(nn.Module):
         ids = torch.from_numpy(array)
         if keep_order is not None:
             return self._run_by_order(ids, frozen, keep_order)
-        x = self.embed(ids, sources)
+        if keep is not None:
+            return self._run_path(ids, frozen, path, sources, keep)
+        return self._run(ids, frozen)
+
+    def _run(self, ids: torch.Tensor, frozen: Trace | None) -> Trace:
+        """The conventional pass; with ``frozen``, its patterns and LayerNorm scales."""
+        x = self.embed(ids)
         recorder = Recorder()
         for index, layer in enumerate(self.layers):
-            normed, query_key, scale = self._attention_inputs(x, layer)
+            scale = self.frozen_scale(frozen, index)
+            normed, query_key, scale = self._attention_inputs(x, layer, scale)
             scores = layer.scores(query_key, query_key)
             pattern = layer.pattern(scores) if frozen is None else self._frozen(frozen, index)
             recorder.layer(x, scores, pattern, scale)
-            if keep is None:
-                out = layer.output(normed, pattern)
-                x = x + out
-            elif index in path:
-                out = layer.output(x, pattern, only=path[index])
+            out = layer.output(normed, pattern)
+            x = x + out
+            recorder.attention.append(out)
+        unembedded = self._unembed(x, self.frozen_scale(frozen, None))
+        return recorder.trace(ids.numpy(), x, unembedded)
+
+    def _run_path(self, ids, frozen: Trace, path: dict, sources: tuple, keep) -> Trace:
+        """Only ``path`` from ``sources``, every pattern and LayerNorm scale frozen: at a layer
+        on the path only that head's output, read through the frozen LayerNorm without its bias
+        and written without biases; at a layer off it the skip connection, plus the layer's
+        constant when ``"bias L<l>"`` is a source (its output on its LayerNorm's bias alone, with
+        every bias: ``1 c^{Ll}``, as ``A 1 = 1``)."""
+        x = self.embed(ids, sources)
+        recorder = Recorder()
+        for index, layer in enumerate(self.layers):
+            scale, pattern = self.frozen_scale(frozen, index), self._frozen(frozen, index)
+            read = self.read_frozen(x, layer.ln_w, scale)
+            recorder.layer(x, layer.scores(read, read, biases=False), pattern, scale)
+            if index in path:
+                out = layer.output(read, pattern, only=path[index], biases=False)
                 x = out
+            elif bias_source(index) in sources:
+                out = self._constant_output(layer, pattern, x)
+                x = x + out
             else:
                 out = torch.zeros_like(x)
             recorder.attention.append(out)
-        return recorder.trace(array, x, self._unembed(x), keep=keep)
+        scale = self.frozen_scale(frozen, None)
+        logits = self.read_frozen(x, self.ln_final_w, scale) @ self.W_U.T
+        if UNEMBEDDING_BIAS in sources:
+            logits = logits + self._constant_logits()
+        return recorder.trace(ids.numpy(), x, (logits, scale), keep=keep)
 
-    def _norm(self, x: torch.Tensor, w, b) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _constant_output(self, layer: AttentionLayer, pattern, like: torch.Tensor):
+        """What ``layer`` writes when its LayerNorm gives only its bias (zeros without one), with
+        every bias of the layer: ``1 c^{Ll}`` [..., seq, d_model]."""
+        ln_b = torch.zeros(like.shape[-1], dtype=like.dtype) if layer.ln_b is None else layer.ln_b
+        return layer.output(torch.zeros_like(like) + ln_b, pattern)
+
+    def _constant_logits(self) -> torch.Tensor:
+        """The logits of the final LayerNorm's bias alone, plus ``b_U``: ``c_U`` (or ``b_U``)
+        [d_vocab]."""
+        ln_b = self.ln_final_b
+        logits = torch.zeros(self.W_U.shape[0], dtype=self.W_U.dtype)
+        logits = logits if ln_b is None else logits + ln_b @ self.W_U.T
+        return logits if self.b_U is None else logits + self.b_U
+
+    @property
+    def has_constants(self) -> bool:
+        """Whether the model adds any constant (a bias, or an ``LN`` LayerNorm's bias)."""
+        return self.b_U is not None or self.normalization == "LN"
+
+    def _norm(self, x: torch.Tensor, w, b, scale=None):
+        """``(normalized, scale)``: LayerNorm (``scale`` given: with that frozen ``σ``
+        [batch, seq]); ``x`` itself and ``None`` without normalization."""
         if self.normalization is None:
             return x, None
-        return layer_norm(x, w, b, self.eps)
+        if scale is None:
+            return layer_norm(x, w, b, self.eps)
+        normalized = self.read_frozen(x, w, scale)
+        return (normalized if b is None else normalized + b), scale
 
-    def _attention_inputs(self, x: torch.Tensor, layer: AttentionLayer):
+    def read_frozen(self, x: torch.Tensor, w, scale) -> torch.Tensor:
+        """``x`` [..., batch, seq, d_model] through a frozen LayerNorm without its bias: centred,
+        divided by the frozen ``σ`` [batch, seq], times ``w`` (``N x W̃^T``); ``x`` without
+        normalization."""
+        if self.normalization is None:
+            return x
+        normalized = (x - x.mean(-1, keepdim=True)) / scale[..., None]
+        return normalized if w is None else normalized * w
+
+    def _attention_inputs(self, x: torch.Tensor, layer: AttentionLayer, scale=None):
         """``(values' input, queries' and keys' input, ln1's scale or None)`` of ``layer``
-        reading the stream ``x``: shortformer positions join after ``ln1``, for Q and K only."""
-        normed, scale = self._norm(x, layer.ln_w, layer.ln_b)
+        reading the stream ``x`` (``scale``: ln1's frozen ``σ``): shortformer positions join
+        after ``ln1``, for Q and K only."""
+        normed, scale = self._norm(x, layer.ln_w, layer.ln_b, scale)
         query_key = normed
         if self.positional == "shortformer":
             query_key = normed + self.W_pos.T[: x.shape[-2]]
         return normed, query_key, scale
 
-    def _unembed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(logits, ln_final's scale or None)`` from the final stream ``x``."""
-        normed, scale = self._norm(x, self.ln_final_w, self.ln_final_b)
+    def _unembed(self, x: torch.Tensor, scale=None):
+        """``(logits, ln_final's scale or None)`` from the final stream ``x`` (``scale``: a
+        frozen ``σ``)."""
+        normed, scale = self._norm(x, self.ln_final_w, self.ln_final_b, scale)
         logits = normed @ self.W_U.T
         return (logits if self.b_U is None else logits + self.b_U), scale
 
     def _run_by_order(self, ids: torch.Tensor, frozen: Trace, top: int) -> Trace:
-        # streams[k] is the part of the residual stream carried by paths of order exactly k.
+        # streams[k] is the part of the residual stream carried by paths of order exactly k;
+        # the frozen LayerNorms are linear but for their biases, which join as constants.
         streams = torch.zeros((top + 1, *ids.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
         streams[0] = self.embed(ids)
         recorder = Recorder()
         for index, layer in enumerate(self.layers):
             x = streams.sum(0)
-            pattern = self._frozen(frozen, index)
-            recorder.layer(x, layer.scores(x, x), pattern)
-            raised = layer.output(streams[:-1], pattern)  # order k-1 through a head: order k
-            streams = torch.cat([streams[:1], streams[1:] + raised])
-            recorder.attention.append(raised.sum(0))
+            scale, pattern = self.frozen_scale(frozen, index), self._frozen(frozen, index)
+            _, query_key, _ = self._attention_inputs(x, layer, scale)
+            recorder.layer(x, layer.scores(query_key, query_key), pattern, scale)
+            read = self.read_frozen(streams[:-1], layer.ln_w, scale)
+            raised = layer.output(read, pattern, biases=False)  # order k-1 through a head: k
+            lowest = streams[:1]
+            if self.has_constants:
+                constant = self._constant_output(layer, pattern, x)
+                lowest, raised_sum = lowest + constant, raised.sum(0) + constant
+            else:
+                raised_sum = raised.sum(0)
+            streams = torch.cat([lowest, streams[1:] + raised])
+            recorder.attention.append(raised_sum)
         final = streams.sum(0)
-        return recorder.trace(ids.numpy(), final, self._unembed(final), keep_order=top)
+        unembedded = self._unembed(final, self.frozen_scale(frozen, None))
+        return recorder.trace(ids.numpy(), final, unembedded, keep_order=top)
+
+    def frozen_scale(self, frozen: Trace | None, layer: int | None):
+        """The ``σ`` [batch, seq] of layer ``layer``'s LayerNorm (``None``: the final one) in
+        ``frozen``; ``None`` without a frozen trace or without normalization."""
+        if frozen is None or self.normalization is None:
+            return None
+        sigma = frozen.ln_final_scale if layer is None else frozen.ln_scale[layer]
+        return torch.from_numpy(np.array(sigma, dtype=self.W_E.numpy().dtype))
 
     def _frozen(self, frozen: Trace, layer: int) -> torch.Tensor:
         return torch.from_numpy(np.array(frozen.patterns[layer], dtype=self.W_E.numpy().dtype))
@@ -340,17 +417,19 @@ class AttentionOnlyTransformer(nn.Module):
                 f"the frozen trace has patterns of shapes {got}, but tokens of shape "
                 f"{tokens.shape} on this model need {want}"
             )
+        if self.normalization is not None and frozen.ln_final_scale is None:
+            raise TensorAlgebraError(
+                "the frozen trace has no LayerNorm scales, but this model has LayerNorm "
+                f"({self.normalization}): freeze a trace of a model with LayerNorm"
+            )
 
 
 def check_model(model: object, caller: str) -> AttentionOnlyTransformer:
-    """``model`` if it is an :class:`AttentionOnlyTransformer` of the paper's idealised kind
-    (no biases, LayerNorm or shortformer positions: the expansion does not cover them yet),
-    else a clear error."""
+    """``model`` if it is an :class:`AttentionOnlyTransformer`, else a clear error."""
     if not isinstance(model, AttentionOnlyTransformer):
         raise TensorAlgebraError(
             f"{caller} needs an AttentionOnlyTransformer as its model, got {type(model).__name__}"
         )
-    refuse_real(model.real_parts, caller)
     return model
 
 

@@ -88,6 +88,14 @@ def top_paths(
     refused. Returns a :class:`~tensoralgebra.numeric.path_search_report.TopPaths`.
     """
     model = check_model(model, "top_paths")
+    if not model.weights.is_idealised:
+        # The search's streams and bounds are the idealised model's: token and position sources,
+        # patterns only. LayerNorm scales, constant sources and shortformer positions are not in
+        # them, so the answer would be wrong rather than refused.
+        raise TensorAlgebraError(
+            "top_paths is not yet supported for models with LayerNorm, biases or shortformer "
+            f"positions ({model.weights.architecture!r}); ta.verify and ta.evaluate are"
+        )
     array = model.tokens(tokens)
     k = validation.positive_integer(k, "k")
     n_batch, seq = array.shape

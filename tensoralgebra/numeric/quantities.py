@@ -27,11 +27,13 @@ from tensoralgebra.numeric.expansion_check import (
     flat_terms,
     worse,
 )
+from tensoralgebra.numeric.real_symbols import ln_bias
 from tensoralgebra.numeric.report import Check
+from tensoralgebra.numeric.sides import restricted_scores
 from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths
 from tensoralgebra.scores import ScorePath, count_score_paths, score_paths
 from tensoralgebra.scores import scores as factored_scores
-from tensoralgebra.symbols import W_QK, W_U
+from tensoralgebra.symbols import W_K, W_Q, W_QK, W_U, W_pos
 
 _NONE = (None, None, None)  # no term compared yet: (rel, abs, name)
 
@@ -66,8 +68,7 @@ class Run:
         name = "logits" if top is None else f"logits order≤{top}"
         self.forward_problems(arch.n_layers, want, f"the forward pass's {name}", failures)
         values = self.logit_values(top, failures)
-        unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
-        bound = self.stream_bound(arch.n_layers, top) * unembed
+        bound = self.logit_bound(top)
         fields = self.logit_terms(values, want, bound, failures) if per_term else {}
         sampled = cmp.sample(list(values), self.expr_limit)
         fields |= self.exprs([(p, values[p]) for p in sampled], want, bound, failures)
@@ -81,7 +82,7 @@ class Run:
         for k in range(last):
             kept = {p: v for p, v in values.items() if p.order <= k}
             want = self.ablated(k).logits
-            bound = self.stream_bound(arch.n_layers, k) * unembed
+            bound = self.logit_bound(k)
             failures = Messages()
             errors = self.compare(
                 cmp.total(kept), want, bound, failures, f"the order≤{k} pass's logits"
@@ -103,6 +104,12 @@ class Run:
         )
         official = list(score_paths(self.arch, layer, head, side_top))
         found = [(t, values[t]) for t in official if t in values]
+        constant = sum(t.constant_along_keys for t in official)
+        if constant:
+            notes.add(
+                f"{constant} of the {len(official)} terms are constant along keys: the softmax "
+                "ignores them, so they cannot change the pattern (checked like the others)"
+            )
         fields = self.exprs(cmp.sample(found, self.expr_limit), want, bound, failures)
         if per_term:
             fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
@@ -162,8 +169,7 @@ class Run:
             want = self.reference.logits if top is None else self.ablated(top).logits
             self.forward_problems(arch.n_layers, want, "the forward pass's logits", failures)
             values = self.logit_values(top, failures)
-            unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
-            bound = self.stream_bound(arch.n_layers, top) * unembed
+            bound = self.logit_bound(top)
             return (
                 "logits",
                 want,
@@ -240,6 +246,7 @@ class Run:
         """``{ScorePath: value}`` of head ``(layer, head)``, and with ``per_term`` the worst term
         against the scores of its query and key paths' restricted passes."""
         values, worst_term, index = {}, _NONE, Head(layer, head)
+        real = () if self.arch.is_idealised else (layer, self.arch.positional == "shortformer")
         attention = self.model.layers[layer]
         for q_paths, k_paths, block in stacks.score_terms(self.b, layer, head, side_top):
             block = self.numpy(block)
@@ -249,7 +256,7 @@ class Run:
                 truth = self._restricted_scores(attention, q_paths, k_paths, layer, head)
             for i, q in enumerate(q_paths):
                 for j, k in enumerate(k_paths):
-                    values[ScorePath(q, k, index)] = block[i, j]
+                    values[ScorePath(q, k, index, *real)] = block[i, j]
                     if per_term:
                         scale = cmp.scale(truth[i, j], want, bound)
                         err, rel = cmp.errors(block[i, j], truth[i, j], scale)
@@ -318,7 +325,21 @@ class Run:
         if rel is not None and not np.isfinite(rel):
             failures.add(f"term {worst_term[2]}: its error against its restricted pass is {rel}")
 
-    def stream_bound(self, before: int, top: int | None) -> float:
+    def logit_bound(self, top: int | None) -> float:
+        """``||W_U||_2 max_i Σ_p |r_{p,i}|`` (see :meth:`stream_bound`); in real architectures
+        over the streams the unembedding reads through the final frozen LayerNorm, plus the
+        size of the logits' constant."""
+        unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
+        bound = self.stream_bound(self.arch.n_layers, top, reader=None) * unembed
+        if self.arch.biases:
+            constant = stacks.unembedding_constant(self.b)
+            bound += cmp.largest(self._float64(constant)) + unembed * self._ln_bias_norm(None)
+        return bound
+
+    def _ln_bias_norm(self, layer: int | None) -> float:
+        return float(np.linalg.norm(ln_bias(self.b.weights, layer)))
+
+    def stream_bound(self, before: int, top: int | None, reader: int | None = -1) -> float:
         """``max_i Σ_p |r_{p,i}|`` over the path streams ``r_p`` of order ≤ ``top`` that
         ``before`` reads: the size of the terms a stream is the sum of.
 
@@ -328,21 +349,45 @@ class Run:
         narrow model, paths that cancel), so errors are measured against these bounds too."""
         total = 0.0
         for _, stack in stacks.path_streams(self.b, before, top):
+            if reader != -1:  # what a reader sees: through its frozen LayerNorm
+                stack = stacks.read(self.b, stack, reader)
             total = total + np.linalg.norm(self._float64(stack), axis=-1).sum(axis=0)
         return float(np.max(total, initial=0.0))
 
     def score_bound(self, layer: int, head: int, side_top: int | None) -> float:
-        """``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²``: see :meth:`stream_bound`."""
-        form = self._float64(self.b.matrix(W_QK((layer, head))))
-        return self.stream_bound(layer, side_top) ** 2 * cmp.norm2(form)
+        """``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²``: see :meth:`stream_bound`. In real
+        architectures the product of the sizes of the query and key sides, each
+        ``||W_Q||_2 max_i Σ_p |N r_p W̃^T|_i`` plus shortformer positions and the head's own
+        constant."""
+        if self.arch.is_idealised:
+            form = self._float64(self.b.matrix(W_QK((layer, head))))
+            return self.stream_bound(layer, side_top) ** 2 * cmp.norm2(form)
+        streams = self.stream_bound(layer, side_top, reader=layer)
+        sides = []
+        for reads, side in ((W_Q, "query"), (W_K, "key")):
+            norm = cmp.norm2(self._float64(self.b.matrix(reads((layer, head)))))
+            size = streams * norm
+            if self.arch.positional == "shortformer":
+                size += norm * cmp.largest(self._float64(self.b.matrix(W_pos)).T)
+            if self.arch.biases:
+                own = stacks.own_constant(self.b, layer, head, side)
+                size += cmp.largest(self._float64(own)) + norm * self._ln_bias_norm(layer)
+            sides.append(size)
+        return sides[0] * sides[1]
 
     def _float64(self, value) -> np.ndarray:
         return np.asarray(self.numpy(value), dtype=np.float64)
 
     def _restricted_scores(self, attention, q_paths, k_paths, layer, head) -> np.ndarray:
         """Conventional scores of one head [nq, nk, batch, seq, seq] of the streams the
-        restricted passes of the query and key paths feed into ``layer``."""
+        restricted passes of the query and key paths feed into ``layer`` (in real
+        architectures: :mod:`~tensoralgebra.numeric.sides`)."""
         import torch  # the model is a torch module: torch is loaded already
+
+        if not self.arch.is_idealised:
+            return restricted_scores(
+                self.model, q_paths, k_paths, self.streams, self.reference, layer, head
+            )
 
         def stack(paths):
             return torch.from_numpy(np.stack([self.streams[p][layer] for p in paths]))

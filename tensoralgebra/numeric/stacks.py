@@ -29,8 +29,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tensoralgebra.numeric.bind import Bindings
-from tensoralgebra.paths import LogitPath
-from tensoralgebra.symbols import W_E, W_QK, W_U, W_pos
+from tensoralgebra.paths import UNEMBEDDING_BIAS, LogitPath, bias_source
+from tensoralgebra.scores import KEY_BIAS, QUERY_BIAS
+from tensoralgebra.symbols import W_E, W_K, W_Q, W_QK, W_U, C, N, W_ln, W_pos, c, c_K, c_Q, c_U
+from tensoralgebra.symbols import b_K as b_K_symbol
+from tensoralgebra.symbols import b_Q as b_Q_symbol
+from tensoralgebra.symbols import b_U as b_U_symbol
 
 #: Default largest number of paths held in one stack.
 CHUNK = 4096
@@ -41,19 +45,38 @@ def path_streams(
 ) -> Iterator[tuple[list[LogitPath], object]]:
     """``(paths, stack)`` chunks: ``stack[i]`` [batch, seq, d_model] is the stream of
     ``paths[i]``, for every path through layers before ``before`` (default: all layers) of
-    order ≤ ``max_order``. Prefixes come before their extensions (depth-first order)."""
+    order ≤ ``max_order``. Prefixes come before their extensions (depth-first order). With
+    biases, the constant sources ``1 c^{Ll}ᵀ`` of the layers before ``before`` are roots too,
+    extended by later layers only."""
     arch = b.architecture
     before = arch.n_layers if before is None else before
     top = before if max_order is None else max_order
-    paths = [LogitPath((), source) for source in arch.sources]
+    norm = arch.normalization
+    paths = [LogitPath((), source, norm) for source in arch.sources]
     sources = [_embedded(b, source) for source in arch.sources]
     root = sources[0][None] if len(sources) == 1 else b.ops.stack(sources)
     yield from _walk(b, paths, root, 0, before, top, max(1, chunk))
+    for layer in range(before) if arch.biases else ():
+        constant = b.ones() @ b.matrix(c(layer)).T  # [seq, d_model]: 1 c^T
+        stack = b.ops.stack([constant + b.ops.zeros((b.batch, *constant.shape), constant)])
+        path = LogitPath((), bias_source(layer), norm)
+        yield from _walk(b, [path], stack, layer + 1, before, top, max(1, chunk))
 
 
 def _embedded(b: Bindings, source: str):
     matrix = W_E if source == "token" else W_pos
     return b.matrix(matrix).T[b.source(matrix.cols)]  # X W^T: the one-hots pick W's columns
+
+
+def read(b: Bindings, stack, layer: int | None):
+    """What a reader of the stream sees through its frozen LayerNorm, without the bias:
+    ``N R W̃^T`` for each stream ``R`` of ``stack`` [..., batch, seq, d_model] (``layer=None``: the
+    final LayerNorm); ``stack`` itself without normalization."""
+    arch = b.architecture
+    if arch.normalization is None:
+        return stack
+    w_tilde = C if arch.normalization == "LNPre" else W_ln(layer)
+    return (stack @ b.matrix(w_tilde).T) * b.inverse_scale(N(layer))
 
 
 def _walk(b, paths, stack, first_layer, before, top, chunk):
@@ -67,11 +90,11 @@ def _walk(b, paths, stack, first_layer, before, top, chunk):
         patterns, ov = b.patterns(layer)[None], b.ov_stack(layer)[:, None]
         step = max(1, chunk // n_heads)
         for start in range(0, len(paths), step):
-            prefix = stack[start : start + step]
+            prefix = read(b, stack[start : start + step], layer)
             # [n, 1, batch, seq, d] -> [n, heads, batch, seq, d]: every prefix through every head.
             extended = (patterns @ prefix[:, None]) @ ov
             longer = [
-                LogitPath((*p.heads, (layer, h)), p.source)
+                LogitPath((*p.heads, (layer, h)), p.source, p.normalization)
                 for p in paths[start : start + step]
                 for h in range(n_heads)
             ]
@@ -83,10 +106,16 @@ def logit_terms(
     b: Bindings, max_order: int | None = None, chunk: int = CHUNK
 ) -> Iterator[tuple[list[LogitPath], object]]:
     """``(paths, values)`` chunks, ``values[i]`` [batch, seq, d_vocab] the logit term of
-    ``paths[i]``, for every path of order ≤ ``max_order`` (prefix-sharing order)."""
+    ``paths[i]``, for every path of order ≤ ``max_order`` (prefix-sharing order); with biases
+    the unembedding's constant ``1 c_U^T`` last."""
     unembed = b.matrix(W_U).T
     for paths, stack in regroup(b, path_streams(b, max_order=max_order, chunk=chunk), chunk):
-        yield paths, stack @ unembed
+        yield paths, read(b, stack, None) @ unembed
+    arch = b.architecture
+    if arch.biases:
+        value = b.ones() @ unembedding_constant(b)  # [seq, d_vocab]
+        path = LogitPath((), UNEMBEDDING_BIAS, arch.normalization)
+        yield [path], b.ops.stack([value + b.ops.zeros((b.batch, *value.shape), value)])
 
 
 def score_terms(
@@ -94,12 +123,56 @@ def score_terms(
 ) -> Iterator[tuple[list[LogitPath], list[LogitPath], object]]:
     """``(query paths, key paths, values)`` blocks of head ``(layer, head)``'s score terms,
     ``values[i, j]`` [batch, seq, seq] the term of query path ``i`` and key path ``j``
-    (unscaled, pre-mask: ``R_q W_QK R_k^T``)."""
-    form = b.matrix(W_QK((layer, head)))
-    for q_paths, q_stack in regroup(b, path_streams(b, layer, max_order, chunk), chunk):
-        read = q_stack @ form  # [nq, batch, seq, d]
-        for k_paths, k_stack in regroup(b, path_streams(b, layer, max_order, chunk), chunk):
-            yield q_paths, k_paths, block_product(b.ops, read, k_stack)
+    (unscaled, pre-mask: ``R_q W_QK R_k^T``). In real architectures each side is read through
+    the layer's frozen LayerNorm into the head's queries or keys, and the sides through no
+    stream (shortformer positions, the head's own constants) come last: :func:`score_sides`."""
+    if b.architecture.is_idealised:
+        form = b.matrix(W_QK((layer, head)))
+        for q_paths, q_stack in regroup(b, path_streams(b, layer, max_order, chunk), chunk):
+            read_q = q_stack @ form  # [nq, batch, seq, d]
+            for k_paths, k_stack in regroup(b, path_streams(b, layer, max_order, chunk), chunk):
+                yield q_paths, k_paths, block_product(b.ops, read_q, k_stack)
+        return
+    for q_paths, q_stack in score_sides(b, layer, head, "query", max_order, chunk):
+        for k_paths, k_stack in score_sides(b, layer, head, "key", max_order, chunk):
+            yield q_paths, k_paths, block_product(b.ops, q_stack, k_stack)
+
+
+def score_sides(b: Bindings, layer: int, head: int, side: str, max_order=None, chunk=CHUNK):
+    """``(paths, stack)`` chunks of one side of a real architecture's score terms, in the head's
+    query (``side="query"``) or key space: ``stack[i]`` [batch, seq, d_head] is
+    ``N^{Ll} R_p W̃_l^T W_Q^{hT}`` for a stream path, ``W_pos^T W_Q^{hT}`` for shortformer
+    positions and ``1 c_Q^T`` for the head's own constant (``W_K``, ``c_K`` for keys)."""
+    arch, index = b.architecture, (layer, head)
+    reads = b.matrix((W_Q if side == "query" else W_K)(index)).T  # [d_model, d_head]
+    streams = path_streams(b, layer, max_order, chunk)
+    for paths, stack in regroup(b, streams, chunk):
+        yield paths, read(b, stack, layer) @ reads
+    norm, extra, stacks = arch.normalization, [], []
+    if arch.positional == "shortformer":
+        extra.append(LogitPath((), "position", norm))
+        stacks.append(b.matrix(W_pos).T[b.positions] @ reads)
+    if arch.biases:
+        extra.append(LogitPath((), QUERY_BIAS if side == "query" else KEY_BIAS, norm))
+        value = b.ones() @ own_constant(b, layer, head, side)  # [seq, d_head]
+        stacks.append(value + b.ops.zeros((b.batch, *value.shape), value))
+    if extra:
+        yield extra, b.ops.stack(stacks)
+
+
+def unembedding_constant(b: Bindings):
+    """``c_U^T`` (``b_U^T`` without LayerNorm weights) [1, d_vocab]."""
+    return b.matrix(c_U if b.architecture.normalization == "LN" else b_U_symbol).T
+
+
+def own_constant(b: Bindings, layer: int, head: int, side: str):
+    """A head's own query (``side="query"``) or key constant, ``c_Q^T`` or ``b_Q^T``
+    [1, d_head]."""
+    if side == "query":
+        own = c_Q if b.architecture.normalization == "LN" else b_Q_symbol
+    else:
+        own = c_K if b.architecture.normalization == "LN" else b_K_symbol
+    return b.matrix(own((layer, head))).T
 
 
 def regroup(b: Bindings, chunks, chunk: int = CHUNK):

@@ -17,7 +17,7 @@ from tensoralgebra import validation
 from tensoralgebra.architecture import Architecture
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.arrays import as_numpy, is_torch
-from tensoralgebra.paths import LogitPath
+from tensoralgebra.paths import UNEMBEDDING_BIAS, LogitPath, bias_layer, path_sources
 
 
 class TokensError(TensorAlgebraError):
@@ -69,26 +69,39 @@ def check_keep(keep: object, arch: Architecture) -> tuple[tuple[tuple[int, int],
     """The heads and the sources of a path to keep.
 
     ``keep`` is a :class:`~tensoralgebra.LogitPath` (its heads, from its one source) or a
-    sequence of ``(layer, head)`` pairs with strictly increasing layers (from every source).
+    sequence of ``(layer, head)`` pairs with strictly increasing layers (from every source such
+    a path has: :func:`~tensoralgebra.paths.path_sources`). A constant source ``"bias L<l>"`` is
+    carried only by heads of layers after ``l``, and the ``"unembedding bias"`` by no head.
     """
-    if isinstance(keep, LogitPath):
-        heads, sources = keep.heads, (keep.source,)
-        if keep.source not in arch.sources:
-            raise TensorAlgebraError(
-                f"keep={keep} starts from the {keep.source} source, which {arch!r} lacks"
-            )
-    else:
-        heads, sources = keep, arch.sources
-    heads = _pairs(keep, heads)
-    layers = [layer for layer, _ in heads]
-    if layers != sorted(set(layers)):
+    given = keep.heads if isinstance(keep, LogitPath) else keep
+    heads = _pairs(keep, given)
+    layers = tuple(layer for layer, _ in heads)
+    if list(layers) != sorted(set(layers)):
         raise TensorAlgebraError(f"keep={keep!r}: a path's layers must strictly increase")
     for layer, head in heads:
         if not (0 <= layer < arch.n_layers and 0 <= head < arch.heads[layer]):
             raise TensorAlgebraError(
                 f"keep={keep!r}: head ({layer}, {head}) does not exist in {arch!r}"
             )
-    return heads, sources
+    sources = path_sources(arch, layers)
+    if not isinstance(keep, LogitPath):
+        return heads, sources
+    if keep.source not in sources:
+        raise TensorAlgebraError(f"keep={keep} starts from {_lacking(keep, arch, layers)}")
+    return heads, (keep.source,)
+
+
+def _lacking(keep: LogitPath, arch: Architecture, layers: tuple[int, ...]) -> str:
+    """Why ``keep``'s source cannot start a path through ``layers`` of ``arch``."""
+    layer = bias_layer(keep.source)
+    if layer is not None and arch.biases and layer < arch.n_layers:
+        return (
+            f"{keep.source}, which joins the stream after layer {layer}: only heads of later "
+            "layers carry it"
+        )
+    if keep.source == UNEMBEDDING_BIAS and arch.biases:
+        return f"the {keep.source}, which no head carries: it joins the logits only"
+    return f"the {keep.source} source, which {arch!r} lacks"
 
 
 def _pairs(keep: object, heads: object) -> tuple[tuple[int, int], ...]:
