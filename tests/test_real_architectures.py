@@ -181,4 +181,3 @@ def test_verify_checks_real_architectures_on_the_command_line(capsys):
     argv = ["verify", "--heads", "1,2", "--biases", "--normalization", "LN"]
     assert main([*argv, "--positional", "shortformer"]) == 0
     assert capsys.readouterr().out.rstrip().endswith("checks ok")
-
