@@ -40,6 +40,7 @@ def test_nodes_edges_and_attributes():
         keys.HEAD: -1,
         keys.SOURCE: "position",
         keys.LABEL: "positions",
+        keys.ENTERS: 0,
     }
     assert G.nodes["unembed"][keys.LAYER] == 2
     # Q, K, V from each of 2 sources into 2 first-layer heads, from 2 sources + 2 heads into L1H0,

@@ -133,7 +133,6 @@ def test_value_semantics(arch):
         (lambda: ta.Architecture((1,), positional="rotary"), "positional is 'rotary'"),
         (lambda: ta.Architecture.schematic(2, normalization=0), "normalization is 0"),
         (lambda: ta.Architecture.schematic(2, biases=None), "biases is None"),
-        (lambda: ta.graph.build(ta.Architecture((1,), biases=True)), "does not handle biases"),
         (lambda: ta.logit_paths(ta.Architecture((1,), biases=True), max_order=2), "order 0..1"),
     ],
 )
@@ -147,11 +146,6 @@ def test_bad_input(call, fragment):
     ("argv", "fragment"),
     [
         (["top-paths", "--heads", "1", "--biases", "--target", "1"], "top-paths does not handle"),
-        (["paths", "--heads", "1", "--positional", "shortformer"], "paths does not handle"),
-        (
-            ["graph", "--heads", "1", "--normalization", "LN", "--out", "g.json"],
-            "--normalization LN: graph does not handle",
-        ),
         (["expand", "--heads", "1", "--normalization", "ln"], "invalid choice: 'ln'"),
     ],
 )

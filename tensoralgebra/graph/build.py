@@ -59,6 +59,7 @@ from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 from tensoralgebra.graph.keys import (
     ARCHITECTURE,
     CHANNEL,
+    ENTERS,
     GRANULARITIES,
     HEAD,
     LABEL,
@@ -68,12 +69,13 @@ from tensoralgebra.graph.keys import (
     PER,
     ROLE,
     SOURCE,
-    SOURCE_NODES,
     UNEMBED,
     head_name,
     layer_name,
     parse_head,
 )
+from tensoralgebra.graph.sources import SourceNode, source_nodes
+from tensoralgebra.paths import UNEMBEDDING_BIAS, bias_source
 from tensoralgebra.scores import scoring_head
 from tensoralgebra.validation import choice, positive_integer
 
@@ -82,21 +84,23 @@ READS = ("Q", "K", "V")
 #: The most edges :func:`build` makes unless told otherwise (``max_edges=``): about 0.5 s and
 #: 100 MB. The 12-layer model with 12 heads per layer has 29,089.
 MAX_EDGES = 100_000
-_SOURCE_LABEL = {"token": "tokens", "position": "positions"}
 
 
 def count_edges(arch: Architecture, per: str = "head") -> int:
-    """The number of edges ``build(arch, per=per)`` makes, in closed form: from each writer (a
-    source or a head of an earlier layer) three edges (Q, K, V) into every head, and one ``out``
-    edge into the unembedding. With ``per="layer"`` a layer counts as one head."""
+    """The number of edges ``build(arch, per=per)`` makes, in closed form: from each stream
+    writer (a stream source, a head or a layer's constant written before) three edges (Q, K, V)
+    into every head and one ``out`` edge into the unembedding; into every head two more from
+    shortformer positions (Q, K) and two from the heads' own constants (Q, K) with biases; one
+    ``out`` edge from the unembedding bias. With ``per="layer"`` a layer counts as one head."""
     _check_concrete(arch)
     choice(per, "per", GRANULARITIES)
-    counts = arch.heads if per == "head" else tuple(1 for n in arch.heads if n)
+    counts = arch.heads if per == "head" else tuple(1 if n else 0 for n in arch.heads)
+    own = 2 * (arch.positional == "shortformer") + 2 * arch.biases
     writers, edges = len(arch.sources), 0
     for n in counts:
-        edges += 3 * writers * n
-        writers += n
-    return edges + writers
+        edges += (3 * writers + own) * n
+        writers += n + arch.biases
+    return edges + writers + arch.biases
 
 
 def build(arch: Architecture, *, per: str = "head", max_edges: int = MAX_EDGES) -> nx.MultiDiGraph:
@@ -141,11 +145,6 @@ def _check_concrete(arch: object) -> None:
             f"{arch!r} has symbolic head sets: the graph needs concrete head counts, "
             "e.g. Architecture(heads=(2, 2))"
         )
-    if not arch.is_idealised:
-        raise TensorAlgebraError(
-            f"{arch!r}: the graph does not handle biases, LayerNorm or shortformer positions "
-            "yet; ta.logit_paths and ta.score_paths list their terms"
-        )
 
 
 def _short(arch: Architecture) -> str:
@@ -157,51 +156,85 @@ def _short(arch: Architecture) -> str:
     return text.replace(repr(arch.heads), f"({shown}, ...)", 1)
 
 
-def _nodes(arch: Architecture) -> Iterator[tuple[str, dict]]:
-    for source in arch.sources:
-        yield SOURCE_NODES[source], _node("source", -1, -1, source, _SOURCE_LABEL[source])
-    for layer, n in enumerate(arch.heads):
-        for h in range(n):
-            yield head_name(layer, h), _node("head", layer, h, "", head_name(layer, h))
+def _columns(arch: Architecture, layer_nodes) -> Iterator[tuple[str, dict]]:
+    """Nodes column by column: the sources read from layer 0 on, then each layer's nodes
+    (``layer_nodes(layer)``) followed by its constant, the unembedding bias, the unembedding."""
+    late: dict[int, list[SourceNode]] = {}
+    for s in source_nodes(arch):
+        if s.column < 0:
+            yield s.name, _source(s)
+        else:
+            late.setdefault(s.column, []).append(s)
+    for layer in range(arch.n_layers):
+        yield from layer_nodes(layer)
+        yield from ((s.name, _source(s)) for s in late.get(layer, ()))
     yield UNEMBED, _node("unembed", arch.n_layers, -1, "", "unembed")
+
+
+def _source(s: SourceNode) -> dict:
+    return {**_node("source", s.column, -1, s.name, s.label), ENTERS: s.enters}
+
+
+def _nodes(arch: Architecture) -> Iterator[tuple[str, dict]]:
+    def layer_heads(layer: int) -> Iterator[tuple[str, dict]]:
+        for h in range(arch.heads[layer]):
+            yield head_name(layer, h), _node("head", layer, h, "", head_name(layer, h))
+
+    return _columns(arch, layer_heads)
 
 
 def _node(role: str, layer: int, head: int, source: str, label: str) -> dict:
     return {ROLE: role, LAYER: layer, HEAD: head, SOURCE: source, LABEL: label}
 
 
+def _writers(arch: Architecture) -> tuple[list[str], list[SourceNode]]:
+    """The stream sources read from layer 0 on, and the sources every head reads besides the
+    stream (shortformer positions, the heads' own constants)."""
+    first = [s for s in source_nodes(arch) if s.column < 0]
+    return [s.name for s in first if "V" in s.channels], [s for s in first if "V" not in s.channels]
+
+
 def _edges(arch: Architecture) -> Iterator[tuple[str, str, str, dict]]:
-    writers = [SOURCE_NODES[s] for s in arch.sources]
+    writers, own = _writers(arch)
     for layer, n in enumerate(arch.heads):
         for h in range(n):
+            v = head_name(layer, h)
             for u in writers:
                 for channel in READS:
-                    yield u, head_name(layer, h), channel, {CHANNEL: channel}
+                    yield u, v, channel, {CHANNEL: channel}
+            for s in own:
+                yield from ((s.name, v, c, {CHANNEL: c}) for c in s.channels)
         writers += [head_name(layer, h) for h in range(n)]
+        writers += [bias_source(layer)] if arch.biases else []
+    writers += [UNEMBEDDING_BIAS] if arch.biases else []
     for u in writers:
         yield u, UNEMBED, "out", {CHANNEL: "out"}
 
 
 def _layer_nodes(arch: Architecture) -> Iterator[tuple[str, dict]]:
-    for name, data in _nodes(Architecture((), arch.positional)):
-        if data[ROLE] == "source":
-            yield name, data
-    for layer, n in enumerate(arch.heads):
+    def layer_node(layer: int) -> Iterator[tuple[str, dict]]:
+        n = arch.heads[layer]
         if n:
             name = layer_name(layer)
             yield name, {**_node("layer", layer, -1, "", f"layer {layer}"), N_HEADS: n}
-    yield UNEMBED, _node("unembed", arch.n_layers, -1, "", "unembed")
+
+    return _columns(arch, layer_node)
 
 
 def _layer_edges(arch: Architecture) -> Iterator[tuple[str, str, str, dict]]:
-    writers = [(SOURCE_NODES[s], 1) for s in arch.sources]
+    names, own = _writers(arch)
+    writers = [(u, 1) for u in names]
     for layer, n in enumerate(arch.heads):
-        if not n:
-            continue
-        for u, m in writers:
-            for channel in READS:
-                yield u, layer_name(layer), channel, {CHANNEL: channel, N_EDGES: m * n}
-        writers.append((layer_name(layer), n))
+        if n:
+            v = layer_name(layer)
+            for u, m in writers:
+                for channel in READS:
+                    yield u, v, channel, {CHANNEL: channel, N_EDGES: m * n}
+            for s in own:
+                yield from ((s.name, v, c, {CHANNEL: c, N_EDGES: n}) for c in s.channels)
+            writers.append((v, n))
+        writers += [(bias_source(layer), 1)] if arch.biases else []
+    writers += [(UNEMBEDDING_BIAS, 1)] if arch.biases else []
     for u, m in writers:
         yield u, UNEMBED, "out", {CHANNEL: "out", N_EDGES: m}
 

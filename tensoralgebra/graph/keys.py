@@ -2,7 +2,8 @@
 
 Every key the graph module reads or writes is one of these constants; each comment says which
 function writes it. Nodes are named by strings so that every export format keeps them as they
-are: ``"token"`` and ``"position"`` (sources), ``"L1H0"`` (head 0 of layer 1) and ``"unembed"``.
+are: ``"token"``, ``"position"``, ``"bias L0"``, ... (sources, named after their source),
+``"L1H0"`` (head 0 of layer 1) and ``"unembed"``.
 
 >>> head_name(1, 0), parse_head("L1H0"), parse_head((1, 0))
 ('L1H0', (1, 0), (1, 0))
@@ -29,13 +30,20 @@ PER = "per"
 # --- node attributes (G.nodes[n][...]) --------------------------------------------------------
 #: ``"source"``, ``"head"`` or ``"unembed"``: what the node is; written by ``build``.
 ROLE = "role"
-#: The layer of a head (0-based); sources sit at -1 and the unembedding at ``n_layers`` so that
-#: sorting by it runs left to right; written by ``build``.
+#: The layer of a head (0-based), the column a node is drawn in: sources read from the start sit
+#: at -1, layer ``l``'s constant source at ``l`` (it joins the stream after layer ``l``), the
+#: unembedding bias at ``n_layers - 1`` and the unembedding at ``n_layers``, so that sorting by
+#: it runs left to right and a reader's layer is always above its writer's; written by ``build``.
 LAYER = "layer"
 #: The index of a head within its layer (0-based), -1 for the other nodes; written by ``build``.
 HEAD = "head"
-#: A source node's source, ``"token"`` or ``"position"`` (``""`` for other nodes); by ``build``.
+#: A source node's source (``""`` for other nodes): ``"token"``, ``"position"``, ``"bias L<l>"``,
+#: ``"unembedding bias"``, ``"query bias"`` or ``"key bias"``; written by ``build``.
 SOURCE = "source"
+#: The first layer whose heads read a source node (``n_layers``: the unembedding only); source
+#: nodes only: 0 for tokens, positions and the heads' own query and key constants, ``l + 1``
+#: for layer ``l``'s constant ``"bias L<l>"``; written by ``build``.
+ENTERS = "enters"
 #: Text to show for the node (``"L1H0"``, ``"tokens"``, ``"positions"``, ``"unembed"``); by
 #: ``build``.
 LABEL = "label"
@@ -62,7 +70,8 @@ ROLES = ("source", "head", "layer", "unembed")
 GRANULARITIES = ("head", "layer")
 #: What a later head reads with (query, key, value), and what the unembedding reads (``out``).
 CHANNELS = ("Q", "K", "V", "out")
-#: Node names of the sources and of the unembedding.
+#: Node names of the token and position sources and of the unembedding. Every source's node is
+#: named after its source (``"bias L0"``, ``"unembedding bias"``, ``"query bias"``, ...).
 SOURCE_NODES = {"token": "token", "position": "position"}
 UNEMBED = "unembed"
 

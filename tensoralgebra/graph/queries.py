@@ -87,7 +87,7 @@ def paths_through(
     before = walk.chains(at, "V", 0, top - 1 - shortest_tail)
     after = walk.tails(at, top - 1 - min(p.order for p in before))
     found = [
-        LogitPath((*p.heads, at, *rest), p.source)
+        LogitPath((*p.heads, at, *rest), p.source, p.normalization)
         for p in before
         for rest in after
         if p.order + 1 + len(rest) <= top

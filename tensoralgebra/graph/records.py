@@ -33,6 +33,7 @@ from tensoralgebra.graph.keys import (
     ROLE,
     UNEMBED,
 )
+from tensoralgebra.graph.sources import channels_of
 
 _HINT = "write it with ta.graph.to_json"
 
@@ -53,7 +54,12 @@ def read_architecture(graph: Mapping) -> tuple[Architecture, str]:
     arch = graph.get(ARCHITECTURE)
     if not isinstance(arch, Mapping) or not isinstance(arch.get("heads"), list):
         raise _refuse("this JSON has no architecture with a list of head counts")
-    built = Architecture(arch["heads"], arch.get("positional"))  # checks the counts
+    built = Architecture(  # checks the counts and the options
+        arch["heads"],
+        arch.get("positional"),
+        normalization=arch.get("normalization"),
+        biases=arch.get("biases", False),
+    )
     per = graph.get(PER, "head")
     if per not in GRANULARITIES:
         raise _refuse(f"this JSON's graph has per={per!r}, expected one of {GRANULARITIES}")
@@ -133,6 +139,11 @@ def _check_edge(G: nx.MultiDiGraph, u: str, v: str, c: str, attrs: dict, where: 
         raise _refuse(
             f"{where}: {v} cannot read {u} with {c} (a reader reads earlier writers, "
             "the unembedding with 'out', heads with Q, K or V)"
+        )
+    if data[u][ROLE] == "source" and c not in channels_of(G.graph[ARCHITECTURE], u):
+        raise _refuse(
+            f"{where}: {v} cannot read {u} with {c}: the source {u!r} is read with "
+            f"{', '.join(channels_of(G.graph[ARCHITECTURE], u))} only"
         )
     if G.graph[PER] == "layer":
         n = attrs.get(N_EDGES)

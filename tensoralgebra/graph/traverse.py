@@ -44,7 +44,8 @@ from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 from tensoralgebra.expr.expand import MAX_TERMS
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.graph.build import _short
-from tensoralgebra.graph.keys import SOURCE_NODES, UNEMBED, head_name
+from tensoralgebra.graph.keys import UNEMBED, head_name
+from tensoralgebra.graph.sources import source_rank
 from tensoralgebra.graph.walk import GraphWalk, fits, walker
 from tensoralgebra.paths import LogitPath, check_order
 from tensoralgebra.scores import ScorePath, check_score_kind, check_side_order
@@ -80,7 +81,7 @@ def _limit(limit: object) -> int:
 
 def logit_key(arch) -> Callable[[LogitPath], tuple]:
     """The enumeration's order of logit terms: order, layers, heads, source."""
-    rank = {s: i for i, s in enumerate(arch.sources)}
+    rank = source_rank(arch)
     return lambda p: (p.order, p.layers, tuple(h for _, h in p.heads), rank[p.source])
 
 
@@ -180,8 +181,15 @@ def list_terms(walk, head, kind, via, top) -> list[ScorePath]:
             for query in qs:
                 if k_via is not None and via in query.heads:
                     continue  # listed with the query side through ``via`` already
-                found += [ScorePath(query, key, index) for key in ks]
+                found += [score_term(walk.arch, query, key, index) for key in ks]
     return sorted(found, key=score_key(walk.arch))
+
+
+def score_term(arch, query: LogitPath, key: LogitPath, index: Head) -> ScorePath:
+    """The score term of ``index`` with these sides, its fields set as ``ta.score_paths`` sets
+    them (the paper's model keeps the paper's fields only)."""
+    layer = None if arch.is_idealised else index.layer
+    return ScorePath(query, key, index, layer, arch.positional == "shortformer")
 
 
 def score_paths(
@@ -217,7 +225,7 @@ def count_score_paths(
 
 def chain_edges(path: LogitPath, node: str, channel: str) -> list[Edge]:
     """The edges ``(u, v, channel)`` of a chain that ``node`` reads with ``channel``."""
-    names = [SOURCE_NODES[path.source], *(head_name(layer, h) for layer, h in path.heads)]
+    names = [path.source, *(head_name(layer, h) for layer, h in path.heads)]  # sources' nodes
     hops = [(u, v, "V") for u, v in pairwise(names)]
     return [*hops, (names[-1], node, channel)]
 

@@ -30,7 +30,8 @@ from tensoralgebra.counting import head_groups, order_counts
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.graph.build import _nodes, per_head
 from tensoralgebra.graph.keys import HEAD, LAYER, ROLE, SOURCE, UNEMBED, head_name, parse_head
-from tensoralgebra.paths import LogitPath
+from tensoralgebra.graph.sources import source_nodes
+from tensoralgebra.paths import LogitPath, bias_layer
 from tensoralgebra.scores import scoring_head
 
 
@@ -74,35 +75,53 @@ class ArchitectureWalk:
     def _layers_before(self, target: Target) -> int:
         return self.arch.n_layers if target == UNEMBED else target[0]
 
+    def _entries(self, target: Target, channel: str) -> list[tuple[str, int | None]]:
+        """``(source, first layer)`` of what ``target`` reads with ``channel``: a stream source
+        passes through heads of layers ``first..`` before ``target`` (``None``: through none)."""
+        before, arch = self._layers_before(target), self.arch
+        found = [(s, 0) for s in arch.sources]
+        found += [(s, bias_layer(s) + 1) for s in arch.bias_sources(before)]
+        for s in source_nodes(arch):
+            if (
+                "V" not in s.channels
+                and channel in s.channels
+                and (target == UNEMBED) == (channel == "out")
+            ):
+                found.append((s.name, None))
+        return found
+
     def side_counts(self, target: Target, channel: str = "V", via=None) -> list[int]:
-        """Chains ``target`` reads (with any channel: all are alike), per order 0..n_layers,
-        only those through head ``via`` if given."""
-        before, s = self._layers_before(target), len(self.arch.sources)
+        """Chains ``target`` reads with ``channel`` per order 0..n_layers, only those through
+        head ``via`` if given."""
+        before, heads = self._layers_before(target), self.arch.heads
         counts = [0] * (self.arch.n_layers + 1)
-        if via is None:
-            e = _elementary_symmetric(self.arch.heads[:before])
-            return [s * c for c in e] + counts[len(e) :]
-        if via[0] >= before:
-            return counts
-        others = self.arch.heads[: via[0]] + self.arch.heads[via[0] + 1 : before]
-        for k, c in enumerate(_elementary_symmetric(others)):
-            counts[k + 1] = s * c
+        for _, first in self._entries(target, channel):
+            if first is None:
+                counts[0] += via is None
+            elif via is None:
+                for k, c in enumerate(_elementary_symmetric(heads[first:before])):
+                    counts[k] += c
+            elif first <= via[0] < before:
+                others = heads[first : via[0]] + heads[via[0] + 1 : before]
+                for k, c in enumerate(_elementary_symmetric(others)):
+                    counts[k + 1] += c
         return counts
 
     def chains(self, target: Target, channel: str, lo: int, hi: int, via=None) -> list:
         """The chains of order ``lo..hi`` that ``target`` reads (through ``via`` if given)."""
-        before = self._layers_before(target)
-        found = []
-        for k in range(lo, hi + 1):
-            for layers in itertools.combinations(range(before), k):
-                if via is not None and via[0] not in layers:
-                    continue
-                choices = [
-                    [via] if via is not None and layer == via[0] else _heads(self.arch, layer)
-                    for layer in layers
-                ]
-                for heads in itertools.product(*choices):
-                    found += [LogitPath(heads, s) for s in self.arch.sources]
+        before, norm, found = self._layers_before(target), self.arch.normalization, []
+        for source, first in self._entries(target, channel):
+            start = before if first is None else first
+            for k in range(lo, hi + 1):
+                for layers in itertools.combinations(range(start, before), k):
+                    if via is not None and via[0] not in layers:
+                        continue
+                    choices = [
+                        [via] if via is not None and layer == via[0] else _heads(self.arch, layer)
+                        for layer in layers
+                    ]
+                    for heads in itertools.product(*choices):
+                        found.append(LogitPath(heads, source, norm))
         return found
 
     def after_counts(self, head: tuple[int, int]) -> list[int]:
@@ -196,7 +215,7 @@ class GraphWalk:
 
         def walk(u: str, later: tuple, passed: bool) -> None:
             if data[u][ROLE] == "source":
-                found.append(LogitPath(later, data[u][SOURCE]))
+                found.append(LogitPath(later, data[u][SOURCE], self.arch.normalization))
                 return
             later = ((data[u][LAYER], data[u][HEAD]), *later)
             passed = passed or u == via_node
