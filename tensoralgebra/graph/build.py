@@ -7,6 +7,8 @@ node            meaning
 ==============  ==========================================================================
 ``token``       the token source ``Id ⊗ W_E`` acting on the one-hots ``X``
 ``position``    the position source ``Id ⊗ W_pos`` (architectures with positions only)
+``bias L0``     layer 0's constant source ``1 ⊗ c^{L0}``, and the other real-architecture
+                sources of :mod:`~tensoralgebra.graph.sources` (biases, shortformer positions)
 ``L1H0``        head 0 of layer 1: reads the stream (Q, K, V), writes ``A^h ⊗ W_OV^h``
 ``unembed``     the unembedding ``Id ⊗ W_U``, which reads the final stream
 ==============  ==========================================================================
@@ -107,11 +109,14 @@ def build(arch: Architecture, *, per: str = "head", max_edges: int = MAX_EDGES) 
     """The graph of ``arch`` (concrete head counts): sources, heads, the unembedding, and an edge
     per channel from every source and earlier head to every later head and to the unembedding.
 
-    Nodes come sources first, then heads by layer and index, then the unembedding; edges into a
-    node come in the same order of their tails, Q, K, V for each. ``per="layer"`` makes one node
-    per layer with heads (``"L1"``, attribute ``n_heads``), each edge carrying ``n_edges``, the
-    number of head edges it stands for. More than ``max_edges`` edges are refused up front
-    (:class:`~tensoralgebra.errors.ExpansionLimitError`, naming ``per='layer'`` when that fits).
+    Nodes come column by column: the sources read from layer 0 on, then each layer's heads (by
+    index) followed by its constant source, then the unembedding bias and the unembedding; edges
+    into a node come in the order their tails join the stream, Q, K, V for each, then those from
+    the sources every head reads besides the stream (:mod:`~tensoralgebra.graph.sources`).
+    ``per="layer"`` makes one node per layer with heads (``"L1"``, attribute ``n_heads``), each
+    edge carrying ``n_edges``, the number of head edges it stands for. More than ``max_edges``
+    edges are refused up front (:class:`~tensoralgebra.errors.ExpansionLimitError`, naming
+    ``per='layer'`` when that fits).
     """
     _check_concrete(arch)
     per = choice(per, "per", GRANULARITIES)

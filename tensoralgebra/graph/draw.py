@@ -1,8 +1,9 @@
 """A drawing of the graph: layers left to right, one box per node, channels by colour and line.
 
 Each head is a box with three inputs on its left side, Q (top), K (middle) and V (bottom), and
-its output on its right side; the sources stand in the first column and the unembedding in the
-last. An edge runs from the writer's output to the reader's input of its channel:
+its output on its right side; the sources stand in the first column (a layer's constant source
+under that layer's heads, the unembedding bias in the last layer's column) and the unembedding in
+the last. An edge runs from the writer's output to the reader's input of its channel:
 
 =========  ========  ============  ===============================================
 channel    colour    line          meaning
