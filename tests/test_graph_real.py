@@ -233,3 +233,21 @@ def test_cli_graph(tmp_path, capsys):
         (2, 2), "shortformer", normalization="LN", biases=True
     )
     assert "wrote" in capsys.readouterr().out
+
+
+@given(architectures())
+def test_orders_and_carried_terms(arch):
+    G = ta.graph.build(arch)
+    for k in range(arch.n_layers + 1):
+        terms = list(ta.logit_paths(arch, max_order=k))
+        for layer, h in all_heads(arch):
+            top = min(k, layer)
+            scores = list(ta.score_paths(arch, layer, h, max_order=top))
+            assert list(ta.graph.score_paths(G, layer, h, top)) == scores
+            assert list(ta.graph.terms_into(arch, (layer, h), max_order=top)) == scores
+            terms += scores
+        carried = {edge for t in terms for edge in ta.graph.term_edges(t)}
+        assert set(ta.graph.order_subgraph(G, k).edges(keys=True)) == carried
+    everything = list(ta.logit_paths(arch))
+    everything += [t for at in all_heads(arch) for t in ta.score_paths(arch, *at)]
+    assert list(ta.graph.carried_terms(G)) == everything
