@@ -138,13 +138,30 @@ def score_rows(paths: Sequence[ScorePath], sources: bool) -> list[str]:
     queries = [path_heads(p.query) for p in paths]
     keys = [path_heads(p.key) for p in paths]
     wq, wk = (max(map(len, [t, *names])) for t, names in (("query", queries), ("key", keys)))
-    column = f"{'sources':<9}  " if sources else ""
+    reads = [f"[{short_source(p.query.source)}→{short_source(p.key.source)}]" for p in paths]
+    width = max(9, *map(len, reads)) if reads else 9
+    column = f"{'sources':<{width}}  " if sources else ""
     rows = [f"{'# kind':<6} {'order':>5}  {'query':<{wq}}  {'key':<{wk}}  {column}term"]
-    for p, q, k in zip(paths, queries, keys):
-        read = f"[{p.query.source[:3]}→{p.key.source[:3]}]  " if sources else ""
+    for p, q, k, read in zip(paths, queries, keys, reads):
+        read = f"{read:<{width}}  " if sources else ""
         order = "{},{}".format(*p.order)
         rows.append(f"{p.kind:<6} {order:>5}  {q:<{wq}}  {k:<{wk}}  {read}{to_text(p.expr)}")
     return rows
+
+
+#: Short names of the sources for the score tables' ``sources`` column.
+_SHORT = {"token": "tok", "position": "pos", "query bias": "b_Q", "key bias": "b_K"}
+
+
+def short_source(source: str) -> str:
+    """A source's name in a few letters, distinct for every source: ``"bias L1"`` → ``"c L1"``.
+
+    >>> [short_source(s) for s in ("token", "position", "bias L1", "key bias")]
+    ['tok', 'pos', 'c L1', 'b_K']
+    """
+    if source.startswith("bias L"):
+        return "c " + source[len("bias ") :]
+    return _SHORT.get(source, source)
 
 
 def logit_rows(paths: Sequence[LogitPath]) -> list[str]:
