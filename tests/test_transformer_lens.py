@@ -267,7 +267,6 @@ class _Model(torch.nn.Module):
     pass
 
 
-_Bridge = type("TransformerBridge", (), {"__module__": "transformer_lens.model_bridge.bridge"})
 _Hooked = type("HookedTransformer", (), {"__module__": "elsewhere"})
 
 OTHER_REFUSALS = [
@@ -279,11 +278,9 @@ OTHER_REFUSALS = [
     (lambda: from_state_dict(state_dict("LN"), config(normalization_type="LNPre")),
      "has LayerNorm weights (ln1.w, ln_final.w), but the config's normalization_type is "
      "'LNPre': they need 'LN'"),
-    (lambda: ta.Weights.from_transformer_lens(_Model()), "needs a transformer_lens "
-     "HookedTransformer, got test_transformer_lens._Model"),
     (lambda: ta.Weights.from_transformer_lens(_Hooked()), "needs a transformer_lens"),
-    (lambda: ta.Weights.from_transformer_lens(_Bridge()), "TransformerLens 4's "
-     "TransformerBridge is not read yet"),
+    (lambda: ta.Weights.from_transformer_lens(_Model()), "HookedTransformer or "
+     "TransformerBridge, got test_transformer_lens._Model"),
     (lambda: to_state_dict(ta.Weights.random(ta.Architecture((2, 1), positional="standard"),
      d_model=4, d_head=2, d_vocab=5, n_ctx=3)), "the same number of heads, at least one, in "
      "every layer; these weights have heads=(2, 1)"),
@@ -435,3 +432,39 @@ def test_process_weights_model_is_read_as_it_computes():
     assert processed.normalization == "LNPre" and processed.ln_w is None
     errors = compare(model, processed)
     assert max(errors.values()) <= TOLERANCE, errors
+
+
+def _native_bridge(normalization, lens, **extra):
+    """A randomly initialised TL-native TransformerBridge (no download), every parameter moved
+    off its initial value so that biases and LayerNorm weights matter."""
+    bridge_module = pytest.importorskip("transformer_lens.model_bridge")
+    cfg = dict(n_layers=2, d_model=8, d_head=4, n_heads=2, d_vocab=11, n_ctx=6, seed=0)
+    cfg |= dict(attn_only=True, normalization_type=normalization, act_fn=None) | extra
+    bridge = bridge_module.TransformerBridge.boot_native(cfg, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in bridge.parameters():
+            parameter.add_(0.3 * torch.randn(parameter.shape, generator=generator).double())
+    return bridge
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("normalization", ["LN", "LNPre", None])
+def test_a_transformer_bridge_is_read_as_it_computes(normalization):
+    lens = pytest.importorskip("transformer_lens")
+    bridge = _native_bridge(normalization, lens)
+    weights = ta.Weights.from_transformer_lens(bridge)
+    tokens = torch.tensor([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]])
+    want = bridge(tokens).detach().numpy()
+    got = ta.AttentionOnlyTransformer(weights).run(tokens.numpy()).logits
+    assert np.abs(got - want).max() <= 1e-10 * np.abs(want).max()
+    assert weights.architecture.normalization == normalization
+    assert ta.verify(ta.AttentionOnlyTransformer(weights), tokens.numpy()).ok
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_transformer_bridge_with_mlps_is_refused():
+    lens = pytest.importorskip("transformer_lens")
+    bridge = _native_bridge("LN", lens, attn_only=False, act_fn="gelu", d_mlp=16)
+    with pytest.raises(TransformerLensError, match="MLP"):
+        ta.Weights.from_transformer_lens(bridge)

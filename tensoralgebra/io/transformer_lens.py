@@ -179,22 +179,33 @@ def from_state_dict(state_dict: object, cfg: object, weights_class: type = Weigh
 
 
 def from_transformer_lens(model: object, weights_class: type = Weights) -> Weights:
-    """:class:`~tensoralgebra.Weights` from a TransformerLens ``HookedTransformer`` (2.x, 3.x):
-    :func:`from_state_dict` of its ``state_dict()`` and ``cfg``. TransformerLens is never
-    imported here: the model's class says what it is."""
+    """:class:`~tensoralgebra.Weights` from a TransformerLens model: a ``HookedTransformer``
+    (2.x, 3.x), :func:`from_state_dict` of its ``state_dict()`` and ``cfg``; or a
+    ``TransformerBridge`` (3.x's ``transformer_lens.model_bridge``, e.g. from ``boot_native``),
+    :func:`from_state_dict` of its ``get_params()``, which are in the same layout. TransformerLens
+    is never imported here: the model's class says what it is."""
     names = {(c.__module__.split(".")[0], c.__name__) for c in type(model).__mro__}
-    if ("transformer_lens", "HookedTransformer") not in names:
-        kind = f"{type(model).__module__}.{type(model).__name__}"
-        hint = ""
-        if ("transformer_lens", "TransformerBridge") in {(m, n) for m, n in names}:
-            hint = (
-                ": TransformerLens 4's TransformerBridge is not read yet (a state dict in "
-                "HookedTransformer's layout can be read with from_state_dict)"
-            )
-        raise TransformerLensError(
-            f"from_transformer_lens needs a transformer_lens HookedTransformer, got {kind}{hint}"
-        )
-    return from_state_dict(model.state_dict(), model.cfg, weights_class)
+    if ("transformer_lens", "HookedTransformer") in names:
+        return from_state_dict(model.state_dict(), model.cfg, weights_class)
+    if ("transformer_lens", "TransformerBridge") in names:
+        return from_state_dict(_bridge_params(model), model.cfg, weights_class)
+    kind = f"{type(model).__module__}.{type(model).__name__}"
+    raise TransformerLensError(
+        "from_transformer_lens needs a transformer_lens HookedTransformer or TransformerBridge, "
+        f"got {kind}"
+    )
+
+
+def _bridge_params(bridge: object) -> dict:
+    """A bridge's parameters in HookedTransformer's layout. ``get_params`` fills parts a model
+    lacks with zeros, MLPs included: an attention-only bridge's all-zero MLP entries are
+    dropped; any other MLP entry is kept, so that :func:`from_state_dict` refuses the MLP."""
+    params = dict(bridge.get_params())
+    if getattr(bridge.cfg, "attn_only", False):
+        for key in [k for k in params if ".mlp." in k]:
+            if not bool((params[key] != 0).any()):
+                del params[key]
+    return params
 
 
 def _check_exportable(weights: object) -> None:
