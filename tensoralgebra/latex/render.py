@@ -24,7 +24,7 @@ from tensoralgebra.derivation.backends import provide
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.expand import terms
 from tensoralgebra.latex.layout import pack, width
-from tensoralgebra.printing.latex import term_pieces, to_latex
+from tensoralgebra.printing.latex import term_pieces
 
 #: The TeX engines looked for, in order of preference.
 ENGINES = ("pdflatex", "lualatex", "xelatex")
@@ -319,11 +319,6 @@ def to_pdf(derivation, path: str | os.PathLike, engine: str | None = None) -> Pa
     """Compile the derivation's standalone document to ``path`` (a clear error without TeX)."""
     compile_tex(document(derivation), path, engine)
     return Path(path)
-
-
-def expression_fragment(expr) -> str:
-    r"""One expression as an ``equation*``, for quick documents."""
-    return "\\begin{equation*}\n" + to_latex(expr) + "\n\\end{equation*}"
 
 
 # A derivation's rendering methods delegate here (see tensoralgebra.derivation.backends).
