@@ -148,24 +148,26 @@ def detect_heads(
     seed: int = 0,
     threshold: float = THRESHOLD,
     max_bytes: int = MEMORY_BUDGET,
+    which: tuple[str, ...] = DETECTORS,
 ) -> dict[str, HeadScores]:
     """Every detector's :class:`HeadScores`, from one pass over ``tokens`` [n, seq] (default:
     ``repeated_random_tokens(d_vocab, length, batch, seed)``, ``length`` default
-    ``n_ctx // 2``)."""
+    ``n_ctx // 2``); ``which`` names the detectors to run."""
     threshold = validation.positive_number(threshold, "threshold")
+    which = tuple(validation.choice(d, "each of which", DETECTORS) for d in which)
     model, array = _tokens(model, tokens, length, batch, seed)
-    totals = {d: [np.zeros(len(layer.W_Q)) for layer in model.layers] for d in DETECTORS}
-    counts, base = dict.fromkeys(DETECTORS, 0), dict.fromkeys(DETECTORS, 0.0)
+    totals = {d: [np.zeros(len(layer.W_Q)) for layer in model.layers] for d in which}
+    counts, base = dict.fromkeys(which, 0), dict.fromkeys(which, 0.0)
     uniform = uniform_pattern(array.shape[1])
     for part in chunks(model, array, "detecting heads", max_bytes=max_bytes):
         patterns = model.run(part).patterns
-        for detector in DETECTORS:
+        for detector in which:
             mask = targets(part, detector)
             counts[detector] += int(mask.any(-1).sum())
             base[detector] += float((uniform * mask).sum())
             for layer, pattern in enumerate(patterns):
                 totals[detector][layer] += (pattern * mask[:, None]).sum((0, 2, 3))
-    return {d: _result(d, totals[d], counts[d], base[d], threshold, array.shape) for d in DETECTORS}
+    return {d: _result(d, totals[d], counts[d], base[d], threshold, array.shape) for d in which}
 
 
 def _result(detector, totals, count, base, threshold, shape) -> HeadScores:
@@ -199,17 +201,17 @@ def _tokens(model, tokens, length, batch, seed):
 
 def previous_token_scores(model: object, tokens: object = None, **options) -> HeadScores:
     """Every head's previous-token score (options as for :func:`detect_heads`)."""
-    return detect_heads(model, tokens, **options)["previous_token"]
+    return detect_heads(model, tokens, which=("previous_token",), **options)["previous_token"]
 
 
 def duplicate_token_scores(model: object, tokens: object = None, **options) -> HeadScores:
     """Every head's duplicate-token score (options as for :func:`detect_heads`)."""
-    return detect_heads(model, tokens, **options)["duplicate_token"]
+    return detect_heads(model, tokens, which=("duplicate_token",), **options)["duplicate_token"]
 
 
 def induction_scores(model: object, tokens: object = None, **options) -> HeadScores:
     """Every head's induction score (options as for :func:`detect_heads`)."""
-    return detect_heads(model, tokens, **options)["induction"]
+    return detect_heads(model, tokens, which=("induction",), **options)["induction"]
 
 
 @dataclass(frozen=True)
