@@ -52,7 +52,8 @@ def test_targets_of_each_detector():
     t = np.array([[5, 6, 5, 6]])
     assert np.argwhere(targets(t, "previous_token")[0]).tolist() == [[1, 0], [2, 1], [3, 2]]
     assert np.argwhere(targets(t, "duplicate_token")[0]).tolist() == [[2, 0], [3, 1]]
-    assert np.argwhere(targets(t, "induction")[0]).tolist() == [[2, 1], [3, 2]]  # after the earlier 5, 6
+    # the tokens after the earlier 5 and 6
+    assert np.argwhere(targets(t, "induction")[0]).tolist() == [[2, 1], [3, 2]]
     assert np.allclose(uniform_pattern(3).sum(1), 1)
 
 
