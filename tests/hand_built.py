@@ -14,7 +14,10 @@ import tensoralgebra as ta
 SHARP = 40.0
 
 
-def induction_model(d_vocab: int = 12, n_ctx: int = 16) -> ta.AttentionOnlyTransformer:
+def induction_model(
+    d_vocab: int = 12, n_ctx: int = 16, copy: float = 8.0
+) -> ta.AttentionOnlyTransformer:
+    """``copy``: the logit the induction head gives the token it copies."""
     tok, pos, prev, out = 0, d_vocab, d_vocab + n_ctx, 2 * d_vocab + n_ctx
     d_model, d_head = 3 * d_vocab + n_ctx, d_vocab + n_ctx
     beta = SHARP * np.sqrt(d_head)
@@ -23,7 +26,7 @@ def induction_model(d_vocab: int = 12, n_ctx: int = 16) -> ta.AttentionOnlyTrans
     W_pos = np.zeros((d_model, n_ctx))
     W_pos[pos + np.arange(n_ctx), np.arange(n_ctx)] = 1
     W_U = np.zeros((d_vocab, d_model))
-    W_U[np.arange(d_vocab), out + np.arange(d_vocab)] = 8.0
+    W_U[np.arange(d_vocab), out + np.arange(d_vocab)] = copy
     q, k, v = (np.zeros((3, d_head, d_model)) for _ in range(3))
     o = np.zeros((3, d_model, d_head))
     for i in range(1, n_ctx):  # head 0: query at i matches key at i - 1
