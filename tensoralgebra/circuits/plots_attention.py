@@ -84,7 +84,11 @@ def plot_order_ablation(table: OrderAblation, *, path: str | Path | None = None)
     bars = right.bar(names + layers, values + list(table.layer_reductions))
     for bar, name in zip(bars, names + layers):
         bar.set_color("tab:green" if name in layers else "tab:orange")
-    right.bar_label(bars, fmt="%+.3f", fontsize=7)
+    # A reduction that rounds to zero is printed as 0.000, not as a signed "-0.000".
+    labels = [
+        f"{v:+.3f}" if abs(v) >= 5e-4 else "0.000" for v in (*values, *table.layer_reductions)
+    ]
+    right.bar_label(bars, labels=labels, fontsize=7)
     right.axhline(0, color="black", linewidth=0.8)
     right.set(ylabel="loss reduction (nats)", title="reduction per order (orange), layer (green)")
     right.tick_params(axis="x", rotation=45)
