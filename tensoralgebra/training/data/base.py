@@ -74,6 +74,10 @@ class TokenData(ABC):
     def batch_for(self, seed: int, step: int, batch_size: int, n_ctx: int) -> np.ndarray:
         """Batch ``step`` of a run seeded ``seed``: the same whether or not the run was
         resumed."""
+        from tensoralgebra.validation import integer
+        from tensoralgebra.validation import seed as checked_seed
+
+        seed, step = checked_seed(seed), integer(step, "step", low=0)
         return self.batch(np.random.default_rng([seed, step]), batch_size, n_ctx)
 
     def fingerprint(self) -> str:

@@ -172,10 +172,10 @@ class SkipTrigramData(SyntheticData):
     *A* tokens (``a_per_b`` for each B) and the noise tokens; each triple ``(A, B, C)`` maps an
     A and its B to a C drawn from the noise tokens, the ``a_per_b`` triples of one B having
     distinct C's, so that predicting C needs A (a skip-trigram, not a bigram). A row is uniform
-    noise cut into ``plants`` equal segments; each segment holds one planted triple: A at some
-    position, its B later, and after B the token C with probability ``fire_rate`` (noise
-    otherwise). A row's plants have distinct B's, and A and B tokens occur nowhere else, so
-    every B is preceded by exactly one of its A's.
+    noise cut into ``plants`` (``None``: ``n_b``) equal segments; each segment holds one
+    planted triple: A at some position, its B later, and after B the token C with probability
+    ``fire_rate`` (noise otherwise). A row's plants have distinct B's, and A and B tokens occur
+    nowhere else, so every B is preceded by exactly one of its A's.
 
     Ground truth: :attr:`triples` [n_b * a_per_b, 3] (A, B, C); from :meth:`sample`
     ``trigger`` [batch, n_ctx] (bool, the positions holding a B), ``fired`` [batch, n_ctx] (bool,
@@ -200,7 +200,7 @@ class SkipTrigramData(SyntheticData):
         d_vocab: int = 64,
         n_b: int = 4,
         a_per_b: int = 2,
-        plants: int = 4,
+        plants: int | None = None,
         fire_rate: float = 1.0,
         seed: int = 0,
     ):
@@ -208,7 +208,11 @@ class SkipTrigramData(SyntheticData):
         self.n_b = positive_integer(n_b, "n_b")
         self.a_per_b = positive_integer(a_per_b, "a_per_b")
         self.plants = integer(
-            plants, "plants", low=1, high=self.n_b + 1, context=f"expected 1..n_b ({self.n_b})"
+            self.n_b if plants is None else plants,
+            "plants",
+            low=1,
+            high=self.n_b + 1,
+            context=f"expected 1..n_b ({self.n_b})",
         )
         self.fire_rate = fraction(fire_rate, "fire_rate")
         self.seed = seed_value(seed)

@@ -27,8 +27,8 @@ the training files, by code point, after token 0, which stands for every other c
 
 from __future__ import annotations
 
+import functools
 import platform
-from abc import abstractmethod
 
 import numpy as np
 
@@ -51,27 +51,15 @@ UNKNOWN = "\ufffd"
 
 
 class TextData(TokenData):
-    """A tokenised corpus: subclasses give :meth:`encode_document` and :meth:`decode`."""
+    """A tokenised corpus: ``train_stream`` and ``held_out_stream`` (each a
+    :class:`~tensoralgebra.training.data.corpus.DocumentStream`); subclasses give
+    :meth:`decode`."""
 
     level: str
 
     def __init__(self, root, max_file_bytes, max_total_bytes, held_out_fraction):
         self.corpus: Corpus = load_corpus(root, max_file_bytes, max_total_bytes, held_out_fraction)
         self.source = "<stdlib>" if root is None else str(root)
-
-    def _streams(self, documents: list) -> None:
-        """Tokenise both splits of ``documents`` (one per file: its bytes, or its code points)
-        once the vocabulary is known."""
-        for held_out, kind in ((False, "training"), (True, "held-out")):
-            keep = [i for i, h in enumerate(self.corpus.held_out) if h == held_out]
-            paths = [self.corpus.paths[i] for i in keep]
-            encoded = [self.encode_document(documents[i]) for i in keep]
-            setattr(self, "held_out_stream" if held_out else "train_stream",
-                    DocumentStream(encoded, paths, kind))  # fmt: skip
-
-    @abstractmethod
-    def encode_document(self, document) -> np.ndarray:
-        """A file (its bytes, or its code points [n]) as tokens [n]."""
 
     def batch(self, rng: np.random.Generator, batch_size: int, n_ctx: int) -> np.ndarray:
         """Windows [batch_size, n_ctx] of training files (see the module's docstring)."""
@@ -135,10 +123,7 @@ class TextBytes(TextData):
         held_out_fraction: float = 0.05,
     ):
         super().__init__(root, max_file_bytes, max_total_bytes, held_out_fraction)
-        self._streams(self.corpus.contents)
-
-    def encode_document(self, document: bytes) -> np.ndarray:
-        return np.frombuffer(document, dtype=np.uint8)
+        self.train_stream, self.held_out_stream = _byte_streams(self.corpus)
 
     def encode(self, text: str) -> np.ndarray:
         """``text``'s UTF-8 bytes as tokens [n] (int64)."""
@@ -167,25 +152,15 @@ class TextChars(TextData):
     ):
         super().__init__(root, max_file_bytes, max_total_bytes, held_out_fraction)
         self.min_count = positive_integer(min_count, "min_count")
-        code_points = [_code_points(c) for c in self.corpus.contents]
-        train = [c for c, h in zip(code_points, self.corpus.held_out) if not h]
-        counts = np.bincount(np.concatenate(train))
-        kept = np.flatnonzero(counts >= self.min_count)
-        self.vocabulary = "".join(map(chr, kept))
-        self.d_vocab = len(kept) + 1
-        self._table = np.zeros(MAX_CODE_POINT + 1, dtype=np.int64)
-        # Code points past every kept one map to token 0 through the table's zeros.
-        self._table[kept] = np.arange(1, self.d_vocab)
-        self._streams(code_points)
-
-    def encode_document(self, document: np.ndarray) -> np.ndarray:
-        ids = self._table[document]
-        return ids.astype(np.uint8 if self.d_vocab <= 256 else np.int32)
+        self.vocabulary, self._table, self.train_stream, self.held_out_stream = _character_streams(
+            self.corpus, self.min_count
+        )
+        self.d_vocab = len(self.vocabulary) + 1
 
     def encode(self, text: str) -> np.ndarray:
         """``text``'s characters as tokens [n] (int64; 0 for a character not in the
         vocabulary)."""
-        return self._table[_code_points(text.encode())]
+        return self._table[_code_points(text.encode())].astype(np.int64)
 
     def decode(self, tokens) -> str:
         """Tokens [n] as text; token 0 as U+FFFD."""
@@ -199,3 +174,34 @@ def _code_points(content: bytes) -> np.ndarray:
     """The code points [n] of ``content`` read as UTF-8 (invalid bytes as U+FFFD)."""
     text = content.decode(errors="replace")
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def _streams(corpus: Corpus, documents: list, encode) -> tuple[DocumentStream, DocumentStream]:
+    """The training and held-out streams of ``documents`` (one per file of ``corpus``), each
+    tokenised by ``encode``."""
+    streams = []
+    for held_out, kind in ((False, "training"), (True, "held-out")):
+        keep = [i for i, h in enumerate(corpus.held_out) if h == held_out]
+        encoded = [encode(documents[i]) for i in keep]
+        streams.append(DocumentStream(encoded, [corpus.paths[i] for i in keep], kind))
+    return streams[0], streams[1]
+
+
+@functools.lru_cache(maxsize=8)
+def _byte_streams(corpus: Corpus) -> tuple[DocumentStream, DocumentStream]:
+    return _streams(corpus, corpus.contents, lambda b: np.frombuffer(b, dtype=np.uint8))
+
+
+@functools.lru_cache(maxsize=8)
+def _character_streams(corpus: Corpus, min_count: int):
+    """(vocabulary, table [MAX_CODE_POINT + 1] code point -> token, training stream, held-out
+    stream) of ``corpus`` read as characters; cached like the corpus."""
+    code_points = [_code_points(c) for c in corpus.contents]
+    train = [c for c, h in zip(code_points, corpus.held_out) if not h]
+    kept = np.flatnonzero(np.bincount(np.concatenate(train)) >= min_count)
+    # Every code point not kept maps to token 0 through the table's zeros.
+    table = np.zeros(MAX_CODE_POINT + 1, dtype=np.int32)
+    table[kept] = np.arange(1, len(kept) + 1)
+    dtype = np.uint8 if len(kept) < 256 else np.int32
+    train_stream, held_out_stream = _streams(corpus, code_points, lambda c: table[c].astype(dtype))
+    return "".join(map(chr, kept)), table, train_stream, held_out_stream
