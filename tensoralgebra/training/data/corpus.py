@@ -9,7 +9,8 @@ in [0, 1), is below ``held_out_fraction`` (when no file is, the one with the sma
 the split depends on the file's name alone: stable across machines and as files come and go.
 The corpus's SHA-256 covers every file's relative path and contents, in order.
 
-Loaded corpora are cached per process: a second load of the same root and settings is free.
+Loaded corpora are cached per process: a second load of the same root and settings, its files
+unchanged (names, sizes, modification times), only walks the directory.
 
 >>> import pathlib, tempfile
 >>> root = pathlib.Path(tempfile.mkdtemp())
@@ -88,8 +89,16 @@ def load_corpus(
     directory = Path(stdlib_root() if root is None else root).expanduser().resolve()
     if not directory.is_dir():
         raise TensorAlgebraError(f"root {str(root)!r} is not a directory")
+    # The listing (names, sizes, modification times) is part of the cache's key, so a file
+    # added, removed or changed since the last load is seen.
+    listing = tuple(
+        (f.relative_to(directory).as_posix(), stat.st_size, stat.st_mtime_ns)
+        for f in source_files(directory)
+        for stat in [f.stat()]
+    )
     return _load(
         directory,
+        listing,
         positive_integer(max_file_bytes, "max_file_bytes"),
         positive_integer(max_total_bytes, "max_total_bytes"),
         fraction(held_out_fraction, "held_out_fraction", open_low=True, open_high=True),
@@ -115,10 +124,11 @@ def path_hash(path: str) -> float:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(directory: Path, max_file_bytes: int, max_total_bytes: int, held_out: float) -> Corpus:
+def _load(
+    directory: Path, listing: tuple, max_file_bytes: int, max_total_bytes: int, held_out: float
+) -> Corpus:
     paths, contents, too_large, over_total, total = [], [], 0, 0, 0
-    for file in source_files(directory):
-        size = file.stat().st_size
+    for path, size, _ in listing:
         if size == 0:
             continue
         if size > max_file_bytes:
@@ -126,8 +136,8 @@ def _load(directory: Path, max_file_bytes: int, max_total_bytes: int, held_out: 
         elif over_total or total + size > max_total_bytes:
             over_total += 1
         else:
-            paths.append(file.relative_to(directory).as_posix())
-            contents.append(file.read_bytes())
+            paths.append(path)
+            contents.append((directory / path).read_bytes())
             total += len(contents[-1])
     if len(paths) < 2:
         raise TensorAlgebraError(
