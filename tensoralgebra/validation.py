@@ -37,6 +37,7 @@ from tensoralgebra.errors import TensorAlgebraError
 __all__ = [
     "choice",
     "flag",
+    "fraction",
     "index",
     "integer",
     "optional_integer",
@@ -183,3 +184,34 @@ def flag(value: object, name: str, *, error: type[Exception] = TensorAlgebraErro
     if not isinstance(value, (bool, np.bool_)):
         raise error(f"{name} is {value!r}: expected True or False")
     return bool(value)
+
+
+def fraction(
+    value: object,
+    name: str,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+    error: type[Exception] = TensorAlgebraError,
+) -> float:
+    """A proportion or probability: a real number in ``[0, 1]``, as a ``float``; ``open_low``
+    and ``open_high`` exclude 0 and 1.
+
+    >>> fraction(0.05, "held_out_fraction", open_low=True, open_high=True)
+    0.05
+    >>> fraction(1, "held_out_fraction", open_high=True)
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: held_out_fraction is 1: expected a number in [0, 1)
+    """
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise error(f"{name} is {value!r}: expected a number")
+    x = float(value)
+    too_low = x <= 0 if open_low else x < 0
+    too_high = x >= 1 if open_high else x > 1
+    if not math.isfinite(x) or too_low or too_high:
+        interval = f"{'(' if open_low else '['}0, 1{')' if open_high else ']'}"
+        raise error(f"{name} is {value!r}: expected a number in {interval}")
+    return x

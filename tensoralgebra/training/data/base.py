@@ -36,6 +36,11 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+#: The most tokens a batch or a held-out set may hold (128 MiB as int64); more is refused.
+MAX_TOKENS = 2**24
+#: The longest context a dataset serves.
+MAX_N_CTX = 2**16
+
 
 class TokenData(ABC):
     """A source of token sequences over ``range(d_vocab)``."""
@@ -69,6 +74,10 @@ class TokenData(ABC):
     def batch_for(self, seed: int, step: int, batch_size: int, n_ctx: int) -> np.ndarray:
         """Batch ``step`` of a run seeded ``seed``: the same whether or not the run was
         resumed."""
+        from tensoralgebra.validation import integer
+        from tensoralgebra.validation import seed as checked_seed
+
+        seed, step = checked_seed(seed), integer(step, "step", low=0)
         return self.batch(np.random.default_rng([seed, step]), batch_size, n_ctx)
 
     def fingerprint(self) -> str:
@@ -86,3 +95,28 @@ class TokenData(ABC):
             "data_fingerprint": self.fingerprint(),
             "data_definition": json.dumps(self.definition(), sort_keys=True),
         }
+
+
+def batch_shape(batch_size: object, n_ctx: object, *, rows: str = "batch_size") -> tuple[int, int]:
+    """``(batch_size, n_ctx)`` checked as sizes whose product is at most :data:`MAX_TOKENS`;
+    ``rows`` names the first in messages (``n_sequences`` for held-out sets).
+
+    >>> batch_shape(64, 256)
+    (64, 256)
+    >>> batch_shape(2**20, 256)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.ExpansionLimitError: a batch of 1048576 x 256 tokens ...=65536 fits
+    """
+    from tensoralgebra.errors import ExpansionLimitError
+    from tensoralgebra.validation import positive_integer
+
+    n_ctx = positive_integer(n_ctx, "n_ctx", maximum=MAX_N_CTX)
+    batch_size = positive_integer(batch_size, rows)
+    if batch_size * n_ctx > MAX_TOKENS:
+        raise ExpansionLimitError(
+            f"a batch of {batch_size} x {n_ctx} tokens is over the limit of {MAX_TOKENS} tokens",
+            option=rows,
+            value=MAX_TOKENS // n_ctx,
+        )
+    return batch_size, n_ctx
