@@ -24,7 +24,7 @@ a non-negative vector over positions. The prefix's own path is the completion wi
 head (``||u|| n_p[i]`` by Cauchy–Schwarz). Since ``A^h`` is row-stochastic, ``T_l · n_p`` is at
 most ``||u||_2 Π_{m ≥ l} (1 + Σ_h ||W_OV^{m,h}||_2) max_j n_p[j]``, the cruder bound by
 ``||A^h||_{∞→∞} = 1`` and the largest row norm. Every bound is widened by a rounding margin
-(:func:`_margin`) so that it holds for the computed values too.
+(:func:`margin`) so that it holds for the computed values too.
 
 A child ``p + (m, h)`` waits in the frontier with the bound ``K_{m,h} · n_p``,
 ``K_{m,h} = ||W_OV^{m,h}||_2 T_{m+1} A^{m,h}``, computed from its parent's row norms before its
@@ -193,7 +193,7 @@ def _check_memory(model, rows: int, expansions: int, max_bytes: int) -> None:
     raise budget.refusal(what, nbytes, max_bytes, "max_expansions" if fit else None, fit, note)
 
 
-def _margin(dtype: torch.dtype, n_layers: int, width: int) -> float:
+def margin(dtype: torch.dtype, n_layers: int, width: int) -> float:
     """Bounds are multiplied by this: each computed stream entry and norm may be off by about
     ``width · eps`` relatively per layer, so the computed values could exceed the exact bound."""
     return 1.0 + 8.0 * (n_layers + 2) * width * torch.finfo(dtype).eps
@@ -238,14 +238,14 @@ class Search:
             )
             read = torch.einsum("m,hmd,hdn->hn", u, W_O.double(), W_V.double())  # W_OV^{hT} u
             reads.append(torch.linalg.vector_norm(read, dim=-1).numpy())
-        self.margin = margin = _margin(self.dtype, L, max(rows, u.shape[0]))
-        last = margin * float(torch.linalg.vector_norm(u)) * _unit(rows, i)
+        self.margin = margin_ = margin(self.dtype, L, max(rows, u.shape[0]))
+        last = margin_ * float(torch.linalg.vector_norm(u)) * _unit(rows, i)
         A = [p.double().numpy() for p in self.patterns]  # [heads, rows, rows] per layer
         G, T, V = np.zeros(rows), [last], [last]
         for layer in reversed(range(L)):
             F = np.eye(rows) + np.einsum("h,hjk->jk", norms[layer], A[layer])
             G = reads[layer] @ A[layer][:, i, :] + G @ F
-            T.insert(0, last + margin * G)
+            T.insert(0, last + margin_ * G)
             through = norms[layer][:, None] * (V[0] @ A[layer])  # [heads, rows]
             V.insert(0, np.max(np.vstack([V[0][None], through]), axis=0))
         K = [norms[m][:, None] * (T[m + 1] @ A[m]) for m in range(L)]
