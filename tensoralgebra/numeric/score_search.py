@@ -60,7 +60,6 @@ import numpy as np
 import torch
 
 from tensoralgebra import validation
-from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.numeric import budget
 from tensoralgebra.numeric.model import check_model

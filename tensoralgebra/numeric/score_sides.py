@@ -166,7 +166,7 @@ class SideNode:
     """A side prefix: a leaf (one path, ``vector`` exact) or open (the path and its completions
     with heads from layer ``start``); ``bound`` = (d_head-space, model-space) sum bounds."""
 
-    __slots__ = ("role", "path", "start", "bound", "vector", "parent", "_split")
+    __slots__ = ("_split", "bound", "parent", "path", "role", "start", "vector")
 
     def __init__(self, role, path, start, bound, vector=None, parent=None):
         self.role, self.path, self.start, self.bound = role, path, start, bound
@@ -225,8 +225,8 @@ def _root_stream(streams: Streams, source: str) -> tuple[torch.Tensor, int]:
     if source == "position":
         return model.W_pos.T[: streams.rows], 0
     m = bias_layer(source)
-    constant = torch.from_numpy(real_matrix(streams.weights, "c", m)[:, 0]).to(model.device)
-    return constant.to(model.W_E.dtype).expand(streams.rows, -1).contiguous(), m + 1
+    constant = torch.from_numpy(np.array(real_matrix(streams.weights, "c", m)[:, 0]))
+    return constant.to(model.device, model.W_E.dtype).expand(streams.rows, -1).contiguous(), m + 1
 
 
 def _own_constant(streams: Streams, role: Role) -> torch.Tensor:
@@ -234,4 +234,4 @@ def _own_constant(streams: Streams, role: Role) -> torch.Tensor:
     model = streams.model
     name = ("c_" if model.normalization == "LN" else "b_") + role.side[0].upper()
     value = real_matrix(streams.weights, name, streams.layer, role.head)[:, 0]
-    return torch.from_numpy(value).to(device=model.device, dtype=model.W_E.dtype)
+    return torch.from_numpy(np.array(value)).to(device=model.device, dtype=model.W_E.dtype)
