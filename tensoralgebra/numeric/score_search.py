@@ -216,11 +216,26 @@ class ScoreSearch:
     def _split(self, q: SideNode, key: SideNode) -> None:
         """Split the open side of the pair with the larger bound (the one side open if one is)."""
         if key.is_leaf or (not q.is_leaf and q.bound[0] >= key.bound[0]):
-            for part in q.split():
+            leaf, *children = q.split()
+            for part in children:
                 self._pair(part, key)
+            self._dive(leaf, key, first=True)
         else:
-            for part in key.split():
+            leaf, *children = key.split()
+            for part in children:
                 self._pair(q, part)
+            self._dive(q, leaf, first=False)
+
+    def _dive(self, q: SideNode, key: SideNode, first: bool) -> None:
+        """Pair the side just split to a leaf with the other side split too (not waiting in
+        the frontier), so that every expansion evaluates a term: a deep model's bounds would
+        otherwise keep the search splitting open prefixes without ever finishing one."""
+        other = key if first else q
+        if other.is_leaf:
+            self._pair(q, key)
+            return
+        for part in other.split():
+            self._pair(q, part) if first else self._pair(part, key)
 
     def result(self, k: int, total: float, max_expansions: int) -> TopScorePaths:
         ranked = sorted(self.found, key=lambda f: (-abs(f[1]), score_sort_key(f[0], self.arch)))
