@@ -9,10 +9,10 @@ budget. Run: ``python benchmarks/top_paths.py --threads 1`` (and ``--threads 2``
 
 It then prints how far the certificate is from exactness and why: the bound ``T_0 · n`` of the
 root with the operator norms alone (``||W_OV||_2`` for every head but the last) and with the
-last two heads read in the target's direction (this search's), the ratio of the two,
-still open, and the factor ``1 + Σ_h ||W_OV||_2`` each open layer multiplies the bound by (the
-floor of a bound by norms). Last, the top 20 score terms of head L11H0 at the last query and its
-most attended key (``ta.top_score_paths``).
+last two heads read in the target's direction (this search's), the ratio of the two, and the
+factor ``1 + Σ_h ||W_OV||_2`` each open layer multiplies the bound by (the floor of a bound by
+norms). Last, the top 20 score terms of head L11H0 at the last query and its most attended
+key (``ta.top_score_paths``).
 """
 
 from __future__ import annotations
