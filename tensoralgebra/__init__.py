@@ -67,6 +67,7 @@ if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type
         FoldingError,
         TokensError,
         TopPaths,
+        TopScorePaths,
         Trace,
         VerifyReport,
         Weights,
@@ -76,6 +77,7 @@ if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type
         fold_ln,
         fold_value_biases,
         top_paths,
+        top_score_paths,
         verify,
     )
     from tensoralgebra.proof import (
@@ -109,6 +111,8 @@ _LAZY = {
     "FoldingError": "tensoralgebra.numeric",
     "top_paths": "tensoralgebra.numeric",
     "TopPaths": "tensoralgebra.numeric",
+    "TopScorePaths": "tensoralgebra.numeric",
+    "top_score_paths": "tensoralgebra.numeric",
     # SymPy and Hypothesis: checked proofs.
     "Equation": "tensoralgebra.proof",
     "ProofError": "tensoralgebra.proof",
@@ -157,6 +161,7 @@ __all__ = [
     "Theorem",
     "TokensError",
     "TopPaths",
+    "TopScorePaths",
     "Trace",
     "VerifyReport",
     "Weights",
@@ -203,5 +208,6 @@ __all__ = [
     "to_sympy",
     "to_text",
     "top_paths",
+    "top_score_paths",
     "verify",
 ]

@@ -35,7 +35,9 @@ import numpy as np
 from tensoralgebra.errors import TensorAlgebraError
 
 __all__ = [
+    "available_devices",
     "choice",
+    "device",
     "flag",
     "fraction",
     "index",
@@ -215,3 +217,46 @@ def fraction(
         interval = f"{'(' if open_low else '['}0, 1{')' if open_high else ']'}"
         raise error(f"{name} is {value!r}: expected a number in {interval}")
     return x
+
+
+def device(value: object, name: str = "device", *, error: type[Exception] = TensorAlgebraError):
+    """A torch device that exists and is available here, as a ``torch.device``: ``"cpu"``,
+    ``"cuda"`` or ``"cuda:N"`` with CUDA present and ``N`` below its device count, ``"mps"``
+    where present (a string or a ``torch.device``). Anything else is refused naming what is
+    available.
+
+    >>> device("cpu")
+    device(type='cpu')
+    >>> device("tpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: device is 'tpu': not a torch device; available: cpu...
+    """
+    import torch  # here, not at the top: the command line checks other options without torch
+
+    available = available_devices()
+    listed = ", ".join(available)
+    if not isinstance(value, str | torch.device):
+        raise error(f"{name} is {value!r}: expected a device name such as 'cpu' ({listed})")
+    try:
+        chosen = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise error(f"{name} is {value!r}: not a torch device; available: {listed}") from None
+    if chosen.type == "cuda" and chosen.index is None and "cuda" in available:
+        chosen = torch.device("cuda", torch.cuda.current_device())
+    if str(chosen) not in available and not (chosen.type == "cpu" and chosen.index in (None, 0)):
+        raise error(f"{name} is {str(value)!r}: not available here; available: {listed}")
+    return torch.device("cpu") if chosen.type == "cpu" else chosen
+
+
+def available_devices() -> tuple[str, ...]:
+    """The torch devices usable here: ``cpu``, then ``cuda:0..`` and ``mps`` where present."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{n}" for n in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return tuple(found)

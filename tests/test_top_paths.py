@@ -225,3 +225,27 @@ def test_the_command_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert "the top 9 logit paths for the logit of token 3 at position 5" in out
     assert "exact: the top 9 are certain" in out
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(case=cases)
+def test_each_child_bound_is_at_least_the_sum_of_the_childs_completions(case):
+    heads, positional, seed, _, seq, kind = case
+    model = small_model(ta.Architecture(tuple(heads), positional=positional), seed)
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, 11, size=(1, seq))
+    position = int(rng.integers(0, seq))
+    target = {"token": 3, "pair": (3, 7), "direction": rng.standard_normal(11)}[kind]
+    values = enumerated(model, tokens, position, target_vector(target, 11))
+    trace = model.run(tokens[:, : position + 1])
+    search = Search(model, trace, target_vector(target, 11))
+    for prefix in values:
+        start = prefix.heads[-1][0] + 1 if prefix.heads else 0
+        for m, h, total, _ in search.child_bounds(_stream(model, trace, prefix), start):
+            child = (*prefix.heads, (m, h))
+            completions = [
+                abs(v)
+                for p, v in values.items()
+                if p.source == prefix.source and p.heads[: len(child)] == child
+            ]
+            assert sum(completions) <= total

@@ -48,11 +48,17 @@ def add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument(
         "--dtype", choices=("float64", "float32"), help="dtype of the random model (float64)"
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device to compute on: cpu (default), cuda, cuda:N where present",
+    )
 
 
 def model_from_args(args: argparse.Namespace, command: str, batch: int):
     """The model the options describe and tokens [batch, n_ctx] of its vocabulary."""
     seed = validation.seed(args.seed, "--seed")
+    device = validation.device(getattr(args, "device", "cpu"), "--device")
     if args.model is not None:
         weights = _saved(args)
     else:
@@ -65,7 +71,7 @@ def model_from_args(args: argparse.Namespace, command: str, batch: int):
     tokens = np.random.default_rng([seed, 1]).integers(  # not the weights' stream
         0, weights.d_vocab, size=(batch, weights.n_ctx)
     )
-    return ta.AttentionOnlyTransformer(weights), tokens
+    return ta.AttentionOnlyTransformer(weights, device=device), tokens
 
 
 def _sizes(args: argparse.Namespace) -> dict[str, int]:

@@ -22,6 +22,8 @@ _LAZY = {
     "FoldingError": "tensoralgebra.numeric.folding",
     "top_paths": "tensoralgebra.numeric.path_search",
     "TopPaths": "tensoralgebra.numeric.path_search_report",
+    "top_score_paths": "tensoralgebra.numeric.score_search",
+    "TopScorePaths": "tensoralgebra.numeric.path_search_report",
 }
 
 

@@ -74,7 +74,7 @@ class AttentionLayer(nn.Module):
     def pattern(self, scores: torch.Tensor) -> torch.Tensor:
         """``softmax(causal_mask(scores / sqrt(d_head)))`` over keys, [..., seq, seq]."""
         seq = scores.shape[-1]
-        causal = torch.ones(seq, seq, dtype=torch.bool).tril()
+        causal = torch.ones(seq, seq, dtype=torch.bool, device=scores.device).tril()
         scaled = (scores / math.sqrt(self.d_head)).masked_fill(~causal, float("-inf"))
         return torch.softmax(scaled, dim=-1)
 
@@ -91,7 +91,7 @@ class AttentionLayer(nn.Module):
         b_V = self.b_V if biases else None
         z = pattern @ self._project(x, self.W_V, b_V)  # [..., n_heads, seq, d_head]
         if only is not None:
-            mask = torch.zeros(self.n_heads, 1, 1, dtype=z.dtype)
+            mask = torch.zeros(self.n_heads, 1, 1, dtype=z.dtype, device=z.device)
             mask[only] = 1
             z = z * mask
         concat = z.transpose(-3, -2).reshape(*x.shape[:-1], self.n_heads * self.d_head)

@@ -21,7 +21,17 @@ and the symbols of real architectures (frozen LayerNorm scales ``N`` from the tr
 ``C`` and the constants): :mod:`~tensoralgebra.numeric.real_symbols`.
 
 A :class:`Bindings` works with numpy or torch arrays (``backend``); both compute the same
-products in the model's dtype.
+products in the model's dtype. With the torch backend the arrays are on a device: the model's
+(:attr:`AttentionOnlyTransformer.device <tensoralgebra.AttentionOnlyTransformer.device>`) unless
+``device=`` says another (checked: it must exist and be available here); numpy arrays are on the
+host.
+
+>>> import tensoralgebra as ta
+>>> model = ta.AttentionOnlyTransformer(
+...     ta.Weights.random(ta.Architecture(heads=(1,)), d_model=4, d_head=2, d_vocab=5, n_ctx=3))
+>>> b = Bindings(model, model.run([[1, 2]]), "torch", device="cpu")
+>>> b.device, b.patterns(0).device, tuple(b.patterns(0).shape)
+(device(type='cpu'), device(type='cpu'), (1, 1, 2, 2))
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ BACKENDS = ("numpy", "torch")
 
 class _Numpy:
     name = "numpy"
+    device = None
 
     @staticmethod
     def array(value: np.ndarray):
@@ -70,22 +81,23 @@ class _Numpy:
 class _Torch:
     name = "torch"
 
-    def __init__(self):
+    def __init__(self, device):
         import torch
 
-        self.torch = torch
+        self.torch, self.device = torch, device
 
     def array(self, value: np.ndarray):
         value = np.ascontiguousarray(value)
         # torch refuses to share read-only memory (the weights and traces are read-only).
-        return self.torch.from_numpy(value if value.flags.writeable else value.copy())
+        host = self.torch.from_numpy(value if value.flags.writeable else value.copy())
+        return host.to(self.device)
 
     def zeros(self, shape: tuple, like):
-        return self.torch.zeros(shape, dtype=like.dtype)
+        return self.torch.zeros(shape, dtype=like.dtype, device=like.device)
 
     @staticmethod
     def to_numpy(value) -> np.ndarray:
-        return value.numpy()
+        return value.detach().cpu().numpy()
 
     @staticmethod
     def permute(value, axes: tuple):
@@ -104,13 +116,25 @@ class Bindings:
     Matrices are computed once and cached (``W_OV`` and ``W_QK`` of a head are products).
     ``sizes`` maps the dimension names of :mod:`tensoralgebra.expr.spaces` to sizes, with
     ``n_ctx`` the traced sequence length: patterns and position one-hots are ``seq`` long.
+    ``device`` (torch backend only): where the arrays are, by default the model's; ``.device``
+    says which (``None`` for numpy).
     """
 
-    def __init__(self, model, trace: Trace, backend: str = "numpy"):
+    def __init__(self, model, trace: Trace, backend: str = "numpy", device: object = None):
         validation.choice(backend, "backend", BACKENDS)
         if not isinstance(trace, Trace):
             raise TensorAlgebraError(f"evaluation needs a Trace, got {type(trace).__name__}")
-        self.ops = _Numpy() if backend == "numpy" else _Torch()
+        if backend == "numpy" and device is not None:
+            raise TensorAlgebraError(
+                f"device is {device!r}: numpy arrays are on the host; a device needs the torch "
+                "backend"
+            )
+        if backend == "numpy":
+            self.ops = _Numpy()
+        else:
+            where = getattr(model, "device", "cpu") if device is None else device
+            self.ops = _Torch(validation.device(where))
+        self.device = self.ops.device
         self.weights = weights = model.weights
         arch = weights.architecture
         traced = tuple(p.shape[1] for p in trace.patterns)

@@ -50,9 +50,28 @@ class AttentionOnlyTransformer(nn.Module):
     a :class:`Trace` of everything, optionally with frozen patterns and restricted to one path or
     to the paths of order ≤ k. The parameters are the module's (``requires_grad=False``); the
     expansion is evaluated with their current values (see :attr:`weights`).
+
+    ``device``: where the parameters live and the forward pass runs (a name such as ``"cpu"``,
+    ``"cuda"``, ``"cuda:1"``, or a ``torch.device``; default ``"cpu"``); one that does not exist
+    or is not available here is refused naming what is. :meth:`to` moves the model, and
+    :attr:`device` says where it is. A :class:`Trace` is always numpy, on the host; the bindings
+    (:class:`~tensoralgebra.numeric.bind.Bindings`) and the searches (``ta.top_paths``,
+    ``ta.top_score_paths``) compute on the model's device. The dtype is the weights'
+    (float32 or float64).
+
+    >>> import tensoralgebra as ta
+    >>> w = ta.Weights.random(ta.Architecture(heads=(1,)), d_model=4, d_head=2, d_vocab=5,
+    ...                       n_ctx=3, dtype="float32")
+    >>> model = ta.AttentionOnlyTransformer(w, device="cpu")
+    >>> model.device, model.W_E.dtype
+    (device(type='cpu'), torch.float32)
+    >>> model.to("tpu")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: device is 'tpu': not a torch device; available: cpu...
     """
 
-    def __init__(self, weights: Weights):
+    def __init__(self, weights: Weights, device: object = "cpu"):
         super().__init__()
         if not isinstance(weights, Weights):
             raise TensorAlgebraError(f"AttentionOnlyTransformer needs Weights, got {weights!r}")
@@ -69,6 +88,17 @@ class AttentionOnlyTransformer(nn.Module):
         self.positional = weights.positional
         self.architecture = weights.architecture
         self.real_parts = real_parts(weights)
+        self.to(device)
+
+    @property
+    def device(self):
+        """The ``torch.device`` the parameters are on."""
+        return self.W_E.device
+
+    def to(self, device: object) -> AttentionOnlyTransformer:
+        """Move the parameters to ``device`` (checked: it must exist and be available here);
+        returns the model."""
+        return super().to(validation.device(device))
 
     @property
     def weights(self) -> Weights:
@@ -107,7 +137,9 @@ class AttentionOnlyTransformer(nn.Module):
         x = (
             self.W_E.T[tokens]
             if "token" in sources
-            else torch.zeros((*tokens.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
+            else torch.zeros(
+                (*tokens.shape, self.W_E.shape[0]), dtype=self.W_E.dtype, device=self.device
+            )
         )
         if self.positional == "standard" and "position" in sources:
             x = x + self.W_pos.T[: tokens.shape[1]]
@@ -115,7 +147,7 @@ class AttentionOnlyTransformer(nn.Module):
 
     def forward(self, tokens: object) -> torch.Tensor:
         """The logits [batch, seq, d_vocab]."""
-        return torch.from_numpy(np.array(self.run(tokens).logits))
+        return torch.from_numpy(np.array(self.run(tokens).logits)).to(self.device)
 
     def run(
         self,
@@ -174,7 +206,7 @@ class AttentionOnlyTransformer(nn.Module):
             frozen = self.record(array)
         if frozen is not None:
             self._check_frozen(frozen, array)
-        ids = torch.from_numpy(array)
+        ids = torch.from_numpy(array).to(self.device)
         if keep_order is not None:
             return self._run_by_order(ids, frozen, keep_order)
         if keep is not None:
@@ -195,7 +227,7 @@ class AttentionOnlyTransformer(nn.Module):
             x = x + out
             recorder.attention.append(out)
         unembedded = self._unembed(x, self.frozen_scale(frozen, None))
-        return recorder.trace(ids.numpy(), x, unembedded)
+        return recorder.trace(array_of(ids), x, unembedded)
 
     def _run_path(self, ids, frozen: Trace, path: dict, sources: tuple, keep) -> Trace:
         """Only ``path`` from ``sources``, every pattern and LayerNorm scale frozen: at a layer
@@ -222,19 +254,22 @@ class AttentionOnlyTransformer(nn.Module):
         logits = self.read_frozen(x, self.ln_final_w, scale) @ self.W_U.T
         if UNEMBEDDING_BIAS in sources:
             logits = logits + self._constant_logits()
-        return recorder.trace(ids.numpy(), x, (logits, scale), keep=keep)
+        return recorder.trace(array_of(ids), x, (logits, scale), keep=keep)
 
     def _constant_output(self, layer: AttentionLayer, pattern, like: torch.Tensor):
         """What ``layer`` writes when its LayerNorm gives only its bias (zeros without one), with
         every bias of the layer: ``1 c^{Ll}`` [..., seq, d_model]."""
-        ln_b = torch.zeros(like.shape[-1], dtype=like.dtype) if layer.ln_b is None else layer.ln_b
+        if layer.ln_b is None:
+            ln_b = torch.zeros(like.shape[-1], dtype=like.dtype, device=like.device)
+        else:
+            ln_b = layer.ln_b
         return layer.output(torch.zeros_like(like) + ln_b, pattern)
 
     def _constant_logits(self) -> torch.Tensor:
         """The logits of the final LayerNorm's bias alone, plus ``b_U``: ``c_U`` (or ``b_U``)
         [d_vocab]."""
         ln_b = self.ln_final_b
-        logits = torch.zeros(self.W_U.shape[0], dtype=self.W_U.dtype)
+        logits = torch.zeros(self.W_U.shape[0], dtype=self.W_U.dtype, device=self.device)
         logits = logits if ln_b is None else logits + ln_b @ self.W_U.T
         return logits if self.b_U is None else logits + self.b_U
 
@@ -282,7 +317,8 @@ class AttentionOnlyTransformer(nn.Module):
     def _run_by_order(self, ids: torch.Tensor, frozen: Trace, top: int) -> Trace:
         # streams[k] is the part of the residual stream carried by paths of order exactly k;
         # the frozen LayerNorms are linear but for their biases, which join as constants.
-        streams = torch.zeros((top + 1, *ids.shape, self.W_E.shape[0]), dtype=self.W_E.dtype)
+        shape = (top + 1, *ids.shape, self.W_E.shape[0])
+        streams = torch.zeros(shape, dtype=self.W_E.dtype, device=self.device)
         streams[0] = self.embed(ids)
         recorder = Recorder()
         for index, layer in enumerate(self.layers):
@@ -302,7 +338,7 @@ class AttentionOnlyTransformer(nn.Module):
             recorder.attention.append(raised_sum)
         final = streams.sum(0)
         unembedded = self._unembed(final, self.frozen_scale(frozen, None))
-        return recorder.trace(ids.numpy(), final, unembedded, keep_order=top)
+        return recorder.trace(array_of(ids), final, unembedded, keep_order=top)
 
     def frozen_scale(self, frozen: Trace | None, layer: int | None):
         """The ``σ`` [batch, seq] of layer ``layer``'s LayerNorm (``None``: the final one) in
@@ -310,10 +346,14 @@ class AttentionOnlyTransformer(nn.Module):
         if frozen is None or self.normalization is None:
             return None
         sigma = frozen.ln_final_scale if layer is None else frozen.ln_scale[layer]
-        return torch.from_numpy(np.array(sigma, dtype=self.W_E.numpy().dtype))
+        return self.host_tensor(sigma)
 
     def _frozen(self, frozen: Trace, layer: int) -> torch.Tensor:
-        return torch.from_numpy(np.array(frozen.patterns[layer], dtype=self.W_E.numpy().dtype))
+        return self.host_tensor(frozen.patterns[layer])
+
+    def host_tensor(self, array: np.ndarray) -> torch.Tensor:
+        """A numpy array (from a :class:`Trace`) as a tensor of the model's dtype on its device."""
+        return torch.from_numpy(np.array(array)).to(device=self.device, dtype=self.W_E.dtype)
 
     def _keep(self, keep: object) -> tuple[dict[int, int], tuple[str, ...]]:
         heads, sources = check_keep(keep, self.architecture)
@@ -335,6 +375,11 @@ class AttentionOnlyTransformer(nn.Module):
                 "the frozen trace has no LayerNorm scales, but this model has LayerNorm "
                 f"({self.normalization}): freeze a trace of a model with LayerNorm"
             )
+
+
+def array_of(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array on the host (a copy only when it is on another device)."""
+    return tensor.detach().cpu().numpy()
 
 
 def check_model(model: object, caller: str) -> AttentionOnlyTransformer:

@@ -14,26 +14,46 @@ bound on the sum of ``|c|`` over every completion of a prefix.
 **The bound.** For a stream ``r`` let ``n[j] = ||r[j]||_2`` (its row norms, [seq]). A head
 maps row norms to at most ``||W_OV^h||_2 A^h n`` (entrywise: the triangle inequality, and
 ``A^h ≥ 0``), so the row norms of every choice a layer offers (skip, or one of its heads) sum to
-at most ``F_l n`` with ``F_l = Id + Σ_h ||W_OV^h||_2 A^h``. Splitting the completions of a
-prefix ``p`` that may still take heads in layers ``l..L-1`` by their last head ``(m, h)``,
+at most ``F_l n`` with ``F_l = Id + Σ_h ||W_OV^h||_2 A^h``. Write ``t = (m, h)`` for a head,
+``α_t = A^t[i, :]`` and ``v_t = W_OV^{tT} u`` (what the target reads through ``t``). A completion
+of a prefix ``p`` (further heads in layers ``l..L-1``) is one of three kinds:
 
-    Σ_c |u · r_c[i]| ≤ T_l · n_p,   T_l = ||u|| e_i + G_l,
-    G_l = Σ_h ||W_OV^{l,hT} u|| A^{l,h}[i, :] + G_{l+1} F_l,   G_L = 0,
+* no further head: ``|u · r_p[i]| ≤ ||u|| n_p[i]`` (Cauchy–Schwarz);
+* exactly one, ``t``: ``u · r[i] = Σ_k α_t[k] r_p[k] · v_t``, so ``|c| ≤ ||v_t|| α_t · n_p``;
+* two or more, the last two ``t'`` then ``t``, with the stream ``r''`` before ``t'`` a
+  completion of ``p`` through layers ``l..m'-1``: ``u · r[i] = Σ_{k,j} α_t[k] A^{t'}[k, j]
+  r''[j] · (W_OV^{t'T} v_t)``, so ``|c| ≤ b_{t't} (α_t A^{t'}) · n''`` with
+  ``b_{t't} = ||W_OV^{t'T} v_t||``; summed over ``t`` this is ``w_{t'} · n''``,
+  ``w_{t'} = β_{t'} A^{t'}``, ``β_{t'} = Σ_{t later} b_{t't} α_t``; and the row norms ``n''`` of
+  all such ``r''`` sum to at most ``F_{m'-1} ⋯ F_l n_p``.
 
-a non-negative vector over positions. The prefix's own path is the completion with no further
-head (``||u|| n_p[i]`` by Cauchy–Schwarz). Since ``A^h`` is row-stochastic, ``T_l · n_p`` is at
-most ``||u||_2 Π_{m ≥ l} (1 + Σ_h ||W_OV^{m,h}||_2) max_j n_p[j]``, the cruder bound by
-``||A^h||_{∞→∞} = 1`` and the largest row norm. Every bound is widened by a rounding margin
-(:func:`_margin`) so that it holds for the computed values too.
+Hence ``Σ_c |c| ≤ T_l · n_p`` with
 
-A child ``p + (m, h)`` waits in the frontier with the bound ``K_{m,h} · n_p``,
-``K_{m,h} = ||W_OV^{m,h}||_2 T_{m+1} A^{m,h}``, computed from its parent's row norms before its
-own stream is; taking it from the frontier computes its stream (one *expansion*), its exact
-contribution, and its children's bounds. The search stops when the largest bound left is below the
-k-th largest ``|c|`` found (the top k are then certain: ``exact``), when the frontier is empty,
-or after ``max_expansions`` expansions (best effort). The **certificate** bounds the total
-``|c|`` of every path not returned: the sum of the frontier's bounds plus the ``|c|`` of paths
-evaluated but not returned (widened by the rounding margin too).
+    T_l = ||u|| e_i + D_l + H_l,   D_l = Σ_{t in layers ≥ l} ||v_t|| α_t,
+    H_l = Σ_{t' in layer l} β_{t'} A^{t'} + H_{l+1} F_l,   H_L = 0,
+
+a non-negative vector over positions. Against the bound by operator norms alone (``H`` replaced by
+``G_l = Σ_h ||v_{l,h}|| α_{l,h} + G_{l+1} F_l``, which prices every head but the last at
+``||W_OV||_2``), the last *two* heads are read exactly in the target's direction:
+``b_{t't} ≤ ||W_OV^{t'}||_2 ||v_t||``, and for a head of rank d_head in d_model dimensions the
+ratio is about ``sqrt(d_head / d_model)``. Since ``A^h`` is row-stochastic, ``T_l · n_p`` is at
+most ``||u||_2 Π_{m ≥ l} (1 + Σ_h ||W_OV^{m,h}||_2) max_j n_p[j]``. Every bound is widened by a
+rounding margin (:func:`margin`) so that it holds for the computed values too.
+
+A child ``p + t`` (``t = (m, h)``) waits in the frontier with the bound ``K_t · n_p``, computed
+from its parent's row norms before its own stream is, by the same three kinds for the child:
+``K_t = ||v_t|| α_t + (β_t + ||W_OV^t||_2 H_{m+1}) A^t`` (itself; one more head, read exactly
+through ``t``; two or more, the child's row norms being at most ``||W_OV^t||_2 A^t n_p``). The
+frontier is ordered by a bound on the largest single completion, ``V_l · n`` with
+``V_l = max(V_{l+1}, max_h ||W_OV^{l,h}||_2 V_{l+1} A^{l,h})`` entrywise, ``V_L = ||u|| e_i``
+(or the sum bound, when smaller). Taking a child from the frontier computes its stream (one
+*expansion*), its exact contribution, and its children's bounds. The search stops when the
+largest bound left is below the k-th largest ``|c|`` found (the top k are then certain:
+``exact``), when the frontier is empty, or after ``max_expansions`` expansions (best effort).
+The **certificate** bounds the total ``|c|`` of every path not returned: the sum of the
+frontier's bounds plus the ``|c|`` of paths evaluated but not returned (widened by the rounding
+margin too). Everything runs in torch on the model's device (bounds in float64); per expansion
+only scalars come back to the host.
 
 >>> import tensoralgebra as ta
 >>> model = ta.AttentionOnlyTransformer(ta.Weights.random(
@@ -193,7 +213,7 @@ def _check_memory(model, rows: int, expansions: int, max_bytes: int) -> None:
     raise budget.refusal(what, nbytes, max_bytes, "max_expansions" if fit else None, fit, note)
 
 
-def _margin(dtype: torch.dtype, n_layers: int, width: int) -> float:
+def margin(dtype: torch.dtype, n_layers: int, width: int) -> float:
     """Bounds are multiplied by this: each computed stream entry and norm may be off by about
     ``width · eps`` relatively per layer, so the computed values could exceed the exact bound."""
     return 1.0 + 8.0 * (n_layers + 2) * width * torch.finfo(dtype).eps
@@ -205,56 +225,94 @@ def sort_key(path: LogitPath, sources: tuple[str, ...]) -> tuple:
 
 
 class Search:
-    """The frontier, the evaluated paths and the bounds of one search (torch, the model's dtype;
-    bounds in float64 numpy). ``rows`` = position + 1: the streams keep rows ``0..position``."""
+    """The frontier, the evaluated paths and the bounds of one search, in torch on the model's
+    device (streams in its dtype, bounds in float64). ``rows`` = position + 1: the streams keep
+    rows ``0..position``. Per expansion only scalars (a contribution, the children's bounds)
+    come back to the host."""
 
     def __init__(self, model, trace, g: np.ndarray):
         self.arch = model.architecture
         self.rows = trace.tokens.shape[1]
-        self.dtype = model.W_U.dtype
+        self.dtype, self.device = model.W_U.dtype, model.device
         with torch.no_grad():
-            self.u = (torch.from_numpy(g).to(self.dtype) @ model.W_U).contiguous()  # W_U^T g
+            g = torch.from_numpy(g).to(self.device, self.dtype)
+            self.u = (g @ model.W_U).contiguous()  # W_U^T g
             self.W_V = [layer.W_V for layer in model.layers]  # [n_heads, d_head, d_model]
             self.W_O = [layer.W_O for layer in model.layers]  # [n_heads, d_model, d_head]
-        self.patterns = [torch.from_numpy(np.array(p[0])) for p in trace.patterns]
-        self.heads = [(m, h) for m, n in enumerate(self.arch.heads) for h in range(n)]
-        self.T, self.V, self.K, self.KV = self._bounds(model)
+            self.patterns = [model.host_tensor(p[0]) for p in trace.patterns]
+            self.heads = [(m, h) for m, n in enumerate(self.arch.heads) for h in range(n)]
+            self.T, self.V, self.K, self.KV = self._bounds()
         self.first = np.searchsorted([m for m, _ in self.heads], np.arange(self.arch.n_layers + 1))
         self.frontier: list = []
         self.found: list[tuple[LogitPath, float]] = []
         self.expansions, self._count = 0, 0
-        for source, stream in self._sources(model, trace.tokens[0]):
-            self._evaluate(LogitPath((), source), stream, 0)
+        with torch.no_grad():
+            for source, stream in self._sources(model, trace.tokens[0]):
+                self._evaluate(LogitPath((), source), stream, 0)
 
-    def _bounds(self, model):
-        """``T_l`` and ``V_l`` [rows] for l = 0..L, and ``K``, ``KV`` [heads, rows] (module
-        docstring), float64."""
-        u = self.u.double()
-        i, rows, L = self.rows - 1, self.rows, self.arch.n_layers
-        norms, reads = [], []
-        for W_V, W_O in zip(self.W_V, self.W_O):
-            norms.append(
-                np.array([ov_norm(W_O[h].double(), W_V[h].double()) for h in range(len(W_V))])
-            )
-            read = torch.einsum("m,hmd,hdn->hn", u, W_O.double(), W_V.double())  # W_OV^{hT} u
-            reads.append(torch.linalg.vector_norm(read, dim=-1).numpy())
-        self.margin = margin = _margin(self.dtype, L, max(rows, u.shape[0]))
-        last = margin * float(torch.linalg.vector_norm(u)) * _unit(rows, i)
-        A = [p.double().numpy() for p in self.patterns]  # [heads, rows, rows] per layer
-        G, T, V = np.zeros(rows), [last], [last]
+    def _bounds(self):
+        """``T_l``, ``V_l`` [L+1, rows] and ``K``, ``KV`` [heads, rows] (module docstring),
+        float64 on the device."""
+        f64 = dict(dtype=torch.float64, device=self.device)
+        u, i, rows, L = self.u.double(), self.rows - 1, self.rows, self.arch.n_layers
+        ov = torch.tensor(
+            [
+                ov_norm(W_O[h].double(), W_V[h].double())
+                for W_V, W_O in zip(self.W_V, self.W_O)
+                for h in range(len(W_V))
+            ],
+            **f64,
+        )
+        reads = [
+            torch.einsum("m,hmd,hdn->hn", u, W_O.double(), W_V.double())
+            for W_V, W_O in zip(self.W_V, self.W_O)
+        ]
+        v = torch.cat([torch.zeros((0, u.shape[0]), **f64), *reads])  # W_OV^{tT} u: [heads, d]
+        alpha = torch.cat(
+            [torch.zeros((0, rows), **f64), *(p[:, i].double() for p in self.patterns)]
+        )
+        self.margin = margin_ = margin(self.dtype, L, max(rows, u.shape[0]))
+        last = margin_ * float(torch.linalg.vector_norm(u)) * _unit(rows, i, f64)
+        D = torch.zeros(rows, **f64)  # Σ over heads of layers ≥ l of ||v_t|| α_t
+        H = torch.zeros(rows, **f64)
+        T, V, K, KV = [last], [last], [None] * len(self.heads), [None] * len(self.heads)
+        direct = torch.linalg.vector_norm(v, dim=-1)[:, None] * alpha  # [heads, rows]
         for layer in reversed(range(L)):
-            F = np.eye(rows) + np.einsum("h,hjk->jk", norms[layer], A[layer])
-            G = reads[layer] @ A[layer][:, i, :] + G @ F
-            T.insert(0, last + margin * G)
-            through = norms[layer][:, None] * (V[0] @ A[layer])  # [heads, rows]
-            V.insert(0, np.max(np.vstack([V[0][None], through]), axis=0))
-        K = [norms[m][:, None] * (T[m + 1] @ A[m]) for m in range(L)]
-        KV = [norms[m][:, None] * (V[m + 1] @ A[m]) for m in range(L)]
-        shape = (len(self.heads), rows)
-        return T, V, np.concatenate(K).reshape(shape), np.concatenate(KV).reshape(shape)
+            lo, hi = self.first_of(layer), self.first_of(layer + 1)
+            A = self.patterns[layer].double()  # [n_heads, rows, rows]
+            beta = self._second(layer, v[hi:], alpha[hi:])  # [n_heads, rows]
+            for h in range(hi - lo):
+                K[lo + h] = margin_ * (direct[lo + h] + (beta[h] + ov[lo + h] * H) @ A[h])
+                KV[lo + h] = ov[lo + h] * (V[0] @ A[h])
+            F = torch.eye(rows, **f64) + torch.einsum("h,hjk->jk", ov[lo:hi], A)
+            H = torch.einsum("hj,hjk->k", beta, A) + H @ F
+            D = D + direct[lo:hi].sum(0)
+            T.insert(0, last + margin_ * (D + H))
+            through = ov[lo:hi, None] * (V[0] @ A)  # [heads, rows]
+            V.insert(0, torch.max(torch.vstack([V[0][None], through]), dim=0).values)
+        empty = torch.zeros((0, rows), **f64)
+        K, KV = (torch.stack(xs) if xs else empty for xs in (K, KV))
+        return torch.stack(T), torch.stack(V), K, KV
+
+    def first_of(self, layer: int) -> int:
+        """The index of layer ``layer``'s first head in :attr:`heads`."""
+        return sum(self.arch.heads[:layer])
+
+    def _second(self, layer: int, v: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """``β_t = Σ_{t2} ||W_OV^{tT} v_{t2}|| α_{t2}`` [n_heads, rows] for the heads ``t`` of
+        ``layer``, over the heads ``t2`` of later layers (``v`` [later, d_model], ``α`` [later,
+        rows]): the read of a completion whose last two heads are ``t`` then ``t2``."""
+        W_O, W_V = self.W_O[layer].double(), self.W_V[layer].double()
+        if not len(v):
+            return torch.zeros((len(W_O), self.rows), dtype=torch.float64, device=self.device)
+        X = torch.einsum("hmd,tm->htd", W_O, v)  # W_O^{tT} v_{t2}: [heads, later, d_head]
+        gram = W_V @ W_V.transpose(-1, -2)  # ||W_V^T x||² = x (W_V W_V^T) x
+        squares = torch.einsum("htd,hde,hte->ht", X, gram, X).clamp(min=0)
+        return squares.sqrt() @ alpha
 
     def _sources(self, model, tokens: np.ndarray):
-        yield "token", model.W_E.T[torch.from_numpy(np.array(tokens))]
+        ids = torch.from_numpy(np.array(tokens)).to(self.device)
+        yield "token", model.W_E.T[ids]
         if self.arch.positional == "standard":
             yield "position", model.W_pos.T[: self.rows]
 
@@ -262,17 +320,22 @@ class Search:
         """``(T_layer · n, V_layer · n)``: at least the sum, and at least the largest, of ``|c|``
         over every completion of a prefix with this stream [rows, d_model] whose further heads
         lie in layers ``layer..L-1``."""
+        norms = _row_norms(stream.to(self.device))
+        total, most = (torch.stack([self.T[layer], self.V[layer]]) @ norms).tolist()
+        return total, min(total, most)
+
+    def child_bounds(self, stream: torch.Tensor, layer: int) -> list[tuple[int, int, float, float]]:
+        """``(m, h, sum bound, largest bound)`` of each child ``p + (m, h)``, ``m ≥ layer``, of a
+        prefix with this stream: ``K_{m,h} · n`` and ``KV_{m,h} · n``."""
+        start = self.first[layer]
         norms = _row_norms(stream)
-        total = float(self.T[layer] @ norms)
-        return total, min(total, float(self.V[layer] @ norms))
+        sums, maxima = (torch.stack([self.K[start:], self.KV[start:]]) @ norms).tolist()
+        return [(m, h, t, x) for (m, h), t, x in zip(self.heads[start:], sums, maxima)]
 
     def _evaluate(self, path: LogitPath, stream: torch.Tensor, layer: int) -> None:
         """Record ``path``'s exact contribution and put its children in the frontier."""
         self.found.append((path, float(stream[-1] @ self.u)))
-        start = self.first[layer]
-        norms = _row_norms(stream)
-        sums, maxima = (self.K[start:] @ norms).tolist(), (self.KV[start:] @ norms).tolist()
-        for (m, h), total, most in zip(self.heads[start:], sums, maxima):
+        for m, h, total, most in self.child_bounds(stream, layer):
             self._count += 1
             # The sum bound bounds the largest term too, and is sometimes the tighter.
             entry = (-min(most, total), self._count, total, path, m, h, stream)
@@ -326,12 +389,12 @@ def ov_norm(W_O: torch.Tensor, W_V: torch.Tensor) -> float:
     return float(torch.linalg.matrix_norm(W_O @ R.T, ord=2))
 
 
-def _row_norms(stream: torch.Tensor) -> np.ndarray:
-    return torch.linalg.vector_norm(stream, dim=-1).double().numpy()
+def _row_norms(stream: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(stream, dim=-1).double()
 
 
-def _unit(rows: int, i: int) -> np.ndarray:
-    e = np.zeros(rows)
+def _unit(rows: int, i: int, f64: dict) -> torch.Tensor:
+    e = torch.zeros(rows, **f64)
     e[i] = 1.0
     return e
 

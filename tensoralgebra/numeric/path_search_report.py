@@ -115,3 +115,108 @@ class TopPaths:
             "evaluated": self.evaluated,
             "frontier": self.frontier,
         }
+
+
+@dataclass(frozen=True)
+class TopScorePaths:
+    """The result of :func:`~tensoralgebra.numeric.score_search.top_score_paths`.
+
+    ``paths`` (:class:`~tensoralgebra.ScorePath` s) and ``contributions``: the top terms of
+    head ``(layer, head)``'s unscaled pre-softmax score at ``(query, key)``, largest ``|value|``
+    first, each exact (up to rounding). ``certificate``: an upper bound on the sum of ``|value|``
+    over every term not returned. ``total``: the score of the forward pass, the sum of all terms.
+    ``exact``, ``expansions`` (pairs split), ``evaluated`` (terms whose value is known),
+    ``frontier`` (pairs left): as for :class:`TopPaths`.
+
+    >>> from tensoralgebra.expr.indices import Head
+    >>> from tensoralgebra.paths import LogitPath
+    >>> from tensoralgebra.scores import ScorePath
+    >>> term = ScorePath(LogitPath(((0, 1),)), LogitPath(()), Head(1, 0))
+    >>> top = TopScorePaths(paths=(term,), contributions=(-1.5,), certificate=0.25, total=-1.5,
+    ...     exact=True, expansions=2, evaluated=9, frontier=0, layer=1, head=0, query=3, key=1,
+    ...     k=1, max_expansions=10)
+    >>> print(top.table())
+    the top 1 score term of L1H0 at query 3, key 1 (unscaled, before the softmax)
+    rank  kind  query path  key path  contribution
+       1  Q     L0H1        direct    -1.5
+    explained: -1.5 of the exact score -1.5
+    the other terms: at most 0.25 in total (|contribution| summed; the certificate)
+    exact: the top 1 are certain (2 expansions, 9 terms evaluated)
+    """
+
+    paths: tuple
+    contributions: tuple[float, ...]
+    certificate: float
+    total: float
+    exact: bool
+    expansions: int
+    evaluated: int
+    frontier: int
+    layer: int
+    head: int
+    query: int
+    key: int
+    k: int
+    max_expansions: int
+
+    @property
+    def explained(self) -> float:
+        """The sum of the returned contributions."""
+        return float(sum(self.contributions))
+
+    def table(self) -> str:
+        """The terms (kind, query path, key path, value), the score, the certificate, the
+        verdict."""
+        n = len(self.paths)
+        rows = [(p.kind, str(p.query), str(p.key)) for p in self.paths]
+        widths = [max([len(t), *(len(r[c]) for r in rows)]) for c, t in enumerate(HEADERS)]
+        lines = [
+            f"the top {n} score term{'s' if n != 1 else ''} of L{self.layer}H{self.head} at "
+            f"query {self.query}, key {self.key} (unscaled, before the softmax)",
+            "rank  " + "  ".join(f"{t:<{w}}" for t, w in zip(HEADERS, widths)) + "  contribution",
+        ]
+        for rank, (row, c) in enumerate(zip(rows, self.contributions), 1):
+            cells = "  ".join(f"{t:<{w}}" for t, w in zip(row, widths))
+            lines.append(f"{rank:>4}  {cells}  {c:.6g}")
+        lines.append(f"explained: {self.explained:.6g} of the exact score {self.total:.6g}")
+        lines.append(
+            f"the other terms: at most {self.certificate:.6g} in total "
+            "(|contribution| summed; the certificate)"
+        )
+        done = f"({self.expansions} expansions, {self.evaluated} terms evaluated)"
+        if self.exact:
+            lines.append(f"exact: the top {n} are certain {done}")
+        else:
+            lines.append(
+                f"best effort: a term left out might still rank in the top {self.k} "
+                f"{done}; raise max_expansions (now {self.max_expansions}) to search further"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def to_dict(self) -> dict:
+        """Plain data: sides as strings, numbers as floats."""
+        return {
+            "layer": self.layer,
+            "head": self.head,
+            "query": self.query,
+            "key": self.key,
+            "k": self.k,
+            "terms": [
+                {"kind": p.kind, "query": str(p.query), "key": str(p.key)} for p in self.paths
+            ],
+            "contributions": list(self.contributions),
+            "explained": self.explained,
+            "total": self.total,
+            "certificate": self.certificate,
+            "exact": self.exact,
+            "expansions": self.expansions,
+            "evaluated": self.evaluated,
+            "frontier": self.frontier,
+        }
+
+
+#: The columns of a score term's table besides rank and value.
+HEADERS = ("kind", "query path", "key path")

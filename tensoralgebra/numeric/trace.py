@@ -131,18 +131,18 @@ class Recorder:
         """The :class:`Trace`, from the final stream and ``(logits, ln_final's scale)``."""
 
         def numpy(tensors):
-            return tuple(t.numpy() for t in tensors)
+            return tuple(t.cpu().numpy() for t in tensors)
 
         logits, final_scale = unembedded
         normalized = final_scale is not None
         return Trace(
             tokens=tokens,
-            logits=logits.numpy(),
+            logits=logits.cpu().numpy(),
             patterns=numpy(self.patterns),
             scores=numpy(self.scores),
             residual=numpy([*self.residual, final]),
             attention=numpy(self.attention),
             ln_scale=numpy(self.scales) if normalized else None,
-            ln_final_scale=final_scale.numpy() if normalized else None,
+            ln_final_scale=final_scale.cpu().numpy() if normalized else None,
             **restriction,
         )

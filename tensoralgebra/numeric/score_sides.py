@@ -1,0 +1,237 @@
+"""The two sides of :func:`~tensoralgebra.numeric.score_search.top_score_paths`: the streams of
+side prefixes (shared by the query and the key side), each side's bounds, and the nodes of the
+side trees. The notation and the proofs of the bounds are in
+:mod:`~tensoralgebra.numeric.score_search`'s docstring; everything is torch on the model's device.
+
+Shapes: a stream is [rows, d_model] (``rows`` = query + 1), a side's vector [d_head], a pattern
+``Â^{m,h}`` [rows, rows]; bound vectors are float64 [rows], stacked as [2, ...] for the
+d_head-space and the model-space bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from tensoralgebra.numeric.path_search import margin
+from tensoralgebra.numeric.real_symbols import real_matrix
+from tensoralgebra.paths import LogitPath, bias_layer
+from tensoralgebra.scores import KEY_BIAS, QUERY_BIAS, side_sources
+
+
+class Streams:
+    """What both sides share: the frozen patterns times the next layer's scales ``Â``, the
+    LayerNorm reads ``W̃``, the heads' ``ρ = ||W_OV W̃||``, and the cache of prefix streams."""
+
+    def __init__(self, model, trace, layer: int):
+        self.model, self.layer, self.arch = model, layer, model.architecture
+        self.rows = trace.tokens.shape[1]
+        self.tokens = torch.from_numpy(np.array(trace.tokens[0])).to(model.device)
+        self.norm = model.normalization
+        self.scales = [self._scale(model, trace, m) for m in range(layer + 1)]
+        self.A = [
+            model.host_tensor(trace.patterns[m][0]) * self.scales[m].to(model.W_E.dtype)
+            for m in range(layer)
+        ]  # Â^{m,h} = A^{m,h} diag(s_m): [n_heads, rows, rows]
+        self.heads = [(m, h) for m in range(layer) for h in range(self.arch.heads[m])]
+        self.first = [sum(self.arch.heads[:m]) for m in range(layer + 1)]
+        self.R, self.ov, self.read_N = [], [], []
+        for m, h in self.heads:  # W_V W̃_m = Q R^T... its triangular factor R, once per head
+            attention = model.layers[m]
+            _, R = torch.linalg.qr(self.tilde_right(attention.W_V[h].double(), m).T)
+            self.R.append(R)
+            self.ov.append(float(torch.linalg.matrix_norm(attention.W_O[h].double() @ R.T, 2)))
+            left = self.tilde_left(attention.W_O[h].double(), layer)
+            self.read_N.append(float(torch.linalg.matrix_norm(left @ R.T, ord=2)))
+        eye = torch.eye(model.W_E.shape[0], dtype=torch.float64, device=model.device)
+        self.tilde_norm = float(torch.linalg.matrix_norm(self.tilde_left(eye, layer), ord=2))
+        self.margin = margin(model.W_E.dtype, layer, max(self.rows, model.W_E.shape[0]))
+        self.cache: dict[LogitPath, torch.Tensor] = {}
+        self._weights = None
+
+    @property
+    def weights(self):
+        """The model's :class:`~tensoralgebra.Weights` (for its constants), made once."""
+        if self._weights is None:
+            self._weights = self.model.weights
+        return self._weights
+
+    def _scale(self, model, trace, m: int) -> torch.Tensor:
+        """``s_m = 1/σ_m`` [rows] float64 (ones without LayerNorm)."""
+        if self.norm is None:
+            return torch.ones(self.rows, dtype=torch.float64, device=model.device)
+        return 1.0 / torch.from_numpy(np.array(trace.ln_scale[m][0])).to(model.device).double()
+
+    def _weight(self, m: int):
+        return self.model.layers[m].ln_w if self.norm == "LN" else None
+
+    def tilde_rows(self, x: torch.Tensor, m: int) -> torch.Tensor:
+        """``x W̃_m^T`` for rows ``x`` [..., d_model]: centred, times the LayerNorm weight."""
+        if self.norm is None:
+            return x
+        centred = x - x.mean(-1, keepdim=True)
+        w = self._weight(m)
+        return centred if w is None else centred * w.to(x.dtype)
+
+    def tilde_right(self, M: torch.Tensor, m: int) -> torch.Tensor:
+        """``M W̃_m`` for ``M`` [..., d_model] (``W̃ = diag(w) C``)."""
+        if self.norm is None:
+            return M
+        w = self._weight(m)
+        weighted = M if w is None else M * w.to(M.dtype)
+        return weighted - weighted.mean(-1, keepdim=True)
+
+    def tilde_left(self, M: torch.Tensor, m: int) -> torch.Tensor:
+        """``W̃_m M`` for ``M`` [d_model, ...]."""
+        if self.norm is None:
+            return M
+        w = self._weight(m)
+        centred = M - M.mean(0, keepdim=True)
+        return centred if w is None else w.to(M.dtype)[:, None] * centred
+
+    def stream(self, path: LogitPath, parent: LogitPath | None) -> torch.Tensor:
+        """``r_path`` [rows, d_model], from its parent's (cached) by one head."""
+        if path not in self.cache:
+            m, h = path.heads[-1]
+            attention = self.model.layers[m]
+            read = self.tilde_rows(self.cache[parent], m) @ attention.W_V[h].T
+            self.cache[path] = (self.A[m][h] @ read) @ attention.W_O[h].T
+        return self.cache[path]
+
+
+class Role:
+    """One side (``"query"`` at position ``pos`` with ``W = W_Q^h``, or ``"key"`` with
+    ``W_K^h``): ``T`` [2, layer+1, rows] and ``K`` [2, heads before layer, rows] (float64)."""
+
+    def __init__(self, streams: Streams, W: torch.Tensor, pos: int, side: str, head: int):
+        self.streams, self.pos, self.side, self.head = streams, pos, side, head
+        self.W = W  # [d_head, d_model], the model's dtype
+        layer, rows, dev = streams.layer, streams.rows, streams.model.device
+        P = streams.tilde_right(W.double(), layer)  # [d_head, d_model]
+        s_i = float(streams.scales[layer][pos])
+        read_P = []
+        for (m, h), R in zip(streams.heads, streams.R):
+            W_O = streams.model.layers[m].W_O[h].double()
+            read_P.append(float(torch.linalg.matrix_norm((P @ W_O) @ R.T, ord=2)))
+        reads = torch.tensor([read_P, streams.read_N], dtype=torch.float64, device=dev)
+        base = [float(torch.linalg.matrix_norm(P, ord=2)), streams.tilde_norm]
+        base = torch.tensor(base, dtype=torch.float64, device=dev)
+        e = torch.zeros(rows, dtype=torch.float64, device=dev)
+        e[pos] = 1.0
+        last = streams.margin * s_i * base[:, None] * e  # [2, rows]
+        ov = torch.tensor(streams.ov, dtype=torch.float64, device=dev)
+        G, T, K = torch.zeros_like(last), [last], [None] * len(streams.heads)
+        for m in reversed(range(layer)):
+            A = streams.A[m].double()  # [n_heads, rows, rows]
+            lo, hi = streams.first[m], streams.first[m + 1]
+            for h in range(hi - lo):  # the child's own path, then its completions
+                K[lo + h] = streams.margin * (
+                    s_i * reads[:, lo + h, None] * A[h, pos] + ov[lo + h] * (G @ A[h])
+                )
+            F = torch.eye(rows, dtype=torch.float64, device=dev) + torch.einsum(
+                "h,hjk->jk", ov[lo:hi], A
+            )
+            G = s_i * torch.einsum("ph,hk->pk", reads[:, lo:hi], A[:, pos]) + G @ F
+            T.insert(0, last + streams.margin * G)
+        self.T = torch.stack(T, dim=1)
+        empty = torch.zeros((2, 0, rows), dtype=torch.float64, device=dev)
+        self.K = torch.stack(K, dim=1) if K else empty
+
+    def leaf(self, path: LogitPath, read: torch.Tensor | None, vector: torch.Tensor) -> SideNode:
+        """A side that is one path: its vector [d_head] exact; ``read`` [d_model] its model-space
+        read (``None`` for the head's own constant, which has none)."""
+        size = math.inf if read is None else float(torch.linalg.vector_norm(read))
+        bound = (float(torch.linalg.vector_norm(vector)), size)
+        return SideNode(self, path, None, bound, vector=vector)
+
+    def from_stream(self, path: LogitPath, stream: torch.Tensor) -> SideNode:
+        """The leaf of a stream path: ``s_l[pos] (r[pos] W̃_l^T)`` read by ``W``."""
+        streams = self.streams
+        read = streams.tilde_rows(stream[self.pos], streams.layer)
+        read = read * streams.scales[streams.layer][self.pos].to(read.dtype)
+        return self.leaf(path, read, read @ self.W.T)
+
+    def open(self, path: LogitPath, start: int, stream: torch.Tensor) -> SideNode:
+        """A prefix whose completions may take heads in layers ``start..layer-1``."""
+        if start >= self.streams.layer:
+            return self.from_stream(path, stream)
+        n = torch.linalg.vector_norm(stream, dim=-1).double()
+        bound = tuple((self.T[:, start] @ n).tolist())
+        return SideNode(self, path, start, bound)
+
+
+class SideNode:
+    """A side prefix: a leaf (one path, ``vector`` exact) or open (the path and its completions
+    with heads from layer ``start``); ``bound`` = (d_head-space, model-space) sum bounds."""
+
+    __slots__ = ("_split", "bound", "parent", "path", "role", "start", "vector")
+
+    def __init__(self, role, path, start, bound, vector=None, parent=None):
+        self.role, self.path, self.start, self.bound = role, path, start, bound
+        self.vector, self.parent, self._split = vector, parent, None
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.start is None
+
+    def split(self) -> list[SideNode]:
+        """The path itself as a leaf, and one open child per head of layers ``start..``: computed
+        once (its stream then joins the shared cache)."""
+        if self._split is None:
+            role = self.role
+            streams = role.streams
+            stream = streams.stream(self.path, self.parent)
+            n = torch.linalg.vector_norm(stream, dim=-1).double()
+            lo = streams.first[self.start]
+            children = (role.K[:, lo:] @ n).T.tolist()
+            nodes = [role.from_stream(self.path, stream)]
+            for (m, h), bound in zip(streams.heads[lo:], children):
+                path = LogitPath(
+                    (*self.path.heads, (m, h)), self.path.source, self.path.normalization
+                )
+                nodes.append(SideNode(role, path, m + 1, tuple(bound), parent=self.path))
+            self._split = nodes
+        return self._split
+
+
+def root_sides(role: Role) -> list[SideNode]:
+    """The sides through no head yet, in the expansion's order of sources: the stream sources,
+    shortformer positions, the constant sources of earlier layers, the head's own constant."""
+    streams = role.streams
+    model, arch, layer = streams.model, streams.arch, streams.layer
+    own = QUERY_BIAS if role.side == "query" else KEY_BIAS
+    nodes = []
+    for source in side_sources(arch, layer, (), own):
+        path = LogitPath((), source, arch.normalization)
+        if source == own:
+            nodes.append(role.leaf(path, None, _own_constant(streams, role)))
+        elif source == "position" and arch.positional == "shortformer":
+            read = model.W_pos[:, role.pos]
+            nodes.append(role.leaf(path, read, read @ role.W.T))
+        else:
+            stream, start = _root_stream(streams, source)
+            streams.cache[path] = stream
+            nodes.append(role.open(path, start, stream))
+    return nodes
+
+
+def _root_stream(streams: Streams, source: str) -> tuple[torch.Tensor, int]:
+    """A root's stream [rows, d_model] and the first layer its heads may be in."""
+    model = streams.model
+    if source == "token":
+        return model.W_E.T[streams.tokens], 0
+    if source == "position":
+        return model.W_pos.T[: streams.rows], 0
+    m = bias_layer(source)
+    constant = torch.from_numpy(np.array(real_matrix(streams.weights, "c", m)[:, 0]))
+    return constant.to(model.device, model.W_E.dtype).expand(streams.rows, -1).contiguous(), m + 1
+
+
+def _own_constant(streams: Streams, role: Role) -> torch.Tensor:
+    """``c_Q^h`` (``b_Q^h`` without LayerNorm weights), or the key's, [d_head]."""
+    model = streams.model
+    name = ("c_" if model.normalization == "LN" else "b_") + role.side[0].upper()
+    value = real_matrix(streams.weights, name, streams.layer, role.head)[:, 0]
+    return torch.from_numpy(np.array(value)).to(device=model.device, dtype=model.W_E.dtype)
