@@ -4,6 +4,7 @@ its training record."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -149,7 +150,7 @@ def test_the_schedule_warms_up_linearly_then_decays_by_a_cosine():
     rates = [learning_rate(s, peak=1.0, warmup=4, steps=20) for s in range(20)]
     assert rates[:4] == [0.25, 0.5, 0.75, 1.0]
     assert rates[4] == 1.0 and rates[-1] == pytest.approx(FINAL_FRACTION)
-    assert all(a >= b for a, b in zip(rates[4:], rates[5:]))
+    assert all(a >= b for a, b in itertools.pairwise(rates[4:]))
 
 
 def interrupt_at(step):

@@ -20,8 +20,6 @@ memory budget of 8,388,608 bytes; batch_size=7 fits
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from tensoralgebra.errors import ExpansionLimitError
@@ -32,13 +30,13 @@ from tensoralgebra.training.config import TrainConfig
 PARAMETER_COPIES = 4
 
 
-def parameter_count(config: TrainConfig, d_vocab: int) -> int:
+def parameter_count(config: TrainConfig, d_vocab: int, n_ctx: int | None = None) -> int:
     """The number of parameters of the model ``config`` describes over ``d_vocab`` tokens
     (biases and LayerNorm weights counted whether or not the architecture has them: an upper
-    bound)."""
+    bound); ``n_ctx``: another context length than the config's."""
     arch, d_model, d_head = config.architecture, config.d_model, config.d_head
     heads = sum(arch.heads)
-    positions = d_model * config.n_ctx if arch.positional else 0
+    positions = d_model * (n_ctx or config.n_ctx) if arch.positional else 0
     per_layer = 2 * d_model + d_model  # LayerNorm weight and bias, b_O
     return (
         2 * d_model * d_vocab
@@ -50,16 +48,19 @@ def parameter_count(config: TrainConfig, d_vocab: int) -> int:
     )
 
 
-def training_bytes(config: TrainConfig, d_vocab: int) -> int:
-    """The bytes a step of ``config``'s run holds at most, as the module docstring counts."""
+def training_bytes(config: TrainConfig, d_vocab: int, **sizes: int) -> int:
+    """The bytes a step of ``config``'s run holds at most, as the module docstring counts;
+    ``sizes``: another ``batch_size`` or ``n_ctx`` than the config's."""
     itemsize = np.dtype(config.dtype).itemsize
-    tokens = config.batch_size * config.n_ctx
+    batch, n_ctx = sizes.get("batch_size", config.batch_size), sizes.get("n_ctx", config.n_ctx)
+    tokens = batch * n_ctx
     stream = 0
     for heads in config.architecture.heads:
         stream += tokens * (6 * config.d_model + 5 * heads * config.d_head)
-        stream += 4 * config.batch_size * heads * config.n_ctx**2
+        stream += 4 * batch * heads * n_ctx**2
     activations = stream + 2 * tokens * config.d_model + 3 * tokens * d_vocab
-    return itemsize * (PARAMETER_COPIES * parameter_count(config, d_vocab) + activations)
+    parameters = parameter_count(config, d_vocab, n_ctx)
+    return itemsize * (PARAMETER_COPIES * parameters + activations)
 
 
 def check_memory(config: TrainConfig, d_vocab: int) -> None:
@@ -72,11 +73,11 @@ def check_memory(config: TrainConfig, d_vocab: int) -> None:
     for name in ("batch_size", "n_ctx"):
         current = getattr(config, name)
         value = budget.largest_fitting(
-            lambda v, name=name: training_bytes(dataclasses.replace(config, **{name: v}), d_vocab),
+            lambda v, name=name: training_bytes(config, d_vocab, **{name: v}),
             config.max_bytes,
             current,
         )
-        if value is not None:
+        if value is not None and (name, value) != ("n_ctx", 1):  # a loss needs 2 tokens
             option = name
             break
     what = (

@@ -338,7 +338,7 @@ class _Run:
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:,.0f}", refresh=False)
         if config.max_seconds is None:
             return
-        if done == PROBE_STEPS and seconds / done * (config.steps - start) > config.max_seconds:
+        if done <= PROBE_STEPS and seconds / done * (config.steps - start) > config.max_seconds:
             raise limits.time_refusal(config, done, seconds)
         if seconds > config.max_seconds:
             where = self._save_if_possible()
