@@ -42,6 +42,7 @@ __all__ = [
     "fraction",
     "index",
     "integer",
+    "non_negative_number",
     "optional_integer",
     "positive_integer",
     "positive_number",
@@ -260,3 +261,23 @@ def available_devices() -> tuple[str, ...]:
     if mps is not None and mps.is_available():
         found.append("mps")
     return tuple(found)
+
+
+def non_negative_number(
+    value: object, name: str, *, error: type[Exception] = TensorAlgebraError
+) -> float:
+    """A finite real number ``>= 0`` (a weight decay, a rate that may be off), as a ``float``.
+
+    >>> non_negative_number(-0.5, "weight_decay")
+    Traceback (most recent call last):
+      ...
+    tensoralgebra.errors.TensorAlgebraError: weight_decay is -0.5: expected a finite number >= 0
+    """
+    if isinstance(value, (bool, np.bool_, str, bytes)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise error(f"{name} is {value!r}: expected a number >= 0")
+    x = float(value)
+    if not math.isfinite(x) or x < 0:
+        raise error(f"{name} is {value!r}: expected a finite number >= 0")
+    return x

@@ -39,6 +39,7 @@ COMMANDS = (
     "graph",
     "derive",
     "prove",
+    "train",
 )
 
 #: Exit status for bad input, as argparse uses.

@@ -95,7 +95,16 @@ def given(args: argparse.Namespace) -> str:
 
 #: The commands that take real architectures (``--normalization``, ``--biases``,
 #: ``--positional shortformer``): the symbolic ones. The others refuse them for now.
-REAL_ARCHITECTURE_COMMANDS = ("expand", "count", "scores", "derive", "verify", "graph", "paths")
+REAL_ARCHITECTURE_COMMANDS = (
+    "expand",
+    "count",
+    "scores",
+    "derive",
+    "verify",
+    "graph",
+    "paths",
+    "train",
+)
 
 
 def _real_options(args: argparse.Namespace) -> str:

@@ -55,6 +55,21 @@ def describe(weights, kinds: dict[str, str], values: dict[str, object]) -> dict[
     }
 
 
+def with_extra(path: Path, described: dict[str, str], extra: dict | None) -> dict[str, str]:
+    """``described`` and the ``extra`` metadata (strings to strings, none of ``described``'s
+    keys)."""
+    if extra is None:
+        return described
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+    ):
+        raise WeightsFileError(path, f"extra metadata must map strings to strings, got {extra!r}")
+    taken = sorted(set(extra) & set(described))
+    if taken:
+        raise WeightsFileError(path, f"extra metadata may not replace the keys {taken}")
+    return {**described, **extra}
+
+
 def _listed(names: list[str], limit: int = 4) -> str:
     shown = ", ".join(repr(n) for n in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -67,11 +67,16 @@ def _fields(weights: Weights, path: Path) -> tuple[dict, dict, dict]:
     return {k: np.ascontiguousarray(a) for k, a in tensors.items()}, kinds, values
 
 
-def save_weights(weights: Weights, path: str | os.PathLike) -> None:
+def save_weights(
+    weights: Weights, path: str | os.PathLike, *, extra: dict[str, str] | None = None
+) -> None:
     """Save ``weights`` to ``path`` (ending in ``.safetensors``), replacing any file there.
 
     The file is written beside ``path`` and then renamed, so a failed save leaves no partial
     file. Refused: a path without the extension, a folder, a folder that does not exist.
+    ``extra``: more metadata, strings to strings (a training run's config and data), beside
+    the keys this module writes, which it may not replace; read back with
+    ``safetensors.safe_open(path, "np").metadata()``.
     """
     path = _path(path)
     if not isinstance(weights, Weights):
@@ -83,7 +88,9 @@ def save_weights(weights: Weights, path: str | os.PathLike) -> None:
     if not path.parent.is_dir():
         raise WeightsFileError(path, f"the folder {path.parent} does not exist")
     tensors, kinds, values = _fields(weights, path)
-    _write(path, tensors, metadata.describe(weights, kinds, values))
+    _write(
+        path, tensors, metadata.with_extra(path, metadata.describe(weights, kinds, values), extra)
+    )
 
 
 def _write(path: Path, tensors: dict, described: dict) -> None:

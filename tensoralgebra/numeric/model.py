@@ -149,6 +149,16 @@ class AttentionOnlyTransformer(nn.Module):
         """The logits [batch, seq, d_vocab]."""
         return torch.from_numpy(np.array(self.run(tokens).logits)).to(self.device)
 
+    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """The logits [batch, seq, d_vocab] of the int64 tensor ``ids`` [batch, seq], unchecked,
+        unrecorded and differentiable: the conventional pass for training (parameters made
+        trainable with ``requires_grad_(True)``)."""
+        x = self.embed(ids)
+        for layer in self.layers:
+            normed, query_key, _ = self._attention_inputs(x, layer)
+            x = x + layer.output(normed, layer.pattern(layer.scores(query_key, query_key)))
+        return self._unembed(x)[0]
+
     def run(
         self,
         tokens: object,

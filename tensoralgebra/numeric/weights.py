@@ -303,12 +303,13 @@ class Weights:
             **matrices, **real, n_ctx=n_ctx, normalization=normalization, positional=positional
         )
 
-    def save(self, path) -> None:
-        """Save to ``path`` (a ``.safetensors`` file): :func:`tensoralgebra.io.save_weights`."""
+    def save(self, path, *, extra: dict[str, str] | None = None) -> None:
+        """Save to ``path`` (a ``.safetensors`` file), with ``extra`` metadata if given:
+        :func:`tensoralgebra.io.save_weights`."""
         # io sits above numeric (it builds Weights), so it is imported on use.
         from tensoralgebra.io import save_weights
 
-        save_weights(self, path)
+        save_weights(self, path, extra=extra)
 
     @classmethod
     def load(cls, path, *, max_bytes: int = budget.MEMORY_BUDGET) -> Weights:
