@@ -2,17 +2,42 @@
 
 - :mod:`~tensoralgebra.circuits.virtual_weights`: the named token-space matrices (full OV and QK
   circuits, virtual OV circuits, Q-, K- and QK-composition bilinear forms) as expressions.
-- :mod:`~tensoralgebra.circuits.composition`: composition scores of head pairs, from arrays.
+- :mod:`~tensoralgebra.circuits.factored_matrix`: :class:`FactoredMatrix`, a low-rank matrix
+  kept as its two factors (SVD, norms, eigenvalues, top entries from the factors).
+- :mod:`~tensoralgebra.circuits.full`: a model's full OV and QK circuits, of heads and virtual
+  heads, as factored matrices (``ov_circuit``, ``qk_circuit``, ``path_ov_circuit``).
+- :mod:`~tensoralgebra.circuits.composition`: composition scores of head pairs, from arrays
+  (``composition_score``) and for a whole model (``composition_scores``), with the random
+  baseline of :mod:`~tensoralgebra.circuits.baseline`.
+- :mod:`~tensoralgebra.circuits.copying`: eigenvalues of full circuits and ``Σλ/Σ|λ|`` per head.
 - :mod:`~tensoralgebra.circuits.detectors`, :mod:`~tensoralgebra.circuits.ablation`,
-  :mod:`~tensoralgebra.circuits.contributions`, :mod:`~tensoralgebra.circuits.plots_attention`:
-  head detectors, order-by-order ablation, term-kind contributions and their figures (they run
-  models, so torch is imported when one of their names is first used).
+  :mod:`~tensoralgebra.circuits.contributions`: head detectors, order-by-order ablation and
+  term-kind contributions (they run models, so torch is imported when one of their names is
+  first used).
+- :mod:`~tensoralgebra.circuits.plots`, :mod:`~tensoralgebra.circuits.plots_attention`: figures
+  (matplotlib, imported on first use).
 """
 
 import importlib
 
-from tensoralgebra.circuits import composition, virtual_weights
-from tensoralgebra.circuits.composition import composition_score
+from tensoralgebra.circuits import baseline, composition, copying, full, virtual_weights
+from tensoralgebra.circuits.baseline import Baseline, random_baseline
+from tensoralgebra.circuits.composition import (
+    KINDS,
+    CompositionScores,
+    composition_score,
+    composition_scores,
+    path_composition_score,
+)
+from tensoralgebra.circuits.copying import CopyingScores, copying_score, copying_scores, eigenvalues
+from tensoralgebra.circuits.factored_matrix import FactoredMatrix
+from tensoralgebra.circuits.full import (
+    ov_circuit,
+    ov_matrix,
+    path_ov_circuit,
+    qk_circuit,
+    qk_matrix,
+)
 from tensoralgebra.circuits.virtual_weights import (
     full_ov_circuit,
     full_qk_circuit,
@@ -22,7 +47,7 @@ from tensoralgebra.circuits.virtual_weights import (
     virtual_ov_circuit,
 )
 
-#: Names imported on first use (their modules need torch).
+#: Names imported on first use: their modules need torch or matplotlib.
 _LAZY = {
     **dict.fromkeys(
         (
@@ -34,34 +59,54 @@ _LAZY = {
             "repeated_random_tokens",
             "HeadScores",
         ),
-        "tensoralgebra.circuits.detectors",
+        "detectors",
     ),
-    **dict.fromkeys(("order_ablation", "OrderAblation"), "tensoralgebra.circuits.ablation"),
+    **dict.fromkeys(("order_ablation", "OrderAblation"), "ablation"),
     **dict.fromkeys(
-        ("logit_difference_contributions", "score_kind_contributions"),
-        "tensoralgebra.circuits.contributions",
+        ("logit_difference_contributions", "score_kind_contributions"), "contributions"
     ),
-    **dict.fromkeys(
-        ("plot_attention", "plot_order_ablation"), "tensoralgebra.circuits.plots_attention"
-    ),
+    **dict.fromkeys(("plot_attention", "plot_order_ablation"), "plots_attention"),
+    **dict.fromkeys(("composition_figure", "eigenvalue_figure"), "plots"),
 }
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(f"tensoralgebra.circuits.{_LAZY[name]}"), name)
+    if name == "plots":
+        return importlib.import_module("tensoralgebra.circuits.plots")
     raise AttributeError(f"module 'tensoralgebra.circuits' has no attribute {name!r}")
 
 
 __all__ = [
     *_LAZY,
+    "KINDS",
+    "Baseline",
+    "CompositionScores",
+    "CopyingScores",
+    "FactoredMatrix",
+    "baseline",
     "composition",
     "composition_score",
+    "composition_scores",
+    "copying",
+    "copying_score",
+    "copying_scores",
+    "eigenvalues",
+    "full",
     "full_ov_circuit",
     "full_qk_circuit",
     "k_composition",
+    "ov_circuit",
+    "ov_matrix",
+    "path_composition_score",
+    "path_ov_circuit",
+    "plots",
     "q_composition",
+    "qk_circuit",
     "qk_composition",
+    "qk_matrix",
+    "random_baseline",
     "virtual_ov_circuit",
     "virtual_weights",
 ]
