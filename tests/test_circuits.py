@@ -71,6 +71,34 @@ def test_top_k_equals_the_dense_ranking(order, max_bytes):
     assert np.allclose(entries.values, dense.ravel()[best])
 
 
+@given(
+    shape=st.tuples(st.integers(1, 12), st.integers(1, 3), st.integers(1, 12)),
+    seed=st.integers(0, 2**16),
+    integers=st.booleans(),
+    k=st.integers(1, 20),
+    order=st.sampled_from(["largest", "smallest", "magnitude"]),
+    rows_per_block=st.integers(1, 4),
+)
+def test_pruned_top_k_equals_the_dense_ranking(shape, seed, integers, k, order, rows_per_block):
+    """Rows of very different norms (so the Cauchy–Schwarz pruning skips most of them) and
+    small integer entries (so exact ties across pruned and kept rows are common)."""
+    m, r, n = shape
+    rng = np.random.default_rng(seed)
+    scales = np.exp(rng.normal(scale=2.0, size=(m, 1)))
+    A = rng.integers(-2, 3, size=(m, r)) if integers else rng.normal(size=(m, r)) * scales
+    B = rng.integers(-2, 3, size=(r, n)) if integers else rng.normal(size=(r, n))
+    M = FactoredMatrix(A.astype(float), B.astype(float))
+    k = min(k, m * n)
+    dense = M.dense()
+    key = {"largest": -dense, "smallest": dense, "magnitude": -np.abs(dense)}[order].ravel()
+    best = np.argsort(key, kind="stable")[:k]
+    entries = M.top_k(k, order=order, max_bytes=max(24 * k, 8 * n * rows_per_block))
+    assert list(entries.rows * n + entries.cols) == list(best)
+    assert np.array_equal(entries.values, dense.ravel()[best]) or np.allclose(
+        entries.values, dense.ravel()[best], rtol=1e-12, atol=0
+    )
+
+
 def weights(normalization=None, seed=0, heads=(2, 2, 2), d_vocab=10):
     return ta.Weights.random(ta.Architecture(heads), d_model=8, d_head=3, d_vocab=d_vocab,
                              n_ctx=4, seed=seed, normalization=normalization,

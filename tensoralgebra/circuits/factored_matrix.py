@@ -211,9 +211,14 @@ class FactoredMatrix:
 
         Computed on blocks of rows of at most ``max_bytes`` bytes each (at least one row), so
         the dense matrix is never held (a few blocks' worth of memory at most); ``k`` is at most
-        ``m n``, and ``k`` entries must fit in ``max_bytes`` too. Every entry is computed once:
-        time ``O(m n r)`` (a minute or two for a 48k × 48k circuit of rank 64),
-        with a progress bar on a terminal. Ties are broken by position (row-major).
+        ``m n``, and ``k`` entries must fit in ``max_bytes`` too. Ties are broken by position
+        (row-major). With a progress bar on a terminal.
+
+        Entries that cannot enter are never computed: ``|M[i, j]| ≤ ||A[i]|| ||B[:, j]||``
+        (Cauchy–Schwarz), so rows are visited by decreasing norm, each block only against the
+        columns whose norm could still beat the k-th best entry so far, and the search stops
+        at the first block that cannot. At worst (equal norms everywhere) every entry is
+        computed once, time ``O(m n r)``.
         """
         m, n = self.shape
         k = validation.positive_integer(k, "k", maximum=m * n)
@@ -227,24 +232,49 @@ class FactoredMatrix:
                 option="k" if fits else None,
                 value=fits or None,
             )
+        row_norms = np.linalg.norm(self.A, axis=1)
+        col_norms = np.linalg.norm(self.B, axis=0)
+        rows = np.argsort(-row_norms, kind="stable")
+        cols = np.argsort(-col_norms, kind="stable")
+        B, col_norms = self.B[:, cols], col_norms[cols]
         step = max(1, max_bytes // (8 * n))
         where, values = np.empty(0, dtype=np.int64), np.empty(0)
         with progress(-(-m // step), "top_k row blocks", unit="block") as bar:
             for start in range(0, m, step):
-                block = (self.A[start : start + step] @ self.B).ravel()
-                if where.size == k:  # only entries that beat the k-th best can enter
-                    block_key, worst = _key(block, order), _key(values[-1:], order)[0]
-                    candidates = np.flatnonzero(block_key <= worst)
-                else:
-                    candidates = _best(_key(block, order), k)
-                where = np.concatenate([where, candidates + start * n])
-                values = np.concatenate([values, block[candidates]])
-                keep = _best(_key(values, order), k)
-                where, values = where[keep], values[keep]
-                ranked = np.lexsort((where, _key(values, order)))
+                block_rows = rows[start : start + step]
+                width = n
+                if where.size == k:
+                    # Every entry of these rows is at most |worst| in size beyond this width.
+                    reach = _reach(values[-1], order)
+                    width = int(np.sum(row_norms[block_rows[0]] * col_norms * _SAFETY >= reach))
+                    if width == 0:
+                        break  # later rows have smaller norms: nothing left can enter
+                block = self.A[block_rows] @ B[:, :width]
+                key = _key(block, order).ravel()
+                # Everything that ties the k-th best too: ties are then broken by position.
+                bar_key = _key(values[-1:], order)[0] if where.size == k else _kth(key, k)
+                candidates = np.flatnonzero(key <= bar_key)
+                positions = block_rows[candidates // width] * n + cols[candidates % width]
+                where = np.concatenate([where, positions])
+                values = np.concatenate([values, block.ravel()[candidates]])
+                ranked = np.lexsort((where, _key(values, order)))[:k]
                 where, values = where[ranked], values[ranked]
                 bar.update(1)
         return Entries(where // n, where % n, values)
+
+
+#: Headroom on the Cauchy–Schwarz bound for rounding in the products (relative).
+_SAFETY = 1 + 1e-9
+
+
+def _reach(worst: float, order: str) -> float:
+    """How large ``|entry|`` must possibly be to tie or beat ``worst``, the k-th best so far:
+    for ``"largest"`` an entry must reach ``worst`` from below (any size will do if ``worst``
+    is negative), likewise for ``"smallest"`` from above."""
+    if order == "magnitude":
+        return abs(worst)
+    signed = worst if order == "largest" else -worst
+    return max(signed, 0.0)
 
 
 def _key(values: np.ndarray, order: str) -> np.ndarray:
@@ -252,6 +282,8 @@ def _key(values: np.ndarray, order: str) -> np.ndarray:
     return {"largest": -values, "smallest": values, "magnitude": -np.abs(values)}[order]
 
 
-def _best(key: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` smallest keys (all of them if there are fewer), unordered."""
-    return np.argpartition(key, k - 1)[:k] if key.size > k else np.arange(key.size)
+def _kth(key: np.ndarray, k: int) -> float:
+    """The ``k``-th smallest of ``key`` (its largest if it has fewer)."""
+    if key.size <= k:
+        return float(key.max())
+    return float(np.partition(key, k - 1)[k - 1])
