@@ -34,7 +34,6 @@ root_doc = "index"
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
-    "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "sphinx_copybutton",
     "checked_examples",
@@ -52,17 +51,26 @@ mathjax_path = "mathjax/tex-svg-full.js"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
-autosummary_generate = False
 
 html_theme = "furo"
 html_title = "tensoralgebra"
 html_static_path = [str(VENDOR)]
 html_show_sourcelink = True
 html_copy_source = True
-# The paper's notation (⊗, Σ, W_OV) is searched as written.
-html_search_language = "en"
+# The summaries under search results are fetched from the pages, which browsers refuse from
+# file://: the results list the pages and their sections without them.
+html_show_search_summary = False
 pygments_style = "sphinx"
 pygments_dark_style = "monokai"
 
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
+
+
+def _drop_object_base(app, name, obj, options, bases) -> None:
+    # "Bases: object" says nothing; the bases of exceptions (ValueError, ...) do.
+    bases[:] = [base for base in bases if base is not object]
+
+
+def setup(app) -> None:
+    app.connect("autodoc-process-bases", _drop_object_base)
