@@ -47,6 +47,8 @@ myst_heading_anchors = 4
 
 # SVG output: no web fonts to fetch, so math renders the same from file:// as from a server.
 mathjax_path = "mathjax/tex-svg-full.js"
+# An undefined macro is an error (which the browser check finds), not red text in the page.
+mathjax3_config = {"tex": {"packages": {"[-]": ["noundefined"]}}}
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"

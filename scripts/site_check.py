@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import fcntl
 import json
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -137,6 +139,10 @@ class Browser:
         ]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable")
+        # Nothing leaves the machine: a request for a remote URL is reported, then refused.
+        self.call(
+            "Network.setBlockedURLs", urls=[f"{s}://*" for s in ("http", "https", "ws", "wss")]
+        )
         self.call(
             "Emulation.setDeviceMetricsOverride",
             width=width,
@@ -154,10 +160,8 @@ class Browser:
     def close(self) -> None:
         """End the browser and remove its profile."""
         for fd in (self._write, self._read):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._process.terminate()
         try:
             self._process.wait(timeout=10)
@@ -283,6 +287,26 @@ def broken_links(links: dict[str, list[str]], ids: dict[Path, set[str]], site: P
     return out
 
 
+# A script, style sheet, font or image fetched from another host: the site must work offline.
+_REMOTE_IN_HTML = re.compile(
+    r"<(?:script|img|iframe|source)\b[^>]*\bsrc=[\"']?(?:https?:)?//|"
+    r"<link\b(?=[^>]*\brel=[\"']?(?:stylesheet|preload|icon|modulepreload))[^>]*\bhref=[\"']?(?:https?:)?//",
+    re.IGNORECASE,
+)
+_REMOTE_IN_CSS = re.compile(r"(?:@import\s+|url\(\s*)[\"']?(?:https?:)?//", re.IGNORECASE)
+
+
+def remote_resources(site: Path) -> list[str]:
+    """``file: excerpt`` for every script, style, font or image the site would fetch remotely."""
+    out = []
+    files = [*site.rglob("*.html"), *site.rglob("*.css")]
+    for path in sorted(files):
+        pattern = _REMOTE_IN_CSS if path.suffix == ".css" else _REMOTE_IN_HTML
+        for match in pattern.finditer(path.read_text(errors="replace")):
+            out.append(f"{path.relative_to(site)}: loads from the network: {match.group(0)!r}")
+    return out
+
+
 def page_problems(report: dict) -> list[str]:
     """What is wrong with one page's INSPECT report (links aside)."""
     out = [f"unrendered math: {text!r}" for text in report["unrendered"]]
@@ -300,8 +324,13 @@ def pages_of(site: Path) -> list[Path]:
     )
 
 
-def check_site(site: Path = SITE, screenshots: Path | None = None) -> list[str]:
-    """Every problem found on the pages of ``site`` (empty when all is well)."""
+def check_site(
+    site: Path = SITE, screenshots: Path | None = None, search: bool = True
+) -> list[str]:
+    """Every problem found on the pages of ``site`` (empty when all is well).
+
+    ``search``: also check that the site's search page finds SEARCH_WORD.
+    """
     site = site.resolve()
     executable = find_chromium()
     if executable is None:
@@ -309,7 +338,7 @@ def check_site(site: Path = SITE, screenshots: Path | None = None) -> list[str]:
     pages = pages_of(site)
     if not (site / "index.html").is_file():
         return [f"{site} holds no built site (scripts/build-docs builds it)"]
-    problems: list[str] = []
+    problems = remote_resources(site)
     links: dict[str, list[str]] = {}
     ids: dict[Path, set[str]] = {}
     with Browser(executable) as browser:
@@ -327,7 +356,8 @@ def check_site(site: Path = SITE, screenshots: Path | None = None) -> list[str]:
             if screenshots is not None and name in MAIN_PAGES:
                 screenshots.mkdir(parents=True, exist_ok=True)
                 browser.screenshot(screenshots / name.replace("/", "-").replace(".html", ".png"))
-        problems += search_problems(browser, site, screenshots)
+        if search:
+            problems += search_problems(browser, site, screenshots)
     return problems + broken_links(links, ids, site)
 
 
