@@ -24,8 +24,25 @@ from dataclasses import dataclass
 
 from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr import ordering, rules
-from tensoralgebra.expr.engine import Application, Recorder, Strategy, at_root, innermost, on_terms
-from tensoralgebra.expr.nodes import Expr, Sum, expression
+from tensoralgebra.expr.engine import (
+    Application,
+    Recorder,
+    Rule,
+    Strategy,
+    at_root,
+    innermost,
+    on_terms,
+)
+from tensoralgebra.expr.nodes import (
+    Expr,
+    Identity,
+    Kron,
+    MatrixSymbol,
+    Product,
+    Sum,
+    Transpose,
+    expression,
+)
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.validation import optional_integer
 
@@ -58,11 +75,57 @@ _MIXED = [
 ]
 
 
+def _is_atom(expr: Expr) -> bool:
+    """A symbol, an identity or a symbol's transpose: what no rule of the mixed-product pass
+    rewrites, nor any product of them free of identities."""
+    kind = type(expr)
+    return (
+        kind is MatrixSymbol
+        or kind is Identity
+        or (kind is Transpose and type(expr.arg) is MatrixSymbol)
+    )
+
+
+def _mixed_shortcut() -> Rule:
+    """The mixed-product pass's normal form of a product of Kronecker products of atoms that is
+    one run, in one step: the term of a distributed product of layers.
+
+    For such a product (its children normal) the rules of ``_MIXED`` first apply
+    ``mixed_product``, giving a Kronecker product of factorwise chains of atoms with no identity
+    (``Id`` when every factor is one); no rule applies to such a chain (nothing to flatten,
+    multiply out, eliminate or transpose), and to the Kronecker product only
+    ``kron_of_identities``, when every chain is ``Id``. Anything else is left to the rules.
+    """
+    atoms: dict[int, bool] = {}  # by id() of the shared Kronecker products (kept alive meanwhile)
+
+    def shortcut(expr: Expr) -> Expr | None:
+        if type(expr) is not Product:
+            return None
+        for arg in expr.args:
+            kind = type(arg)
+            if kind is Kron:
+                known = atoms.get(id(arg))
+                if known is None:
+                    known = atoms[id(arg)] = all(map(_is_atom, arg.args))
+                if not known:
+                    return None
+            elif kind is not Identity:
+                return None
+        out = rules.mixed_product(expr)
+        if type(out) is not Kron:
+            return None
+        if all(type(a) is Identity for a in out.args):
+            return Identity(out.rows)
+        return out
+
+    return shortcut
+
+
 def _passes(record: Recorder | None) -> list[tuple[str, Strategy]]:
     return [
         ("transpose", innermost(_TRANSPOSE, record)),
         ("distribute", innermost(_DISTRIBUTE, record)),
-        ("mixed product", innermost(_MIXED, record)),
+        ("mixed product", innermost(_MIXED, record, _mixed_shortcut())),
         ("name heads", on_terms(ordering.name_bound_heads, record)),
         ("order", at_root(ordering.order_terms, record)),
     ]

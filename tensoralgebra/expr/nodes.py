@@ -233,11 +233,20 @@ class _Nary(Expr):
         if len(children) == len(old) and all(map(_same_spaces, children, old)):
             # Operands replaced by operands on the same spaces cannot break the typing this node
             # was validated with: rewriting inside a tree skips re-validating every ancestor.
-            node = object.__new__(type(self))
-            _set(node, "args", tuple(children))
-            node._freeze(self.rows, self.cols)
-            return node
+            return self.trusted(tuple(children), self.rows, self.cols)
         return type(self)(children)
+
+    @classmethod
+    def trusted(cls, args: tuple[Expr, ...], rows: AnySpace, cols: AnySpace) -> _Nary:
+        """The node over ``args`` (a tuple of two or more) with the spaces given, unchecked: for
+        rewrites whose result is well typed by construction, such as a permutation of a sum's
+        terms or a factorwise product of fitting Kronecker products. Equal to the validated node
+        in every respect; anything else must use the constructor."""
+        node = object.__new__(cls)
+        _set(node, "args", args)
+        _set(node, "rows", rows)
+        _set(node, "cols", cols)
+        return node
 
 
 class Product(_Nary):

@@ -19,6 +19,7 @@ A^T ⊗ W^T
 from __future__ import annotations
 
 import itertools
+from operator import is_
 
 from tensoralgebra.expr.engine import rule
 from tensoralgebra.expr.indices import HeadVar
@@ -253,38 +254,63 @@ def mixed_product(expr: Expr) -> Expr | None:
     ``(a⊗b)·Id·(c⊗d) → ac ⊗ bd`` (the layers of a transformer are ``Id + ...``); identities inside
     the factorwise products drop out likewise: ``(Id ⊗ b)(c ⊗ d) → c ⊗ bd``.
     """
-    if type(expr) is not Product or list(map(type, expr.args)).count(Kron) < 2:
+    if type(expr) is not Product:
+        return None
+    args = expr.args
+    if list(map(type, args)).count(Kron) < 2:
         return None
     runs: list[list[Expr]] = []
     pending: list[Expr] = []  # identities after the current run's last Kronecker product
-    for arg in expr.args:
-        last = runs[-1][-1] if runs else None
-        if type(arg) is Identity and type(last) is Kron and arg.space == last.cols:
+    last = None  # the current run's last Kronecker product, if the run is one
+    for arg in args:
+        kind = type(arg)
+        if kind is Identity and last is not None and arg.space is last.cols:
             pending.append(arg)
             continue
-        if _kron_pair_fits(last, arg):
+        if kind is Kron and last is not None and _factors_fit(last, arg):
             runs[-1].append(arg)
         else:
             runs.extend([p] for p in pending)
             runs.append([arg])
+        last = arg if kind is Kron else None
         pending = []
+    if len(runs) + len(pending) == len(args):
+        return None  # every run is one operand: nothing to multiply out
     runs.extend([p] for p in pending)
-    if all(len(run) == 1 for run in runs):
-        return None
-    out = [
-        run[0] if len(run) == 1 else Kron(map(_chain, zip(*(k.args for k in run)))) for run in runs
-    ]
-    return out[0] if len(out) == 1 else Product(out)
+    # A run's factorwise products fit (its Kronecker products fit factor by factor, identities are
+    # square), so the new nodes are built without checking again: it acts from the run's last
+    # columns to its first rows.
+    out = [run[0] if len(run) == 1 else _multiply_run(run) for run in runs]
+    return out[0] if len(out) == 1 else Product.trusted(tuple(out), expr.rows, expr.cols)
+
+
+def _multiply_run(run: list[Expr]) -> Kron:
+    factors = tuple(map(_chain, zip(*[k.args for k in run])))
+    return Kron.trusted(factors, run[0].rows, run[-1].cols)
+
+
+def _factors_fit(left: Kron, right: Kron) -> bool:
+    # Spaces are interned: equal spaces are the same object.
+    if len(left.args) != len(right.args):
+        return False
+    return all(map(is_, [a.cols for a in left.args], [b.rows for b in right.args]))
 
 
 def _chain(factors: tuple[Expr, ...]) -> Expr:
     # Products of products stay flat and identities drop out (they are square, so the rest still
     # fits), so a run of n Kronecker products is one rewrite whose factors need no tidying.
-    flat = [g for f in factors for g in (f.args if type(f) is Product else (f,))]
-    kept = [g for g in flat if type(g) is not Identity]
+    kept = []
+    for f in factors:
+        kind = type(f)
+        if kind is Product:
+            kept += [g for g in f.args if type(g) is not Identity]
+        elif kind is not Identity:
+            kept.append(f)
     if not kept:
-        return Identity(flat[0].rows)
-    return kept[0] if len(kept) == 1 else Product(kept)
+        return Identity(factors[0].rows)
+    if len(kept) == 1:
+        return kept[0]
+    return Product.trusted(tuple(kept), kept[0].rows, kept[-1].cols)
 
 
 # --- bilinear forms ---------------------------------------------------------------------------
