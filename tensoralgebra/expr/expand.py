@@ -36,11 +36,13 @@ from tensoralgebra.expr.engine import (
 from tensoralgebra.expr.nodes import (
     Expr,
     Identity,
+    IndexedSum,
     Kron,
     MatrixSymbol,
     Product,
     Sum,
     Transpose,
+    Zero,
     expression,
 )
 from tensoralgebra.expr.traversal import count_terms
@@ -121,10 +123,24 @@ def _mixed_shortcut() -> Rule:
     return shortcut
 
 
+#: The operand types that some rule of ``_DISTRIBUTE`` rewrites a product over: a product
+#: (flattened), a zero (eliminated), a sum (distributed over) or a Σ (pulled out).
+_DISTRIBUTED_OPERANDS = frozenset({Product, Zero, Sum, IndexedSum})
+
+
+def _distribute_shortcut(expr: Expr) -> Expr | None:
+    """The distribute pass's normal form of a product whose operands (normal) are none of
+    ``_DISTRIBUTED_OPERANDS``: the product itself, which no rule of ``_DISTRIBUTE`` rewrites
+    (each product rule needs one such operand). What every distributed term is."""
+    if type(expr) is Product and _DISTRIBUTED_OPERANDS.isdisjoint(map(type, expr.args)):
+        return expr
+    return None
+
+
 def _passes(record: Recorder | None) -> list[tuple[str, Strategy]]:
     return [
         ("transpose", innermost(_TRANSPOSE, record)),
-        ("distribute", innermost(_DISTRIBUTE, record)),
+        ("distribute", innermost(_DISTRIBUTE, record, _distribute_shortcut)),
         ("mixed product", innermost(_MIXED, record, _mixed_shortcut())),
         ("name heads", on_terms(ordering.name_bound_heads, record)),
         ("order", at_root(ordering.order_terms, record)),
