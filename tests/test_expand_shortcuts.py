@@ -1,0 +1,95 @@
+"""The expansion's shortcuts give exactly what the rules give: every pass with and without them,
+on random expressions and on the logits and scores of random architectures; and the shortcuts
+do run on the products of layers they are for."""
+
+from __future__ import annotations
+
+import importlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tensoralgebra as ta
+from expr_strategies import any_expression
+from tensoralgebra.expr.nodes import Expr, Kron, Product
+from tensoralgebra.strategies import architectures
+
+expand_module = importlib.import_module("tensoralgebra.expr.expand")
+
+
+def identical(a: Expr, b: Expr) -> bool:
+    """Equal node by node: same types, same fields, same spaces (which equality leaves out)."""
+    if type(a) is not type(b) or a != b or a.rows != b.rows or a.cols != b.cols:
+        return False
+    return all(map(identical, a.children, b.children))
+
+
+def pass_by_pass(expr: Expr, shortcuts: bool) -> list[Expr]:
+    out = []
+    for _, strategy in expand_module._passes(None, shortcuts=shortcuts):
+        expr = strategy(expr)
+        out.append(expr)
+    return out
+
+
+def assert_shortcuts_agree(expr: Expr) -> None:
+    fast, general = pass_by_pass(expr, True), pass_by_pass(expr, False)
+    assert all(map(identical, fast, general))
+    assert identical(ta.expand(expr, max_terms=None), general[-1])
+    recorded = ta.expansion_steps(expr, max_terms=None)[-1].expr  # records: no shortcut
+    assert identical(recorded, general[-1])
+
+
+@st.composite
+def real_architectures(draw, max_layers: int = 3, max_heads: int = 2) -> ta.Architecture:
+    """Concrete or schematic architectures with any positions, normalization and biases."""
+    n_layers = draw(st.integers(0, max_layers))
+    kinds = {
+        "positional": draw(st.sampled_from(("standard", "shortformer", None))),
+        "normalization": draw(st.sampled_from((None, "LN", "LNPre"))),
+        "biases": draw(st.booleans()),
+    }
+    if draw(st.integers(0, 4)) == 0:
+        return ta.Architecture.schematic(n_layers, **kinds)
+    heads = draw(st.lists(st.integers(0, max_heads), min_size=n_layers, max_size=n_layers))
+    return ta.Architecture(tuple(heads), **kinds)
+
+
+@settings(max_examples=40, deadline=None)
+@given(arch=real_architectures())
+def test_shortcuts_agree_with_the_rules_on_the_logits(arch):
+    assert_shortcuts_agree(ta.logits(arch))
+
+
+@settings(max_examples=25, deadline=None)
+@given(arch=real_architectures(max_layers=3), data=st.data())
+def test_shortcuts_agree_with_the_rules_on_the_scores(arch, data):
+    layers = [
+        layer for layer in range(arch.n_layers) if arch.heads is None or arch.heads[layer] > 0
+    ]
+    if not layers:
+        return
+    layer = data.draw(st.sampled_from(layers))
+    assert_shortcuts_agree(ta.scores(arch, layer, None if arch.heads is None else 0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(expr=any_expression(depth=3))
+def test_shortcuts_agree_with_the_rules_on_random_expressions(expr):
+    assert_shortcuts_agree(expr)
+
+
+@settings(max_examples=20, deadline=None)
+@given(arch=architectures(max_layers=3, max_heads=2, min_layers=1))
+def test_the_mixed_product_shortcut_multiplies_out_every_logit_term(arch):
+    """Each distributed logit term (a product of layers) is multiplied out by the shortcut."""
+    logits = ta.logits(arch)
+    passes = dict(expand_module._passes(None))
+    distributed = passes["distribute"](passes["transpose"](logits))
+    shortcut = expand_module._mixed_shortcut()
+    terms = ta.terms(distributed)
+    taken = [shortcut(t) for t in terms]
+    assert all(type(t) is Product for t in terms)
+    assert all(out is not None for out in taken)
+    assert {type(out) for out in taken} <= {Kron}
+    assert [expand_module._distribute_shortcut(t) for t in terms] == list(terms)
