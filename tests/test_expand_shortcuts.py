@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 import tensoralgebra as ta
 from expr_strategies import any_expression
-from tensoralgebra.expr.nodes import Expr, Kron, Product
+from tensoralgebra.expr import shortcuts
+from tensoralgebra.expr.nodes import Expr, Kron, MatrixSymbol, Product
+from tensoralgebra.expr.spaces import MODEL, POSITIONS, VOCAB, Space
 from tensoralgebra.strategies import architectures
 
 expand_module = importlib.import_module("tensoralgebra.expr.expand")
@@ -86,10 +88,23 @@ def test_the_mixed_product_shortcut_multiplies_out_every_logit_term(arch):
     logits = ta.logits(arch)
     passes = dict(expand_module._passes(None))
     distributed = passes["distribute"](passes["transpose"](logits))
-    shortcut = expand_module._mixed_shortcut()
+    shortcut = shortcuts.layer_product()
     terms = ta.terms(distributed)
     taken = [shortcut(t) for t in terms]
     assert all(type(t) is Product for t in terms)
     assert all(out is not None for out in taken)
     assert {type(out) for out in taken} <= {Kron}
-    assert [expand_module._distribute_shortcut(t) for t in terms] == list(terms)
+    assert [shortcuts.distributed_product(t) for t in terms] == list(terms)
+
+
+def test_kronecker_products_that_fit_only_as_a_whole_are_left_to_the_rules():
+    """(X ⊗ v)·(p ⊗ Y) with X on positions⊗model and Y on model⊗vocab: the spaces fit as a
+    whole but not factor by factor, so there is nothing to multiply out."""
+    pm, mv = Space.of(POSITIONS, MODEL), Space.of(MODEL, VOCAB)
+    p, v = Space.of(POSITIONS), Space.of(VOCAB)
+    left = Kron((MatrixSymbol("X", pm, pm), MatrixSymbol("v", v, v)))
+    right = Kron((MatrixSymbol("p", p, p), MatrixSymbol("Y", mv, mv)))
+    product = Product((left, right))
+    assert shortcuts.layer_product()(product) is None
+    assert identical(ta.expand(product), product)
+    assert_shortcuts_agree(product)

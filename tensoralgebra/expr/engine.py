@@ -95,10 +95,12 @@ def innermost(
         shortcut = None  # a recorded expansion lists every application: no step may be skipped
     by_type = _dispatch(rules)
     # Memo by identity: a sub-tree shared between terms (the same layer factor in every product)
-    # is normalised once, and a normal form is known as one. Keyed by id() with the node kept
-    # alive, so ids cannot be reused.
-    memo: dict[int, tuple[Expr, Expr]] | None = {} if record is None else None
-    normal: set[int] = set()  # ids of memoised normal forms (alive: memo holds them)
+    # is normalised once, and a normal form is known as one. Keyed by id() with every key's node
+    # kept alive (normal forms as the memo's values, the nodes they came from in ``seen``), so
+    # ids cannot be reused; no pair is built per node.
+    memo: dict[int, Expr] | None = {} if record is None else None
+    seen: list[Expr] = []
+    normal: set[int] = set()  # ids of memoised normal forms
 
     # Leaf types no rule rewrites are left alone without a call: they are most of every tree.
     skip = frozenset({MatrixSymbol, Identity, Zero} - set(by_type))
@@ -109,7 +111,7 @@ def innermost(
         if memo is not None:
             hit = memo.get(id(expr))
             if hit is not None:
-                return hit[1]
+                return hit
         out = expr
         while True:
             # map_children with the normal children (leaves, memoised normal forms) passed over
@@ -134,9 +136,12 @@ def innermost(
             else:
                 break  # no rule applies here, and the children are normal: done
         if memo is not None:
-            memo[id(out)] = (out, out)
-            memo[id(expr)] = (expr, out)
-            normal.add(id(out))
+            key = id(out)
+            memo[key] = out
+            normal.add(key)
+            if out is not expr:
+                memo[id(expr)] = out
+                seen.append(expr)
         return out
 
     return normalise

@@ -30,27 +30,16 @@ from dataclasses import dataclass
 
 from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr import ordering, rules
+from tensoralgebra.expr import shortcuts as shortcuts_module
 from tensoralgebra.expr.engine import (
     Application,
     Recorder,
-    Rule,
     Strategy,
     at_root,
     innermost,
     on_terms,
 )
-from tensoralgebra.expr.nodes import (
-    Expr,
-    Identity,
-    IndexedSum,
-    Kron,
-    MatrixSymbol,
-    Product,
-    Sum,
-    Transpose,
-    Zero,
-    expression,
-)
+from tensoralgebra.expr.nodes import Expr, Sum, expression
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.validation import optional_integer
 
@@ -83,68 +72,11 @@ _MIXED = [
 ]
 
 
-def _is_atom(expr: Expr) -> bool:
-    """A symbol, an identity or a symbol's transpose: what no rule of the mixed-product pass
-    rewrites, nor any product of them free of identities."""
-    kind = type(expr)
-    return (
-        kind is MatrixSymbol
-        or kind is Identity
-        or (kind is Transpose and type(expr.arg) is MatrixSymbol)
-    )
-
-
-def _mixed_shortcut() -> Rule:
-    """The mixed-product pass's normal form of a product of Kronecker products of atoms that is
-    one run, in one step: the term of a distributed product of layers.
-
-    For such a product (its children normal) the rules of ``_MIXED`` first apply
-    ``mixed_product``, giving a Kronecker product of factorwise chains of atoms with no identity
-    (``Id`` when every factor is one); no rule applies to such a chain (nothing to flatten,
-    multiply out, eliminate or transpose), nor to the Kronecker product: ``kron_of_identities``
-    would need every chain to be ``Id``, hence every factor of the run, but a normal Kronecker
-    product of identities is already ``Id``. Anything else is left to the rules.
-    """
-    atoms: dict[int, bool] = {}  # by id() of the shared Kronecker products (kept alive meanwhile)
-
-    def shortcut(expr: Expr) -> Expr | None:
-        if type(expr) is not Product:
-            return None
-        for arg in expr.args:
-            kind = type(arg)
-            if kind is Kron:
-                known = atoms.get(id(arg))
-                if known is None:
-                    known = atoms[id(arg)] = all(map(_is_atom, arg.args))
-                if not known:
-                    return None
-            elif kind is not Identity:
-                return None
-        out = rules.mixed_product(expr)
-        return out if type(out) is Kron else None
-
-    return shortcut
-
-
-#: The operand types that some rule of ``_DISTRIBUTE`` rewrites a product over: a product
-#: (flattened), a zero (eliminated), a sum (distributed over) or a Σ (pulled out).
-_DISTRIBUTED_OPERANDS = frozenset({Product, Zero, Sum, IndexedSum})
-
-
-def _distribute_shortcut(expr: Expr) -> Expr | None:
-    """The distribute pass's normal form of a product whose operands (normal) are none of
-    ``_DISTRIBUTED_OPERANDS``: the product itself, which no rule of ``_DISTRIBUTE`` rewrites
-    (each product rule needs one such operand). What every distributed term is."""
-    if type(expr) is Product and _DISTRIBUTED_OPERANDS.isdisjoint(map(type, expr.args)):
-        return expr
-    return None
-
-
 def _passes(record: Recorder | None, shortcuts: bool = True) -> list[tuple[str, Strategy]]:
     """The passes in order; ``shortcuts=False`` leaves every step to the rules (what the
     shortcuts are tested against: the result is the same)."""
-    distribute = _distribute_shortcut if shortcuts else None
-    mixed = _mixed_shortcut() if shortcuts else None
+    distribute = shortcuts_module.distributed_product if shortcuts else None
+    mixed = shortcuts_module.layer_product() if shortcuts else None
     return [
         ("transpose", innermost(_TRANSPOSE, record)),
         ("distribute", innermost(_DISTRIBUTE, record, distribute)),

@@ -19,7 +19,7 @@ A^T ⊗ W^T
 from __future__ import annotations
 
 import itertools
-from operator import is_
+from operator import attrgetter, is_
 
 from tensoralgebra.expr.engine import rule
 from tensoralgebra.expr.indices import HeadVar
@@ -35,6 +35,8 @@ from tensoralgebra.expr.nodes import (
     Zero,
 )
 from tensoralgebra.expr.traversal import bound_vars, free_vars, fresh_var, substitute
+
+_ROWS, _COLS = attrgetter("rows"), attrgetter("cols")
 
 # --- flattening -------------------------------------------------------------------------------
 
@@ -291,9 +293,9 @@ def _multiply_run(run: list[Expr]) -> Kron:
 
 def _factors_fit(left: Kron, right: Kron) -> bool:
     # Spaces are interned: equal spaces are the same object.
-    if len(left.args) != len(right.args):
-        return False
-    return all(map(is_, [a.cols for a in left.args], [b.rows for b in right.args]))
+    if left.cols is not right.rows or len(left.args) != len(right.args):
+        return False  # factors that fit one by one fit as a whole
+    return all(map(is_, map(_COLS, left.args), map(_ROWS, right.args)))
 
 
 def _chain(factors: tuple[Expr, ...]) -> Expr:
