@@ -1,10 +1,12 @@
 """The expansion's shortcuts give exactly what the rules give: every pass with and without them,
 on random expressions and on the logits and scores of random architectures; and the shortcuts
-do run on the products of layers they are for."""
+do run on the products of layers they are for. Term counts (what expansion limits are checked
+with) pass over leaves without visiting them, and count what a walk of every node counts."""
 
 from __future__ import annotations
 
 import importlib
+import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,8 +14,9 @@ from hypothesis import strategies as st
 import tensoralgebra as ta
 from expr_strategies import any_expression
 from tensoralgebra.expr import shortcuts
-from tensoralgebra.expr.nodes import Expr, Kron, MatrixSymbol, Product
+from tensoralgebra.expr.nodes import Expr, Kron, MatrixSymbol, Product, Sum, Zero
 from tensoralgebra.expr.spaces import MODEL, POSITIONS, VOCAB, Space
+from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.strategies import architectures
 
 expand_module = importlib.import_module("tensoralgebra.expr.expand")
@@ -108,3 +111,20 @@ def test_kronecker_products_that_fit_only_as_a_whole_are_left_to_the_rules():
     assert shortcuts.layer_product()(product) is None
     assert identical(ta.expand(product), product)
     assert_shortcuts_agree(product)
+
+
+def naive_count(expr: Expr) -> int:
+    """Terms of full distribution, walking every node: a sum adds, a zero has none, every other
+    node multiplies its operands' counts."""
+    if isinstance(expr, Zero):
+        return 0
+    counts = [naive_count(c) for c in expr.children]
+    if isinstance(expr, Sum):
+        return sum(counts)
+    return math.prod(counts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(expr=any_expression(depth=4))
+def test_term_counts_skip_no_node(expr):
+    assert count_terms(expr) == naive_count(expr)

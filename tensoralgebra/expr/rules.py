@@ -34,6 +34,7 @@ from tensoralgebra.expr.nodes import (
     Transpose,
     Zero,
 )
+from tensoralgebra.expr.spaces import Space
 from tensoralgebra.expr.traversal import bound_vars, free_vars, fresh_var, substitute
 
 _ROWS, _COLS = attrgetter("rows"), attrgetter("cols")
@@ -123,7 +124,14 @@ def distribute(expr: Expr, kind: type) -> Expr | None:
     if type(expr) is not kind or Sum not in map(type, expr.children):
         return None
     choices = [a.args if type(a) is Sum else (a,) for a in expr.children]
-    return Sum(expr.with_children(chosen) for chosen in itertools.product(*choices))
+    terms = tuple([expr.with_children(chosen) for chosen in itertools.product(*choices)])
+    rows, cols = expr.rows, expr.cols
+    if type(rows) is Space and type(cols) is Space:
+        # Terms on the node's own (single) spaces sum to an operator on them: no join to find.
+        n = len(terms)
+        if list(map(_ROWS, terms)).count(rows) == n and list(map(_COLS, terms)).count(cols) == n:
+            return Sum.trusted(terms, rows, cols)
+    return Sum(terms)
 
 
 @rule(Product)
