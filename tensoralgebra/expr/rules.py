@@ -247,14 +247,6 @@ TRANSPOSE_RULES = (
 # --- the mixed-product rule -------------------------------------------------------------------
 
 
-def _kron_pair_fits(left: Expr, right: Expr) -> bool:
-    return (
-        type(left) is Kron
-        and type(right) is Kron
-        and [a.cols for a in left.args] == [b.rows for b in right.args]
-    )
-
-
 @rule(Product)
 def mixed_product(expr: Expr) -> Expr | None:
     """``(a ⊗ b)·(c ⊗ d) → (a·c) ⊗ (b·d)``, for every run of adjacent Kronecker products whose
