@@ -16,6 +16,8 @@ Id ⊗ W_U W_E
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from tensoralgebra.expr.engine import rule
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar, Layer
 from tensoralgebra.expr.nodes import (
@@ -95,16 +97,18 @@ def _path_heads(
     leaves = factor.args if type(factor) is Product else (factor,)
     heads = []
     for leaf in reversed(leaves):
-        key = id(leaf)
-        if key in seen:
-            head = seen[key]
-        else:
+        head = seen.get(id(leaf), _UNSEEN)
+        if head is _UNSEEN:
             head = _leaf_head(leaf, sets)
             if not isinstance(getattr(leaf, "index", None), HeadVar):
-                seen[key] = head
+                seen[id(leaf)] = head
         if head is not None:
             heads.append(head)
     return tuple(heads)
+
+
+_UNSEEN = object()
+_LAYER = itemgetter(0)
 
 
 #: Where a source stands among a term's sources, by its matrix: tokens, positions, the constant
@@ -178,14 +182,22 @@ def path_key(term: Expr, seen: dict | None = None) -> tuple:
     what the terms' shared leaves give, by id(): the terms must stay alive while it is used).
     """
     seen = {} if seen is None else seen
-    chain, body = binders(term)
+    sets = {}
+    body = term
+    while type(body) is IndexedSum:  # the Σ chain: each variable's head set (innermost wins)
+        sets[body.var] = body.over
+        body = body.body
     if type(body) is not Kron:
         return (0,)
-    sets = {s.var: s.over for s in chain}
-    paths = tuple([_path_heads(f, sets, seen) for f in body.args[:-1]])
-    layers = tuple([tuple([layer for layer, _ in p]) for p in paths])
-    orders = tuple([-len(p) for p in paths])
-    ends = _end_ranks(body.args[-1], seen)
+    factors = body.args
+    if len(factors) == 2:  # a logit term: one path (comprehensions cost a call each)
+        path = _path_heads(factors[0], sets, seen)
+        paths, layers, orders = (path,), (tuple(map(_LAYER, path)),), (-len(path),)
+    else:
+        paths = tuple([_path_heads(f, sets, seen) for f in factors[:-1]])
+        layers = tuple([tuple(map(_LAYER, p)) for p in paths])
+        orders = tuple([-len(p) for p in paths])
+    ends = _end_ranks(factors[-1], seen)
     return (sum(map(len, paths)), orders, layers, paths, ends, _source_ranks(body))
 
 
