@@ -123,15 +123,26 @@ def distribute(expr: Expr, kind: type) -> Expr | None:
     ``kind`` linear in each operand: every sum among its operands at once, leftmost slowest."""
     if type(expr) is not kind or Sum not in map(type, expr.children):
         return None
-    choices = [a.args if type(a) is Sum else (a,) for a in expr.children]
-    terms = tuple([expr.with_children(chosen) for chosen in itertools.product(*choices)])
+    children = expr.children
+    choices = [a.args if type(a) is Sum else (a,) for a in children]
     rows, cols = expr.rows, expr.cols
-    if type(rows) is Space and type(cols) is Space:
-        # Terms on the node's own (single) spaces sum to an operator on them: no join to find.
-        n = len(terms)
-        if list(map(_ROWS, terms)).count(rows) == n and list(map(_COLS, terms)).count(cols) == n:
-            return Sum.trusted(terms, rows, cols)
-    return Sum(terms)
+    if kind in (Product, Kron) and all(_on_own_spaces(a) for a in children if type(a) is Sum):
+        # Every term swaps operands for ones on the same spaces: the node's typing holds for
+        # each (as in ``with_children``), checked once per sum rather than once per term.
+        terms = tuple([kind.trusted(chosen, rows, cols) for chosen in itertools.product(*choices)])
+        if type(rows) is Space and type(cols) is Space:
+            return Sum.trusted(terms, rows, cols)  # terms on one space: no join to find
+        return Sum(terms)
+    return Sum(expr.with_children(chosen) for chosen in itertools.product(*choices))
+
+
+def _on_own_spaces(total: Sum) -> bool:
+    """Whether every term of ``total`` acts between the sum's own spaces."""
+    n = len(total.args)
+    return (
+        list(map(_ROWS, total.args)).count(total.rows) == n
+        and list(map(_COLS, total.args)).count(total.cols) == n
+    )
 
 
 @rule(Product)
