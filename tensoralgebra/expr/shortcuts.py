@@ -65,6 +65,7 @@ def _is_atom(expr: Expr) -> bool:
 
 
 _ROWS, _COLS = attrgetter("rows"), attrgetter("cols")
+_UNSEEN = object()
 
 
 def layer_product() -> Rule:
@@ -84,13 +85,10 @@ def layer_product() -> Rule:
     known: dict[int, tuple[tuple, tuple] | None] = {}
 
     def spaces(kron: Kron) -> tuple[tuple, tuple] | None:
-        key = id(kron)
-        if key not in known:
-            atoms = all(map(_is_atom, kron.args))
-            known[key] = (
-                (tuple(map(_COLS, kron.args)), tuple(map(_ROWS, kron.args))) if atoms else None
-            )
-        return known[key]
+        atoms = all(map(_is_atom, kron.args))
+        here = (tuple(map(_COLS, kron.args)), tuple(map(_ROWS, kron.args))) if atoms else None
+        known[id(kron)] = here
+        return here
 
     def shortcut(expr: Expr) -> Expr | None:
         if type(expr) is not Product or type(expr.args[0]) is not Kron:
@@ -99,7 +97,9 @@ def layer_product() -> Rule:
         for arg in expr.args:
             kind = type(arg)
             if kind is Kron:
-                here = spaces(arg)
+                here = known.get(id(arg), _UNSEEN)
+                if here is _UNSEEN:
+                    here = spaces(arg)
                 # Spaces are interned: equal tuples of them mean factor by factor fit.
                 if here is None or (last is not None and last[0] != here[1]):
                     return None
