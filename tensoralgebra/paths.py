@@ -207,7 +207,8 @@ def check_order(arch: Architecture, order: object, name: str = "max_order") -> i
 
 
 #: Layers with more heads than this are enumerated by a generator instead of a C loop over a
-#: list of their heads, so a model with 10**30 heads still yields its first term at once.
+#: list of their heads, so a model with 10**30 heads still yields its first term at once; a
+#: model with at most this many heads in all has every layer's heads listed up front.
 _LISTED_HEADS = 1 << 16
 
 
@@ -236,6 +237,7 @@ def _lazy_product(sizes: list[tuple[int, int]]) -> Iterator[tuple]:
             yield ((layer, h), *tail)
 
 
+#: ``_new_path(fields)``: the LogitPath of ``(heads, source, normalization)``, built in C.
 _new_path = partial(tuple.__new__, LogitPath)
 
 
@@ -272,14 +274,41 @@ def logit_paths(arch: Architecture, max_order: int | None = None) -> Iterator[Lo
     check_architecture(arch, "logit_paths")
     top = check_order(arch, max_order)
     top = arch.n_layers if top is None else top
+    if arch.heads is not None and not arch.biases and sum(arch.heads) <= _LISTED_HEADS:
+        return _listed_logit_paths(arch, top)
+    return _grouped_logit_paths(arch, top)
+
+
+def _layer_sets(arch: Architecture, top: int) -> Iterator[tuple[int, ...]]:
+    """The sets of layers a path of order ≤ ``top`` passes through, in the expansion's order."""
+    layers = range(arch.n_layers)
+    return chain.from_iterable(itertools.combinations(layers, order) for order in range(top + 1))
+
+
+def _grouped_logit_paths(arch: Architecture, top: int) -> Iterator[LogitPath]:
+    """:func:`logit_paths` for any architecture: one group of paths per set of layers, each with
+    its own sources."""
     norm = arch.normalization
     groups = (
         map(_new_path, _with_sources(heads_of(arch, layers), path_sources(arch, layers), norm))
-        for order in range(top + 1)
-        for layers in itertools.combinations(range(arch.n_layers), order)
+        for layers in _layer_sets(arch, top)
     )
     # Chained in C: the Python-level generator only runs once per set of layers, not per path.
     return chain.from_iterable(groups)
+
+
+def _listed_logit_paths(arch: Architecture, top: int) -> Iterator[LogitPath]:
+    """:func:`logit_paths` when every path has the same sources (no constant sources) and every
+    layer's heads can be listed: the heads of all sets of layers chained into one stream, so
+    that each path costs its construction and nothing more. Yields what
+    :func:`_grouped_logit_paths` yields."""
+    choices = [[(layer, h) for h in range(n)] for layer, n in enumerate(arch.heads)]
+    heads = chain.from_iterable(
+        itertools.product(*[choices[layer] for layer in layers])
+        for layers in _layer_sets(arch, top)
+    )
+    fields = _with_sources(heads, arch.sources, arch.normalization)
+    return map(tuple.__new__, repeat(LogitPath), fields)
 
 
 def count_logit_paths(arch: Architecture, order: int | None = None) -> int:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import is_
 
 from tensoralgebra.expr.nodes import Expr, Identity, MatrixSymbol, Sum, Zero
-from tensoralgebra.expr.visitor import map_children
 
 Rule = Callable[[Expr], Expr | None]
 Recorder = Callable[["Application"], None]
@@ -79,25 +79,31 @@ def _dispatch(rules: Sequence[Rule]) -> dict[type, tuple[Rule, ...]]:
     return {k: tuple(fn for fn in rules if k in fn.node_types) for k in kinds}
 
 
-def innermost(rules: Sequence[Rule], record: Recorder | None = None) -> Strategy:
+def innermost(
+    rules: Sequence[Rule], record: Recorder | None = None, shortcut: Rule | None = None
+) -> Strategy:
     """Rewrite children first, then the node, until no rule in ``rules`` applies anywhere.
 
     Rules are tried in order at each node; the first that applies wins and its result is
     normalised again. Without a recorder, normal forms are memoised: a sub-tree shared by several
-    terms is rewritten once.
+    terms is rewritten once, and ``shortcut`` (if given) is asked first at each node whose
+    children are normal: it returns the node's normal form under ``rules`` in one step, or
+    ``None`` to leave the node to the rules. A shortcut must give exactly what the rules give; it
+    is how a common sequence of applications is run without re-examining what it builds.
     """
+    if record is not None:
+        shortcut = None  # a recorded expansion lists every application: no step may be skipped
     by_type = _dispatch(rules)
     # Memo by identity: a sub-tree shared between terms (the same layer factor in every product)
-    # is normalised once, and a normal form is known as one. Keyed by id() with the node kept
-    # alive, so ids cannot be reused.
-    memo: dict[int, tuple[Expr, Expr]] | None = {} if record is None else None
-    normal: set[int] = set()  # ids of memoised normal forms (alive: memo holds them)
+    # is normalised once, and a normal form is known as one. Keyed by id() with every key's node
+    # kept alive (normal forms as the memo's values, the nodes they came from in ``seen``), so
+    # ids cannot be reused; no pair is built per node.
+    memo: dict[int, Expr] | None = {} if record is None else None
+    seen: list[Expr] = []
+    normal: set[int] = set()  # ids of memoised normal forms
 
     # Leaf types no rule rewrites are left alone without a call: they are most of every tree.
-    skip = {MatrixSymbol, Identity, Zero} - set(by_type)
-
-    def child(c: Expr) -> Expr:
-        return c if type(c) in skip or id(c) in normal else normalise(c)
+    skip = frozenset({MatrixSymbol, Identity, Zero} - set(by_type))
 
     def normalise(expr: Expr) -> Expr:
         if type(expr) in skip:
@@ -105,10 +111,21 @@ def innermost(rules: Sequence[Rule], record: Recorder | None = None) -> Strategy
         if memo is not None:
             hit = memo.get(id(expr))
             if hit is not None:
-                return hit[1]
+                return hit
         out = expr
         while True:
-            out = map_children(out, child)
+            # map_children with the normal children (leaves, memoised normal forms) passed over
+            # inline: this loop runs once per node of every term.
+            children = out.children
+            if children:
+                new = [c if type(c) in skip or id(c) in normal else normalise(c) for c in children]
+                if not all(map(is_, new, children)):
+                    out = out.with_children(tuple(new))
+            if shortcut is not None:
+                done = shortcut(out)
+                if done is not None:
+                    out = done
+                    break
             for fn in by_type.get(type(out), ()):
                 rewritten = fn(out)
                 if rewritten is not None:
@@ -119,9 +136,12 @@ def innermost(rules: Sequence[Rule], record: Recorder | None = None) -> Strategy
             else:
                 break  # no rule applies here, and the children are normal: done
         if memo is not None:
-            memo[id(out)] = (out, out)
-            memo[id(expr)] = (expr, out)
-            normal.add(id(out))
+            key = id(out)
+            memo[key] = out
+            normal.add(key)
+            if out is not expr:
+                memo[id(expr)] = out
+                seen.append(expr)
         return out
 
     return normalise

@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from itertools import repeat
+from operator import attrgetter
 
 from tensoralgebra.errors import SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr.indices import HeadSet, HeadVar, Index
@@ -230,14 +231,27 @@ class _Nary(Expr):
 
     def with_children(self, children: tuple[Expr, ...]) -> Expr:
         old = self.args
-        if len(children) == len(old) and all(map(_same_spaces, children, old)):
+        if (
+            len(children) == len(old)
+            and list(map(_ROWS, children)) == list(map(_ROWS, old))
+            and list(map(_COLS, children)) == list(map(_COLS, old))
+        ):
             # Operands replaced by operands on the same spaces cannot break the typing this node
             # was validated with: rewriting inside a tree skips re-validating every ancestor.
-            node = object.__new__(type(self))
-            _set(node, "args", tuple(children))
-            node._freeze(self.rows, self.cols)
-            return node
+            return self.trusted(tuple(children), self.rows, self.cols)
         return type(self)(children)
+
+    @classmethod
+    def trusted(cls, args: tuple[Expr, ...], rows: AnySpace, cols: AnySpace) -> _Nary:
+        """The node over ``args`` (a tuple of two or more) with the spaces given, unchecked: for
+        rewrites whose result is well typed by construction, such as a permutation of a sum's
+        terms or a factorwise product of fitting Kronecker products. Equal to the validated node
+        in every respect; anything else must use the constructor."""
+        node = object.__new__(cls)
+        _set(node, "args", args)
+        _set(node, "rows", rows)
+        _set(node, "cols", cols)
+        return node
 
 
 class Product(_Nary):
@@ -407,8 +421,7 @@ def _expr(value: object, what: str) -> Expr:
     return value
 
 
-def _same_spaces(a: Expr, b: Expr) -> bool:
-    return a.rows == b.rows and a.cols == b.cols
+_ROWS, _COLS = attrgetter("rows"), attrgetter("cols")
 
 
 def _typed(e: Expr) -> str:

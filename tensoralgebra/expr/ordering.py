@@ -16,6 +16,8 @@ Id ⊗ W_U W_E
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from tensoralgebra.expr.engine import rule
 from tensoralgebra.expr.indices import Head, HeadSet, HeadVar, Layer
 from tensoralgebra.expr.nodes import (
@@ -73,23 +75,40 @@ def name_bound_heads(expr: Expr) -> Expr | None:
     return body
 
 
-def _path_heads(factor: Expr, sets: dict[HeadVar, HeadSet]) -> tuple[tuple[int, int], ...]:
+def _leaf_head(leaf: Expr, sets: dict[HeadVar, HeadSet]) -> tuple[int, int] | None:
+    """The (layer, head) of one leaf of a position factor, or ``None`` if it is no head."""
+    index = getattr(leaf, "index", None)
+    if isinstance(index, Layer) or leaf.cols.factors == (ONE,):
+        return None
+    if isinstance(index, Head):
+        return (index.layer, index.head)
+    if isinstance(index, HeadVar):
+        return (sets[index].layers[0] if index in sets else -1, -1)
+    return None if type(leaf) is Identity else (-1, -1)
+
+
+def _path_heads(
+    factor: Expr, sets: dict[HeadVar, HeadSet], seen: dict[int, tuple | None]
+) -> tuple[tuple[int, int], ...]:
     """The (layer, head) of each pattern in a position factor, earliest (rightmost) first. A
     frozen LayerNorm scale (``N^{L1}``, indexed by a layer) and a constant source's all-ones
-    vector ``1`` [positions × one] are no heads."""
+    vector ``1`` [positions × one] are no heads. ``seen`` keeps, by id(), the answer for leaves
+    that are no head variable (it does not depend on ``sets``): every term shares them."""
     leaves = factor.args if type(factor) is Product else (factor,)
     heads = []
     for leaf in reversed(leaves):
-        index = getattr(leaf, "index", None)
-        if isinstance(index, Layer) or leaf.cols.factors == (ONE,):
-            continue
-        if isinstance(index, Head):
-            heads.append((index.layer, index.head))
-        elif isinstance(index, HeadVar):
-            heads.append((sets[index].layers[0] if index in sets else -1, -1))
-        elif type(leaf) is not Identity:
-            heads.append((-1, -1))
+        head = seen.get(id(leaf), _UNSEEN)
+        if head is _UNSEEN:
+            head = _leaf_head(leaf, sets)
+            if not isinstance(getattr(leaf, "index", None), HeadVar):
+                seen[id(leaf)] = head
+        if head is not None:
+            heads.append(head)
     return tuple(heads)
+
+
+_UNSEEN = object()
+_LAYER = itemgetter(0)
 
 
 #: Where a source stands among a term's sources, by its matrix: tokens, positions, the constant
@@ -117,12 +136,40 @@ def _leaf_rank(leaf: Expr, outer) -> tuple:
     return (_space_rank(factors[-1]),) if factors else (0,)
 
 
-def _end_ranks(weights: Expr) -> tuple:
+def _rows(e: Expr):
+    return e.rows
+
+
+def _cols(e: Expr):
+    return e.cols
+
+
+def _end_ranks(weights: Expr, seen: dict[tuple, tuple]) -> tuple:
     leaves = weights.args if type(weights) is Product else (weights,)
-    return (_leaf_rank(leaves[0], lambda e: e.rows), _leaf_rank(leaves[-1], lambda e: e.cols))
+    ends = []
+    for leaf, outer in ((leaves[0], _rows), (leaves[-1], _cols)):
+        key = (id(leaf), outer)  # the rank depends on the leaf alone: shared by many terms
+        rank = seen.get(key)
+        if rank is None:
+            rank = seen[key] = _leaf_rank(leaf, outer)
+        ends.append(rank)
+    return tuple(ends)
 
 
-def path_key(term: Expr) -> tuple:
+#: The ranks of a term's sources, by its (rows, cols): spaces are few and interned.
+_SOURCE_RANKS: dict[tuple, tuple[int, ...]] = {}
+
+
+def _source_ranks(body: Kron) -> tuple[int, ...]:
+    key = (body.rows, body.cols)
+    ranks = _SOURCE_RANKS.get(key)
+    if ranks is None:
+        ranks = tuple(map(_space_rank, body.rows.factors + body.cols.factors))
+        _SOURCE_RANKS[key] = ranks
+    return ranks
+
+
+def path_key(term: Expr, seen: dict | None = None) -> tuple:
     """Where a term stands in an expansion: by total path order, then the earlier position factors'
     orders highest first, then the layers and heads along its path(s), then its sources: tokens,
     positions, each layer's constant source (layer by layer), then the scoring head's own or the
@@ -131,18 +178,27 @@ def path_key(term: Expr) -> tuple:
     For ``A^{L1H1} A^{L0H1} ⊗ W_U W_OV^{L1H1} W_OV^{L0H1} W_E`` the path is ``((0, 1), (1, 1))``.
     A three-factor score term has a query path and a key path, and the order puts, for a
     second-layer head, the paper's groups in the paper's order: no composition, Q-composition,
-    K-composition, both.
+    K-composition, both. ``seen`` is a scratch dict for keying the terms of one sum (it keeps
+    what the terms' shared leaves give, by id(): the terms must stay alive while it is used).
     """
-    chain, body = binders(term)
+    seen = {} if seen is None else seen
+    sets = {}
+    body = term
+    while type(body) is IndexedSum:  # the Σ chain: each variable's head set (innermost wins)
+        sets[body.var] = body.over
+        body = body.body
     if type(body) is not Kron:
         return (0,)
-    sets = {s.var: s.over for s in chain}
-    paths = [_path_heads(f, sets) for f in body.args[:-1]]
-    layers = tuple(tuple(layer for layer, _ in p) for p in paths)
-    sources = tuple(map(_space_rank, body.rows.factors + body.cols.factors))
-    orders = tuple(-len(p) for p in paths)
-    ends = _end_ranks(body.args[-1])
-    return (sum(map(len, paths)), orders, layers, tuple(paths), ends, sources)
+    factors = body.args
+    if len(factors) == 2:  # a logit term: one path (comprehensions cost a call each)
+        path = _path_heads(factors[0], sets, seen)
+        paths, layers, orders = (path,), (tuple(map(_LAYER, path)),), (-len(path),)
+    else:
+        paths = tuple([_path_heads(f, sets, seen) for f in factors[:-1]])
+        layers = tuple([tuple(map(_LAYER, p)) for p in paths])
+        orders = tuple([-len(p) for p in paths])
+    ends = _end_ranks(factors[-1], seen)
+    return (sum(map(len, paths)), orders, layers, paths, ends, _source_ranks(body))
 
 
 @rule(Sum)
@@ -150,8 +206,12 @@ def order_terms(expr: Expr) -> Expr | None:
     """Reorder a sum's terms by :func:`path_key` (commutativity of +); ties keep their order."""
     if type(expr) is not Sum:
         return None
-    ordered = sorted(expr.args, key=path_key)
-    return None if ordered == list(expr.args) else Sum(ordered)
+    seen: dict = {}
+    ordered = sorted(expr.args, key=lambda term: path_key(term, seen))
+    if ordered == list(expr.args):
+        return None
+    # The same terms in another order: the same spaces, so the sum needs no checking again.
+    return Sum.trusted(tuple(ordered), expr.rows, expr.cols)
 
 
 @rule(Sum)

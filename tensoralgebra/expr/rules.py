@@ -19,6 +19,7 @@ A^T ⊗ W^T
 from __future__ import annotations
 
 import itertools
+from operator import attrgetter, is_
 
 from tensoralgebra.expr.engine import rule
 from tensoralgebra.expr.indices import HeadVar
@@ -33,7 +34,10 @@ from tensoralgebra.expr.nodes import (
     Transpose,
     Zero,
 )
+from tensoralgebra.expr.spaces import Space
 from tensoralgebra.expr.traversal import bound_vars, free_vars, fresh_var, substitute
+
+_ROWS, _COLS = attrgetter("rows"), attrgetter("cols")
 
 # --- flattening -------------------------------------------------------------------------------
 
@@ -119,8 +123,26 @@ def distribute(expr: Expr, kind: type) -> Expr | None:
     ``kind`` linear in each operand: every sum among its operands at once, leftmost slowest."""
     if type(expr) is not kind or Sum not in map(type, expr.children):
         return None
-    choices = [a.args if type(a) is Sum else (a,) for a in expr.children]
+    children = expr.children
+    choices = [a.args if type(a) is Sum else (a,) for a in children]
+    rows, cols = expr.rows, expr.cols
+    if kind in (Product, Kron) and all(_on_own_spaces(a) for a in children if type(a) is Sum):
+        # Every term swaps operands for ones on the same spaces: the node's typing holds for
+        # each (as in ``with_children``), checked once per sum rather than once per term.
+        terms = tuple([kind.trusted(chosen, rows, cols) for chosen in itertools.product(*choices)])
+        if type(rows) is Space and type(cols) is Space:
+            return Sum.trusted(terms, rows, cols)  # terms on one space: no join to find
+        return Sum(terms)
     return Sum(expr.with_children(chosen) for chosen in itertools.product(*choices))
+
+
+def _on_own_spaces(total: Sum) -> bool:
+    """Whether every term of ``total`` acts between the sum's own spaces."""
+    n = len(total.args)
+    return (
+        list(map(_ROWS, total.args)).count(total.rows) == n
+        and list(map(_COLS, total.args)).count(total.cols) == n
+    )
 
 
 @rule(Product)
@@ -236,14 +258,6 @@ TRANSPOSE_RULES = (
 # --- the mixed-product rule -------------------------------------------------------------------
 
 
-def _kron_pair_fits(left: Expr, right: Expr) -> bool:
-    return (
-        type(left) is Kron
-        and type(right) is Kron
-        and [a.cols for a in left.args] == [b.rows for b in right.args]
-    )
-
-
 @rule(Product)
 def mixed_product(expr: Expr) -> Expr | None:
     """``(a ⊗ b)·(c ⊗ d) → (a·c) ⊗ (b·d)``, for every run of adjacent Kronecker products whose
@@ -253,38 +267,63 @@ def mixed_product(expr: Expr) -> Expr | None:
     ``(a⊗b)·Id·(c⊗d) → ac ⊗ bd`` (the layers of a transformer are ``Id + ...``); identities inside
     the factorwise products drop out likewise: ``(Id ⊗ b)(c ⊗ d) → c ⊗ bd``.
     """
-    if type(expr) is not Product or list(map(type, expr.args)).count(Kron) < 2:
+    if type(expr) is not Product:
+        return None
+    args = expr.args
+    if list(map(type, args)).count(Kron) < 2:
         return None
     runs: list[list[Expr]] = []
     pending: list[Expr] = []  # identities after the current run's last Kronecker product
-    for arg in expr.args:
-        last = runs[-1][-1] if runs else None
-        if type(arg) is Identity and type(last) is Kron and arg.space == last.cols:
+    last = None  # the current run's last Kronecker product, if the run is one
+    for arg in args:
+        kind = type(arg)
+        if kind is Identity and last is not None and arg.space is last.cols:
             pending.append(arg)
             continue
-        if _kron_pair_fits(last, arg):
+        if kind is Kron and last is not None and _factors_fit(last, arg):
             runs[-1].append(arg)
         else:
             runs.extend([p] for p in pending)
             runs.append([arg])
+        last = arg if kind is Kron else None
         pending = []
+    if len(runs) + len(pending) == len(args):
+        return None  # every run is one operand: nothing to multiply out
     runs.extend([p] for p in pending)
-    if all(len(run) == 1 for run in runs):
-        return None
-    out = [
-        run[0] if len(run) == 1 else Kron(map(_chain, zip(*(k.args for k in run)))) for run in runs
-    ]
-    return out[0] if len(out) == 1 else Product(out)
+    # A run's factorwise products fit (its Kronecker products fit factor by factor, identities are
+    # square), so the new nodes are built without checking again: it acts from the run's last
+    # columns to its first rows.
+    out = [run[0] if len(run) == 1 else _multiply_run(run) for run in runs]
+    return out[0] if len(out) == 1 else Product.trusted(tuple(out), expr.rows, expr.cols)
+
+
+def _multiply_run(run: list[Expr]) -> Kron:
+    factors = tuple(map(_chain, zip(*[k.args for k in run])))
+    return Kron.trusted(factors, run[0].rows, run[-1].cols)
+
+
+def _factors_fit(left: Kron, right: Kron) -> bool:
+    # Spaces are interned: equal spaces are the same object.
+    if left.cols is not right.rows or len(left.args) != len(right.args):
+        return False  # factors that fit one by one fit as a whole
+    return all(map(is_, map(_COLS, left.args), map(_ROWS, right.args)))
 
 
 def _chain(factors: tuple[Expr, ...]) -> Expr:
     # Products of products stay flat and identities drop out (they are square, so the rest still
     # fits), so a run of n Kronecker products is one rewrite whose factors need no tidying.
-    flat = [g for f in factors for g in (f.args if type(f) is Product else (f,))]
-    kept = [g for g in flat if type(g) is not Identity]
+    kept = []
+    for f in factors:
+        kind = type(f)
+        if kind is Product:
+            kept += [g for g in f.args if type(g) is not Identity]
+        elif kind is not Identity:
+            kept.append(f)
     if not kept:
-        return Identity(flat[0].rows)
-    return kept[0] if len(kept) == 1 else Product(kept)
+        return Identity(factors[0].rows)
+    if len(kept) == 1:
+        return kept[0]
+    return Product.trusted(tuple(kept), kept[0].rows, kept[-1].cols)
 
 
 # --- bilinear forms ---------------------------------------------------------------------------

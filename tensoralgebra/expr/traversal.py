@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar, Index
-from tensoralgebra.expr.nodes import Expr, IndexedSum, MatrixSymbol, Sum, Zero
+from tensoralgebra.expr.nodes import Expr, Identity, IndexedSum, MatrixSymbol, Sum, Zero
 from tensoralgebra.expr.visitor import map_children
 
 
@@ -78,6 +78,8 @@ def count_terms(expr: Expr, *, cap: int | None = None) -> int:
     >>> count_terms(e, cap=10**6)
     1000000
     """
+    if type(expr) in _ONE_TERM:
+        return 1
     counts: dict[int, int] = {}  # by id(): every node stays alive in ``expr`` meanwhile
     stack = [expr]
     while stack:
@@ -85,13 +87,18 @@ def count_terms(expr: Expr, *, cap: int | None = None) -> int:
         if id(node) in counts:
             stack.pop()
             continue
-        waiting = [c for c in node.children if id(c) not in counts]
+        # Symbols and identities (most of a tree) are one term each, known without a visit.
+        waiting = [c for c in node.children if type(c) not in _ONE_TERM and id(c) not in counts]
         if waiting:
             stack.extend(waiting)
             continue
         stack.pop()
-        counts[id(node)] = _count(node, [counts[id(c)] for c in node.children], cap)
+        children = [1 if type(c) in _ONE_TERM else counts[id(c)] for c in node.children]
+        counts[id(node)] = _count(node, children, cap)
     return counts[id(expr)]
+
+
+_ONE_TERM = frozenset({MatrixSymbol, Identity})
 
 
 def _count(node: Expr, children: list[int], cap: int | None) -> int:
