@@ -219,29 +219,36 @@ def skip_trigrams(
     return SkipTrigrams((layer, head), triples, len(scanned), d_vocab, names)
 
 
-def scanned_sources(ov: FactoredMatrix, sources: object) -> np.ndarray:
-    """The source ids to scan [n], ascending: all, or the ``sources`` of largest column norm
-    (ties: lower id); refused when the scan is over :data:`MAX_WORK`."""
-    d_vocab, rank = ov.shape[0], ov.rank
-    fits = MAX_WORK // (d_vocab * rank)
-    if sources is None:
-        if d_vocab * d_vocab * rank > MAX_WORK:
-            raise ExpansionLimitError(
-                f"scanning all {d_vocab:,} source tokens of a head's OV circuit (d_head={rank}) "
-                f"would take {d_vocab * d_vocab * rank:,} multiply-adds, over {MAX_WORK:,}; "
-                "sources=N scans the N sources of largest OV column norm",
-                option="sources" if fits else None,
-                value=fits or None,
-            )
-        return np.arange(d_vocab)
-    n = validation.positive_integer(sources, "sources", maximum=d_vocab)
-    if n * d_vocab * rank > MAX_WORK:
+def check_scan(d_vocab: int, d_head: int, sources: object) -> int:
+    """The number of sources a scan of a [d_vocab, d_vocab] OV circuit of rank ``d_head``
+    reads (all for ``sources=None``), refused when it would take over :data:`MAX_WORK`
+    multiply-adds, with the number of sources that fits."""
+    fits = MAX_WORK // (d_vocab * d_head)
+    n = (
+        d_vocab
+        if sources is None
+        else validation.positive_integer(sources, "sources", maximum=d_vocab)
+    )
+    work = n * d_vocab * d_head
+    if work > MAX_WORK:
+        what = f"all {n:,} source tokens" if sources is None else f"{n:,} source tokens"
         raise ExpansionLimitError(
-            f"scanning {n:,} sources of {d_vocab:,} tokens (d_head={rank}) would take "
-            f"{n * d_vocab * rank:,} multiply-adds, over {MAX_WORK:,}",
+            f"scanning {what} of a head's OV circuit (d_vocab={d_vocab:,}, d_head={d_head}) "
+            f"would take {work:,} multiply-adds, over {MAX_WORK:,} (sources=N scans the N "
+            "sources of largest OV column norm)",
             option="sources" if fits else None,
             value=fits or None,
         )
+    return n
+
+
+def scanned_sources(ov: FactoredMatrix, sources: object) -> np.ndarray:
+    """The source ids to scan [n], ascending: all, or the ``sources`` of largest column norm
+    (ties: lower id); refused as :func:`check_scan` says."""
+    d_vocab = ov.shape[0]
+    n = check_scan(d_vocab, ov.rank, sources)
+    if sources is None:
+        return np.arange(d_vocab)
     gram = np.ascontiguousarray(ov.A.T) @ ov.A  # [r, r]; a contiguous copy is several times faster
     norms = np.einsum("rs,rs->s", gram @ ov.B, ov.B)  # ||A B[:, s]||² = B_s^T (A^T A) B_s
     return np.sort(np.lexsort((np.arange(d_vocab), -norms))[:n])
