@@ -77,17 +77,28 @@ def run(args: argparse.Namespace) -> int:
     """Build the report and print or write it; 0 on success."""
     from tensoralgebra.circuits.report import report
 
+    from tensoralgebra.circuits.baseline import MAX_SAMPLES
+
     fmt = validation.choice(args.format, "--format", FORMATS)
+    top_heads = validation.positive_integer(args.top_heads, "--top-heads")
+    sources = (
+        None if args.sources is None else validation.positive_integer(args.sources, "--sources")
+    )
+    samples = validation.positive_integer(args.samples, "--samples", maximum=MAX_SAMPLES)
     out = _out(args.out, fmt)
     model, _ = models.model_from_args(args, "circuits", batch=1)
+    if sources is not None and sources > model.weights.d_vocab:
+        raise TensorAlgebraError(
+            f"--sources is {sources}: the model has {model.weights.d_vocab} tokens"
+        )
     tokens, decode = _data(args, model.weights.n_ctx)
     result = report(
         model,
         tokens,
         decode,
-        top_heads=args.top_heads,
-        sources=args.sources,
-        samples=args.samples,
+        top_heads=top_heads,
+        sources=sources,
+        samples=samples,
         seed=args.seed,
         figures=fmt in ("html", "markdown"),
     )
@@ -129,6 +140,8 @@ def _data(args: argparse.Namespace, n_ctx: int):
     from tensoralgebra.training.data.base import TokenData
 
     data = dataset(args.data)
-    n = validation.positive_integer(args.sequences, "--sequences", maximum=512)
+    from tensoralgebra.circuits.report import MAX_SEQUENCES
+
+    n = validation.positive_integer(args.sequences, "--sequences", maximum=MAX_SEQUENCES)
     decode = data if type(data).decode is not TokenData.decode else None
     return data.held_out(n_ctx, n), decode
