@@ -49,9 +49,9 @@ from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 #: Most dataset sequences the ablation reads in a report.
 MAX_SEQUENCES = 512
 #: Most tokens of the prompt whose attention patterns are drawn.
-PROMPT = 24
+PROMPT = 16
 #: Most heads whose attention patterns are drawn.
-PATTERN_HEADS = 4
+PATTERN_HEADS = 2
 
 
 @dataclass(eq=False)
@@ -114,7 +114,8 @@ def report(
     (default: repeated random sequences), ``decode`` a dataset or a function of token ids (as
     :func:`~tensoralgebra.circuits.skip_trigrams.decoder`), ``heads`` the ``(layer, head)``
     pairs whose skip-trigram tables are shown (default: the ``top_heads`` of largest full-OV
-    norm, or every head if the model has fewer), each with ``k`` OV entries and ``destinations`` destinations over ``sources``;
+    norm, or every head if the model has fewer), each with ``k`` OV entries and
+    ``destinations`` destinations over ``sources``;
     ``samples`` and ``seed`` of the composition baseline and the detectors' sequences."""
     from tensoralgebra.circuits.ablation import order_ablation
     from tensoralgebra.circuits.detectors import detect_heads, repeated_random_tokens

@@ -75,9 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report and print or write it; 0 on success."""
-    from tensoralgebra.circuits.report import report
-
     from tensoralgebra.circuits.baseline import MAX_SAMPLES
+    from tensoralgebra.circuits.report import report
 
     fmt = validation.choice(args.format, "--format", FORMATS)
     top_heads = validation.positive_integer(args.top_heads, "--top-heads")
