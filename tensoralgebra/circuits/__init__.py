@@ -44,6 +44,10 @@ from tensoralgebra.circuits.full import (
     qk_circuit,
     qk_matrix,
 )
+
+# ``report`` is imported here, not lazily: once its submodule is imported, the package's
+# attribute ``report`` would be that module, and a lazy name would never be looked up.
+from tensoralgebra.circuits.report import Report, report
 from tensoralgebra.circuits.skip_trigrams import SkipTrigrams, Triple, skip_trigrams
 from tensoralgebra.circuits.virtual_weights import (
     full_ov_circuit,
@@ -76,7 +80,6 @@ _LAZY = {
     **dict.fromkeys(("composition_figure", "eigenvalue_figure"), "plots"),
     **dict.fromkeys(("skip_trigram_figure",), "plots_skip_trigrams"),
     **dict.fromkeys(("CircuitFigure",), "figures"),
-    **dict.fromkeys(("report", "Report"), "report"),
 }
 
 
@@ -117,7 +120,9 @@ __all__ = [
     "qk_composition",
     "qk_matrix",
     "random_baseline",
+    "Report",
     "SkipTrigrams",
+    "report",
     "Triple",
     "skip_trigrams",
     "virtual_ov_circuit",
