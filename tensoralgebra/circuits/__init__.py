@@ -14,8 +14,14 @@
   :mod:`~tensoralgebra.circuits.contributions`: head detectors, order-by-order ablation and
   term-kind contributions (they run models, so torch is imported when one of their names is
   first used).
-- :mod:`~tensoralgebra.circuits.plots`, :mod:`~tensoralgebra.circuits.plots_attention`: figures
-  (matplotlib, imported on first use).
+- :mod:`~tensoralgebra.circuits.skip_trigrams`: a head's ``[source] … [destination] → [out]``
+  table from its factored OV and QK circuits (``skip_trigrams``, ``SkipTrigrams``).
+- :mod:`~tensoralgebra.circuits.plots`, :mod:`~tensoralgebra.circuits.plots_attention`,
+  :mod:`~tensoralgebra.circuits.plots_skip_trigrams`: figures, each a
+  :class:`~tensoralgebra.circuits.figures.CircuitFigure` (matplotlib, imported on first use;
+  plots.py lists them all).
+- :mod:`~tensoralgebra.circuits.report`, :mod:`~tensoralgebra.circuits.report_render`: every
+  analysis of one model in one document (``report``: text, JSON, markdown, HTML).
 """
 
 import importlib
@@ -38,6 +44,11 @@ from tensoralgebra.circuits.full import (
     qk_circuit,
     qk_matrix,
 )
+
+# ``report`` is imported here, not lazily: once its submodule is imported, the package's
+# attribute ``report`` would be that module, and a lazy name would never be looked up.
+from tensoralgebra.circuits.report import Report, report
+from tensoralgebra.circuits.skip_trigrams import SkipTrigrams, Triple, skip_trigrams
 from tensoralgebra.circuits.virtual_weights import (
     full_ov_circuit,
     full_qk_circuit,
@@ -67,6 +78,8 @@ _LAZY = {
     ),
     **dict.fromkeys(("plot_attention", "plot_order_ablation"), "plots_attention"),
     **dict.fromkeys(("composition_figure", "eigenvalue_figure"), "plots"),
+    **dict.fromkeys(("skip_trigram_figure",), "plots_skip_trigrams"),
+    **dict.fromkeys(("CircuitFigure",), "figures"),
 }
 
 
@@ -107,6 +120,11 @@ __all__ = [
     "qk_composition",
     "qk_matrix",
     "random_baseline",
+    "Report",
+    "SkipTrigrams",
+    "report",
+    "Triple",
+    "skip_trigrams",
     "virtual_ov_circuit",
     "virtual_weights",
 ]

@@ -1,27 +1,34 @@
-"""Figures of the circuits analyses (matplotlib; each function builds its own ``Figure``, with no
-pyplot state, so they work in scripts and notebooks alike: save with ``fig.savefig(path)``).
+"""Figures of the circuits analyses: every one is a
+:class:`~tensoralgebra.circuits.figures.CircuitFigure` (a matplotlib ``Figure`` made without
+pyplot state), which a notebook displays inline (``_repr_png_``) and ``fig.save(path)`` writes as
+PNG, SVG or PDF. All are reachable as ``ta.circuits.NAME`` (matplotlib imported on first use).
 
-- :func:`composition_figure`: a heatmap of a :class:`~tensoralgebra.circuits.CompositionScores`
-  table, baseline-subtracted by default, the baseline's mean and spread in the title and the
-  colour bar;
-- :func:`eigenvalue_figure`: one panel per head, the eigenvalues of its full circuit in the
-  complex plane, titled with the copying statistic.
+- ``composition_figure(table)`` (here): a heatmap of a ``CompositionScores`` (earlier ×
+  later heads), baseline-subtracted, the baseline's mean ± std marked on the colour bar;
+- ``eigenvalue_figure(table)`` (here): per head, the eigenvalues of a full circuit in the
+  complex plane, titled with ``Σλ/Σ|λ|``;
+- ``plot_attention(model, prompt)`` (``plots_attention``): chosen heads' attention patterns on
+  one prompt, tokens (decoded when ``decode`` is given) on the axes;
+- ``plot_order_ablation(table)`` (``plots_attention``): bar charts of an ``OrderAblation``, the
+  loss per order and the reduction per order and per layer;
+- ``skip_trigram_figure(tables)`` (``plots_skip_trigrams``): a table per head of
+  ``source … destination → out`` triples, their QK and OV entries shaded.
 
 >>> import tensoralgebra as ta
 >>> w = ta.Weights.random(ta.Architecture((2, 2)), d_model=16, d_head=4, d_vocab=9, n_ctx=4)
 >>> fig = composition_figure(ta.circuits.composition_scores(w, "K", samples=100))
 >>> type(fig).__name__, len(fig.axes)
-('Figure', 2)
+('CircuitFigure', 2)
 """
 
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from tensoralgebra import validation
 from tensoralgebra.circuits.composition import CompositionScores, label
 from tensoralgebra.circuits.copying import CopyingScores
+from tensoralgebra.circuits.figures import CircuitFigure as Figure
 from tensoralgebra.errors import TensorAlgebraError
 
 
@@ -36,39 +43,46 @@ def composition_figure(table: object, *, subtract: bool = True) -> Figure:
     subtract = validation.flag(subtract, "subtract")
     values = table.subtracted() if subtract else table.scores
     rows, cols = values.shape
-    fig = Figure(figsize=(1.2 + 0.55 * cols, 1.2 + 0.4 * rows), layout="constrained")
+    # Room for the axis labels, the two-line title and the colour bar even on a 2 × 2 table.
+    size = (max(4.8, 2.4 + 0.55 * cols), max(3.6, 1.8 + 0.4 * rows))
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     if subtract:
         bound = float(np.nanmax(np.abs(values), initial=1e-12))
         image = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound)
     else:
         image = ax.imshow(values, cmap="viridis", vmin=0, vmax=1)
-    _annotate(ax, values)
+    _annotate(ax, values, bound if subtract else None)
     ax.set_xticks(range(cols), [label((h,)) for h in table.later], rotation=90)
     ax.set_yticks(range(rows), [label(p) for p in table.earlier])
     ax.set_xlabel("later head")
-    ax.set_ylabel("earlier head (or virtual head)")
-    bar = fig.colorbar(image, ax=ax)
+    ax.set_ylabel("earlier (virtual) head")
+    # A tall table would otherwise get a colour bar as wide as a quarter of the figure.
+    bar = fig.colorbar(image, ax=ax, aspect=min(60, 20 * max(1, rows / cols)))
     first = table.baselines[min(table.baselines)] if table.baselines else None
     if first is not None:
         centre = 0.0 if subtract else first.mean
         bar.ax.axhspan(centre - first.std, centre + first.std, color="k", alpha=0.2)
         bar.ax.axhline(centre, color="k", linewidth=1)
-        kind = "score − baseline mean" if subtract else "score"
-        bar.set_label(f"{kind} (band: baseline ±1 std)")
+        bar.set_label("score − baseline mean" if subtract else "score")
         ax.set_title(
-            f"{table.kind}-composition; random baseline {first.mean:.3f} ± {first.std:.3f}",
+            f"{table.kind}-composition scores\nrandom baseline {first.mean:.3f} ± "
+            f"{first.std:.3f} (grey band)",
             fontsize=9,
         )
     return fig
 
 
-def _annotate(ax, values: np.ndarray) -> None:
+def _annotate(ax, values: np.ndarray, bound: float | None) -> None:
+    """Each cell's value; white on the darkest cells of a diverging map (beyond 60% of
+    ``bound``), black elsewhere."""
     if values.size > 400:  # beyond ~20 × 20 the numbers would not be readable
         return
     for (i, j), value in np.ndenumerate(values):
         if not np.isnan(value):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7)
+            dark = bound is not None and abs(value) > 0.6 * bound
+            colour = "white" if dark else "black"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
 
 
 def eigenvalue_figure(table: object, *, columns: int = 4) -> Figure:

@@ -38,7 +38,7 @@ def plot_attention(
     """The patterns ``A^h`` [seq, seq] of ``heads`` (``(layer, head)`` pairs; default: every
     head) on one ``prompt`` [seq], side by side: row = query, column = key, shade = attention.
     ``decode(token) -> str`` labels the axes with the tokens (default: the token ids)."""
-    from matplotlib.figure import Figure
+    from tensoralgebra.circuits.figures import CircuitFigure as Figure
 
     model, tokens = check_dataset(
         model,
@@ -67,7 +67,7 @@ def plot_attention(
 def plot_order_ablation(table: OrderAblation, *, path: str | Path | None = None):
     """Two bar charts of an :class:`OrderAblation`: the loss with paths of order ≤ k (the
     uniform prediction's ``log d_vocab`` dashed), and each order's and each layer's reduction."""
-    from matplotlib.figure import Figure
+    from tensoralgebra.circuits.figures import CircuitFigure as Figure
 
     if not isinstance(table, OrderAblation):
         raise TensorAlgebraError(f"plot_order_ablation needs an OrderAblation, got {table!r}")

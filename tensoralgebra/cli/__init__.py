@@ -40,6 +40,7 @@ COMMANDS = (
     "derive",
     "prove",
     "train",
+    "circuits",
 )
 
 #: Exit status for bad input, as argparse uses.
