@@ -37,6 +37,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx_copybutton",
     "checked_examples",
+    "explorer",
 ]
 source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build", "_ext", "_static", "Thumbs.db", ".DS_Store"]

@@ -50,8 +50,15 @@ FLAGS = (
     "--mute-audio",
     "--remote-debugging-pipe",
 )
-#: The pages photographed by ``--screenshots``: the start, a page of equations, the API reference.
-MAIN_PAGES = ("index.html", "kronecker.html", "conventions.html", "api/tensoralgebra.html")
+#: The pages photographed by ``--screenshots``: the start, pages of equations, the path explorer,
+#: the API reference.
+MAIN_PAGES = (
+    "index.html",
+    "kronecker.html",
+    "conventions.html",
+    "explorer.html",
+    "api/tensoralgebra.html",
+)
 SEARCH_WORD = "Kronecker"
 PAGE_TIMEOUT = 60.0
 LOCAL_SCHEMES = {"file", "data", "blob", "about"}
