@@ -62,6 +62,8 @@ def verify(
     of: str | tuple[int, int] = "logits",
     expansion_limit: int = EXPANSION_LIMIT,
     max_bytes: int = budget.MEMORY_BUDGET,
+    term_budget: int = budget.TERM_BUDGET,
+    sample_seed: int = 0,
 ) -> VerifyReport:
     """Check the logit and score expansions of ``model`` on ``tokens`` [batch, seq].
 
@@ -82,7 +84,14 @@ def verify(
     ``expansion_limit``: the most terms of an expansion evaluated one by one (above it the
     rule-based expansion is not checked, and the report says so). ``max_bytes``: a run whose
     intermediate arrays would exceed it is refused up front
-    (:class:`~tensoralgebra.ExpansionLimitError`, with a ``max_order`` that fits).
+    (:class:`~tensoralgebra.ExpansionLimitError`, with a ``term_budget`` or ``max_order`` that
+    fits). Terms are streamed in chunks sized to ``max_bytes``: no run holds every term.
+
+    ``term_budget``: per quantity (the logits, one head's scores), every term is checked
+    against its restricted pass when there are at most this many, else a stratified sample of
+    this many drawn from ``sample_seed`` (every order, kind, head and source); each check's
+    ``checked`` and ``checked_how`` say which. The sums of all terms are always exact and
+    complete.
     """
     model = check_model(model, "verify")
     arch = model.architecture
@@ -98,6 +107,9 @@ def verify(
         "expansion_limit": validation.integer(expansion_limit, "expansion_limit", low=0),
     }
     max_bytes = validation.positive_integer(max_bytes, "max_bytes")
+    limits["term_budget"] = validation.positive_integer(term_budget, "term_budget")
+    limits["seed"] = validation.seed(sample_seed, "sample_seed")
+    limits["max_bytes"] = max_bytes
     weights = model.weights
     dtype = str(weights.dtype)
     tol = (
@@ -116,7 +128,9 @@ def verify(
         "seq": array.shape[1],
     }
     need = {**sizes, "itemsize": weights.dtype.itemsize}
-    budget.check_verify(arch, top, per_term and expansion is None, need, max_bytes)
+    checked = per_term and expansion is None
+    budget.check_verify(arch, top, checked, need, max_bytes, limits["term_budget"], limits)
+    limits["chunk"], limits["block"] = budget.verify_chunks(need, n, max_bytes)
     # Overflow is reported by the checks themselves, with where it happened.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         reference = model.record(array) if trace is None else trace
