@@ -326,9 +326,9 @@ def test_verify_of_real_float32_models_and_given_expansions():
 def test_verify_refuses_real_models_over_the_memory_budget():
     model = real_model((3, 3, 3), "LN", True, "standard")
     with pytest.raises(ta.ExpansionLimitError) as caught:
-        ta.verify(model, [[1, 2, 3]], max_bytes=200_000)
+        ta.verify(model, [[1, 2, 3]], max_bytes=30_000)
     assert caught.value.option == "max_order"
-    assert ta.verify(model, [[1, 2, 3]], caught.value.value, max_bytes=200_000).ok
+    assert ta.verify(model, [[1, 2, 3]], caught.value.value, max_bytes=30_000).ok
 
 
 # --- the assertions for test suites -------------------------------------------------------------

@@ -91,7 +91,7 @@ class LogitStream:
             bar.update(len(rows))
         for i, path in enumerate(paths):
             if path in self.expr_paths:
-                self.expr_rel.append(run.expr_error(path, self.logit(read[i])))
+                self.expr_rel.append(run.expr_error(path, self.logit(read[i]), self.failures))
 
     def logit(self, read: torch.Tensor):
         return read @ tensor(self.b.matrix(W_U)).T
@@ -119,7 +119,7 @@ class LogitStream:
             self.constant_error = (err, size)
             bar.update(1)
         if path in self.expr_paths:
-            self.expr_rel.append(self.run.expr_error(path, got))
+            self.expr_rel.append(self.run.expr_error(path, got, self.failures))
 
     def total(self, k: int) -> torch.Tensor:
         """The sum of the terms of order ≤ ``k``, [batch, seq, d_vocab]: the order sums of the

@@ -210,14 +210,13 @@ class Run:
             "millisecond a term)"
         )
 
-    def expr_error(self, key, value) -> float:
-        """The printed expression of ``key`` evaluated against the stacks' ``value``."""
+    def expr_error(self, key, value, failures) -> float:
+        """The printed expression of ``key`` evaluated against the stacks' ``value``, relative to
+        the larger of both and the logits' size."""
         got = self.evaluate(key.expr)
         want = np.asarray(value.numpy() if isinstance(value, torch.Tensor) else value)
-        scale = cmp.scale(want, np.zeros(1), self.logit_scale)
-        if not np.isfinite(got).all():
-            return float("nan")
-        return cmp.errors(got, want, scale)[1]
+        what = f"the expression of term {cmp.name(key)}"
+        return self.compare(got, want, self.logit_scale, failures, None, what)[1]
 
     def _expr_failures(self, rels, failures) -> dict:
         if any(not np.isfinite(r) for r in rels):
