@@ -149,10 +149,18 @@ def check_verify(arch, top, per_term, sizes: dict, max_bytes, budget=TERM_BUDGET
     if nbytes <= max_bytes:
         return
     last = arch.n_layers if top is None else top
-    fits = [k for k in range(last) if verify_bytes(arch, k, per_term, sizes, budget, limits) <= max_bytes]
-    lower = largest_fitting(
-        lambda v: verify_bytes(arch, top, per_term, sizes, v, limits), max_bytes, budget
-    ) if per_term else None
+    fits = [
+        k
+        for k in range(last)
+        if verify_bytes(arch, k, per_term, sizes, budget, limits) <= max_bytes
+    ]
+    lower = (
+        largest_fitting(
+            lambda v: verify_bytes(arch, top, per_term, sizes, v, limits), max_bytes, budget
+        )
+        if per_term
+        else None
+    )
     if lower is not None:
         option, value = "term_budget", lower
     elif fits:

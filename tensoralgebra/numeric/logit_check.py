@@ -176,5 +176,3 @@ def logit_values(stream: LogitStream) -> LazyValues:
 
 def enumerated_logits(arch):
     return cmp.Enumerated(logit_paths, lambda a: len(logit_sides(a, None)), arch)
-
-

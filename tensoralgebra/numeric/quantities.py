@@ -50,6 +50,7 @@ from tensoralgebra.scores import count_score_paths, score_paths
 from tensoralgebra.scores import scores as factored_scores
 from tensoralgebra.symbols import W_K, W_Q, W_QK, W_U, W_pos
 
+
 class Run:
     """One ``verify`` run: a model, tokens, the reference trace and the bindings."""
 
