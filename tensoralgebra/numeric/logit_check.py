@@ -16,7 +16,6 @@ totals (one per order) are unembedded.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from tensoralgebra.expr.traversal import count_terms

@@ -139,7 +139,7 @@ class Run:
         pairs, how, (nq, nk) = plan(self, layer, side_top, per_term)
         expr_codes = cmp.sample(list(range(nq * nk)), self.expr_limit) if nq * nk else []
         rule = count_terms(factored_scores(self.arch, layer, 0)) <= self.expansion_limit
-        need_all = per_term and pairs is None or rule
+        need_all = (per_term and pairs is None) or rule
         wanted = set()
         for code in [*([] if pairs is None else pairs), *expr_codes]:
             wanted.update((int(code) // nk, int(code) % nk))

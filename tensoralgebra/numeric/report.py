@@ -34,8 +34,9 @@ class Check:
     the forward pass and of each against its enumerated term (``None``: not checked, and
     ``notes`` says why). ``checked``: how many terms were checked one by one against their
     path-restricted passes, and ``checked_how`` how (``"all 3,125"``, or a stratified sample
-    drawn from a seed); ``None`` when no term was. ``failures`` says what failed besides the sizes of errors (terms missing,
-    extra or repeated, values that are not finite, and where); ``notes`` what was not checked.
+    drawn from a seed); ``None`` when no term was. ``failures`` says what failed besides the
+    sizes of errors (terms missing, extra or repeated, values that are not finite, and where);
+    ``notes`` what was not checked.
     """
 
     name: str

@@ -39,7 +39,7 @@ def side_paths(arch, before: int, top: int | None) -> list[LogitPath]:
     top = before if top is None else top
     norm = arch.normalization
     roots = [(LogitPath((), s, norm), 0) for s in arch.sources]
-    roots += [(LogitPath((), bias_source(l), norm), l + 1) for l in range(before) if arch.biases]
+    roots += [(LogitPath((), bias_source(k), norm), k + 1) for k in range(before) if arch.biases]
     out: list[LogitPath] = []
     for root, first in roots:
         out.extend(_extend(arch, root, first, before, top))
