@@ -161,7 +161,8 @@ class Run:
             failures.add(f"side {sides.bad}: a value is not finite")
         bound = self.score_bound(sides, head)
         whole = float(np.max(np.abs(want), initial=0.0))
-        total = 0 if per_term else None
+        nq, nk = len(sides.q_paths), len(sides.k_paths)
+        total = (nq * nk if pairs is None else len(pairs)) if per_term else None
         with progress(total, f"score terms L{layer}H{head}", unit="term") as bar:
             hs, worst_term, checked = check_head(
                 self, sides, head, pairs if per_term else np.zeros(0, np.int64), bar, bound, whole
@@ -171,7 +172,13 @@ class Run:
             fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
             fields |= {"checked": checked, "checked_how": how}
             self.term_problems(worst_term, failures)
-        nk = len(sides.k_paths)
+            if checked:
+                notes.add(
+                    "terms checked through their sides: a term's error is at most "
+                    "||q - q'|| ||k|| + ||q'|| ||k - k'|| (q, k its stacks' query and key sides, "
+                    "q', k' the restricted passes'), the figure reported; terms whose bound is "
+                    "over the tolerance are computed both ways and compared entry by entry"
+                )
         pairs_ = [(int(c) // nk, int(c) % nk) for c in expr_codes]
         exprs = [(score_path(sides, head, i, j), pair_value(hs, i, j)) for i, j in pairs_]
         fields |= self.exprs(exprs, want, bound, failures)
