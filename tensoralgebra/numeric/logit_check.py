@@ -92,6 +92,14 @@ class LogitStream:
             if path in self.expr_paths:
                 self.expr_rel.append(run.expr_error(path, self.logit(read[i]), self.failures))
 
+    def expr_rels(self, floor: float) -> list[float]:
+        """The sampled expressions' errors, each relative to the larger of its scale and
+        ``floor`` (the rounding floor :meth:`Run.logit_bound` gives)."""
+        return [
+            err / max(scale, floor) if max(scale, floor) > 0 else err
+            for err, scale in self.expr_rel
+        ]
+
     def logit(self, read: torch.Tensor):
         return read @ tensor(self.b.matrix(W_U)).T
 
@@ -112,7 +120,7 @@ class LogitStream:
         path = self.paths[-1]
         got = self.constant()
         if self.selected is None or path in self.selected:
-            want = self.run.model._constant_logits().expand_as(got)
+            want = self.run.model.constant_logits().expand_as(got)
             err = (got - want).abs().amax().reshape(1)
             size = want.abs().amax().reshape(1)
             self.constant_error = (err, size)

@@ -95,15 +95,16 @@ class Run:
         for message in stream.failures.as_tuple():
             failures.add(message)
         unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
-        fields = {"exprs": len(stream.expr_paths), "expr_rel": worst(stream.expr_rel)}
-        fields |= self._expr_failures(stream.expr_rel, failures)
+        bound = self.logit_bound(stream, last, unembed)
+        expr_rel = stream.expr_rels(bound)
+        fields = {"exprs": len(stream.expr_paths), "expr_rel": worst(expr_rel)}
+        fields |= self._expr_failures(expr_rel, failures)
         if per_term:
             whole = self._final_size()
             worst_term = stream.term_worst(whole, stream.stream_bound(last))
             fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
             fields |= {"checked": stream.checked, "checked_how": stream.how}
             self.term_problems(worst_term, failures)
-        bound = self.logit_bound(stream, last, unembed)
         if hold:
             fields |= self.rule_based(
                 factored_logits(arch), "ta.expand(ta.logits(arch))",
@@ -218,13 +219,15 @@ class Run:
             "millisecond a term)"
         )
 
-    def expr_error(self, key, value, failures) -> float:
-        """The printed expression of ``key`` evaluated against the stacks' ``value``, relative to
-        the larger of both and the logits' size."""
+    def expr_error(self, key, value, failures) -> tuple[float, float]:
+        """``(abs error, scale)`` of the printed expression of ``key`` evaluated against the
+        stacks' ``value``; ``scale`` is the larger of both's and the logits' size (the caller
+        divides by the larger of it and the rounding floor, known once every term is summed)."""
         got = self.evaluate(key.expr)
         want = np.asarray(value.numpy() if isinstance(value, torch.Tensor) else value)
         what = f"the expression of term {cmp.name(key)}"
-        return self.compare(got, want, self.logit_scale, failures, None, what)[1]
+        scale = cmp.scale(want, want, self.logit_scale)
+        return self.compare(got, want, self.logit_scale, failures, None, what)[0], scale
 
     def _expr_failures(self, rels, failures) -> dict:
         if any(not np.isfinite(r) for r in rels):

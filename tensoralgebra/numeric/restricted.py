@@ -51,7 +51,7 @@ def final_streams(model, frozen, paths, before: int | None = None) -> torch.Tens
 
 def _through_layer(model, layer, index, x, paths, scale, pattern) -> torch.Tensor:
     """The streams after layer ``index``: the paths through head ``h`` of it carry only that
-    head's output (``layer.output(..., only=h, biases=False)``, the model's own code), the
+    head's output (:func:`_head_output`, the model's own weights), the
     paths from its constant source add its constant output, the others pass unchanged."""
     out = x.clone()
     by_head: dict[int, list[int]] = {}
@@ -64,12 +64,21 @@ def _through_layer(model, layer, index, x, paths, scale, pattern) -> torch.Tenso
             constant.append(i)
     for head, rows in by_head.items():
         read = model.read_frozen(x[rows], layer.ln_w, scale)
-        out[rows] = layer.output(read, pattern, only=head, biases=False)
+        out[rows] = _head_output(layer, read, pattern, head)
     if constant:
         ln_b = layer.ln_b if layer.ln_b is not None else torch.zeros(x.shape[-1], dtype=x.dtype)
         zero = torch.zeros_like(x[constant]) + ln_b
         out[constant] = x[constant] + layer.output(zero, pattern)
     return out
+
+
+def _head_output(layer, read: torch.Tensor, pattern: torch.Tensor, head: int) -> torch.Tensor:
+    """Head ``head``'s output alone, no biases, from its slices of the layer's ``W_V``
+    [n_heads, d_head, d_model] and ``W_O`` [n_heads, d_model, d_head]: ``A^h x W_V^{hT} W_O^{hT}``
+    [n, batch, seq, d_model] for ``read`` [n, batch, seq, d_model] and ``pattern``
+    [batch, n_heads, seq, seq]. What ``layer.output(read, pattern, only=head, biases=False)``
+    gives, without computing and masking the other heads' values."""
+    return pattern[:, head] @ (read @ layer.W_V[head].T) @ layer.W_O[head].T
 
 
 def _sources(model, ids: torch.Tensor, paths) -> torch.Tensor:

@@ -6,7 +6,8 @@ through one head, virtual). A score term is a pair of a query side and a key sid
 both sides' sources and orders (the orders say its kind: none, Q-, K- or QK-composition). A
 sample holds at least one term of every stratum and, for every head on a path, a term whose path
 (or query side, or key side) goes through it; the rest of the budget is spread over the strata in
-proportion to their sizes.
+proportion to their sizes. A budget smaller than the strata and heads need is exceeded (every
+stratum and head gets its term); the report gives the exact count.
 
 >>> import tensoralgebra as ta
 >>> arch = ta.Architecture(heads=(2, 2))
@@ -103,9 +104,9 @@ def pick_paths(paths: list, budget: int, seed: int) -> list[int] | None:
     strata, heads = _strata(paths)
     chosen = {int(rng.choice(m)) for m in strata.values()}
     chosen |= {int(rng.choice(m)) for m in heads.values()}
-    room = budget - len(chosen)
+    room = max(0, budget - len(chosen))  # the strata and heads may need more than the budget
     for members in strata.values():
-        quota = int(room * len(members) // n)
+        quota = room * len(members) // n
         free = np.setdiff1d(members, list(chosen))
         chosen.update(int(i) for i in rng.permutation(free)[:quota])
     if len(chosen) < budget:  # rounding left some room: fill it from every path
@@ -130,7 +131,7 @@ def pick_pairs(q_paths: list, k_paths: list, budget: int, seed: int) -> np.ndarr
         chosen.add(int(rng.choice(members)) * nk + int(rng.integers(nk)))
     for members in k_heads.values():
         chosen.add(int(rng.integers(nq)) * nk + int(rng.choice(members)))
-    room = budget - len(chosen)
+    room = max(0, budget - len(chosen))
     for qs in q_strata.values():
         for ks in k_strata.values():
             quota = room * len(qs) * len(ks) // (nq * nk)

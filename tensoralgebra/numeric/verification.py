@@ -89,7 +89,8 @@ def verify(
 
     ``term_budget``: per quantity (the logits, one head's scores), every term is checked
     against its restricted pass when there are at most this many, else a stratified sample of
-    this many drawn from ``sample_seed`` (every order, kind, head and source); each check's
+    this many drawn from ``sample_seed`` (every order, kind, head and source, each at least once,
+    even where that takes more than ``term_budget``); each check's
     ``checked`` and ``checked_how`` say which. The sums of all terms are always exact and
     complete.
     """
