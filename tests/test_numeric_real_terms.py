@@ -288,10 +288,14 @@ def test_verify_checks_every_kind_of_term_and_notes_those_constant_along_keys():
     scores = by_name["scores L1H0"]
     assert scores.terms == ta.count_score_paths(arch, 1, 0) == scores.exprs == scores.expanded
     constant = sum(t.constant_along_keys for t in ta.score_paths(arch, 1, 0))
-    assert constant and (
-        f"{constant} of the {scores.terms} terms are constant along keys: the softmax ignores "
-        "them, so they cannot change the pattern (checked like the others)"
-    ) in scores.notes
+    assert (
+        constant
+        and (
+            f"{constant} of the {scores.terms} terms are constant along keys: the softmax ignores "
+            "them, so they cannot change the pattern (checked like the others)"
+        )
+        in scores.notes
+    )
     assert max(c.term_rel for c in report.checks if c.term_rel is not None) <= REL
 
 
