@@ -54,7 +54,7 @@ class LogitStream:
         self.selected = None if picked is None else {self.paths[i] for i in picked}
         self.checked = len(self.paths) if picked is None else len(picked)
         self.how = describe(self.checked, len(self.paths), run.seed) if per_term else None
-        expr = cmp.sample(list(range(len(self.paths))), run.expr_limit)
+        expr = cmp.sample(range(len(self.paths)), run.expr_limit)
         self.expr_paths = {self.paths[i] for i in expr}
         self.held = {} if hold else None
         self.failures, self.worst, self.expr_rel = Messages(), [], []

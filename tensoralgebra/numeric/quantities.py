@@ -138,7 +138,7 @@ class Run:
     def layer_scores(self, layer, side_top, top, per_term) -> list[Check]:
         """The checks of every head of ``layer``: the sides streamed once for all of them."""
         pairs, how, (nq, nk) = plan(self, layer, side_top, per_term)
-        expr_codes = cmp.sample(list(range(nq * nk)), self.expr_limit) if nq * nk else []
+        expr_codes = list(cmp.sample(range(nq * nk), self.expr_limit))  # never a list of every code
         rule = count_terms(factored_scores(self.arch, layer, 0)) <= self.expansion_limit
         need_all = (per_term and pairs is None) or rule
         wanted = set()

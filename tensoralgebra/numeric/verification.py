@@ -5,9 +5,13 @@ forward pass frozen:
 
 - the sum of all terms (computed with shared prefixes, :mod:`~tensoralgebra.numeric.stacks`)
   against the forward pass: the logits, or the head's recorded (unscaled, pre-mask) scores;
-- every term against the forward pass restricted to its path (``model.record(..., keep=path)``);
-  a score term ``(q, k)`` against the head's conventional Q/K projections of the streams that
-  the restricted passes of ``q`` and ``k`` feed into its layer;
+- every term (up to ``term_budget`` per quantity, a stratified sample beyond) against the forward
+  pass restricted to its path (what ``model.record(..., keep=path)`` computes, many paths in one
+  batched pass: :mod:`~tensoralgebra.numeric.restricted`), a logit term in the residual stream
+  as the unembedding reads it (:mod:`~tensoralgebra.numeric.logit_check`); a score term
+  ``(q, k)`` through its sides, the head's conventional Q/K projections of the streams that the
+  restricted passes of ``q`` and ``k`` feed into its layer, with a bound on each term's error
+  (:mod:`~tensoralgebra.numeric.score_check`);
 - the printed expression of each term (all of them, or an evenly spaced sample of
   ``expr_limit``), evaluated symbol by symbol, against the same value;
 - the rule-based expansion itself (``ta.expand`` of the factored logits or scores, up to
@@ -16,7 +20,8 @@ forward pass frozen:
 - for ``k`` below the top order, the terms of order ≤ k against the order-by-order ablated pass
   (``keep_order=k``); with ``max_order`` the sums are checked against that pass too.
 
-A value that is NaN or infinite anywhere (forward pass, term, sum) fails its check, saying where.
+Terms are streamed in chunks and never all held (docs/large-models.md). A value that is NaN or
+infinite anywhere (forward pass, term, sum) fails its check, saying where.
 With ``expansion=expr`` only that expression is checked (see :func:`verify`).
 
 >>> import tensoralgebra as ta
@@ -69,8 +74,8 @@ def verify(
 
     ``max_order``: only paths of order ≤ it (each side of a score term likewise). ``trace``: the
     forward pass to check against (default: a fresh one); pass one recorded earlier to check that
-    the model still computes it. ``per_term=False`` skips the one restricted forward pass per
-    logit path. ``tolerance``: relative, by default
+    the model still computes it. ``per_term=False`` skips the checks of terms one by one
+    against their restricted passes. ``tolerance``: relative, by default
     :data:`~tensoralgebra.numeric.report.TOLERANCE` of the model's dtype. Errors are relative to
     the size of what is compared, and at least to the size rounding errors scale with:
     ``||W_U||_2 max_i Σ_p |r_{p,i}|`` for logits and ``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²`` for
