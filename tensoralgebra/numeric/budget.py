@@ -119,22 +119,33 @@ def held_sides(arch: Architecture, top: int | None, per_term: bool, budget: int,
         elif n * n <= max(budget, limits["expansion_limit"]):
             m = n
         else:
-            m = min(n, 2 * (budget + limits["expr_limit"]))
+            m = min(n, 2 * (max(budget, _strata_need(arch, layer, top)) + limits["expr_limit"]))
         most = max(most, m)
     return most
 
 
+def _strata_need(arch: Architecture, layer: int, top: int | None) -> int:
+    """At most how many pairs a stratified sample of a layer-``layer`` head's score terms takes
+    whatever the budget: a pair per two strata of sides (source and order) and per head on
+    either side (:mod:`~tensoralgebra.numeric.term_sample`)."""
+    last = layer if top is None else min(top, layer)
+    sources = len(arch.sources) + (layer if arch.biases else 0) + 2  # + positions, own constant
+    return (sources * (last + 1)) ** 2 + 2 * sum(arch.heads[:layer])
+
+
 def verify_bytes(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, limits=None) -> int:
     """The bytes ``verify`` holds at once, at most, streaming: one layer's held side streams
-    (from the stacks and the restricted passes, and one head's Q and K sides of both: six
-    copies), the logits' sums by order, a few logits [batch, seq, d_vocab], and the chunks
+    (from the stacks and the restricted passes, d_model wide, and one head's query and key sides
+    of both with their differences, d_head wide in real architectures, d_model in idealised ones),
+    the logits' sums by order, a few logits [batch, seq, d_vocab], and the chunks
     (:func:`verify_chunks`, a sixteenth of the budget each at most). ``sizes``: batch, seq,
     d_model, d_vocab, itemsize and max_bytes."""
     limits = limits or {"expr_limit": 256, "expansion_limit": 4096}
     batch, seq, d_model, d_vocab = (sizes[k] for k in ("batch", "seq", "d_model", "d_vocab"))
     stream = batch * seq * d_model
     last = arch.n_layers if top is None else top
-    held = 6 * held_sides(arch, top, per_term, budget, limits) * stream
+    side = d_model if arch.is_idealised else sizes.get("d_head", d_model)
+    held = held_sides(arch, top, per_term, budget, limits) * batch * seq * (2 * d_model + 6 * side)
     fixed = (last + 2) * stream + 4 * batch * seq * d_vocab
     chunk, block = verify_chunks(sizes, arch.n_layers, sizes["max_bytes"])
     chunks = (arch.n_layers + 4) * chunk * stream + 4 * block * block * batch * seq * seq

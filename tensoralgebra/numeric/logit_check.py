@@ -65,7 +65,8 @@ class LogitStream:
         shape = (self.top + 1, batch, seq, d_model)
         self.sums = torch.zeros(shape, dtype=run.torch_dtype)
         self.norms = torch.zeros(shape[:-1], dtype=torch.float64)
-        chunks = stacks.regroup(b, stacks.path_streams(b, max_order=self.top, chunk=run.chunk))
+        chunks = stacks.path_streams(b, max_order=self.top, chunk=run.chunk)
+        chunks = stacks.regroup(b, chunks, run.chunk)  # never more than run.chunk paths at once
         for paths, stack in chunks:
             read = tensor(stacks.read(b, stack, None))
             bad = first_bad(read)

@@ -35,7 +35,10 @@ def head_sides(model, frozen, paths, streams, layer: int, head: int, side: str) 
             if streams is None:
                 streams = final_streams(model, frozen, [paths[i] for i in stream], layer)
             scale = model.frozen_scale(frozen, layer)
-            out[stream] = model.read_frozen(streams, attention.ln_w, scale) @ W[head].T
+            for start in range(0, len(stream), _ROWS):  # the read streams [.., d_model] by parts
+                rows = stream[start : start + _ROWS]
+                read = model.read_frozen(streams[start : start + _ROWS], attention.ln_w, scale)
+                out[rows] = read @ W[head].T
         for i, path in enumerate(paths):
             if path.source in own:
                 x = torch.zeros(batch, seq, d_model, dtype=W.dtype)
@@ -44,6 +47,10 @@ def head_sides(model, frozen, paths, streams, layer: int, head: int, side: str) 
             elif _positions(model, path):
                 out[i] = model.W_pos.T[:seq].expand(batch, seq, d_model) @ W[head].T
         return out
+
+
+#: Streams read through the LayerNorm at once (the read copies are d_model wide, the sides d_head).
+_ROWS = 256
 
 
 def _positions(model, path) -> bool:
