@@ -63,7 +63,10 @@ def test_sampled_and_full_verify_agree_on_which_terms_fail(data):
         for module in (logit_check, score_check):
             mp.setattr(module, "final_streams", broken_streams(module.final_streams, broken))
         full = failing(ta.verify(model, TOKENS))
-        sampled = failing(ta.verify(model, TOKENS, term_budget=budget, sample_seed=seed))
+        sampled = ta.verify(
+            model, TOKENS, term_budget=budget, sample_seed=seed, expansion_limit=0
+        )  # only the sampled sides held
+        sampled = failing(sampled)
     assert "logits" in full
     assert set(sampled) == set(full)
     names = {str(p) for p in broken}
@@ -212,3 +215,11 @@ def test_the_cli_prints_how_terms_were_checked(capsys):
     out = capsys.readouterr().out
     assert "per-term: a stratified sample of 8 of 9 (seed 2)" in out
     assert "per-term: all 1" in out  # the scores of L0's heads: 1 term each, within the budget
+
+
+def test_a_sample_holds_only_the_sides_it_checks():
+    model = small_model((2, 2, 2), 4, normalization="LN", biases=True)
+    report = ta.verify(model, TOKENS, term_budget=40, expansion_limit=0, expr_limit=4)
+    assert report.ok, report.table()
+    last = {c.name: c for c in report.checks}["scores L2H1"]
+    assert last.checked < last.terms and last.checked_how.startswith("a stratified sample")

@@ -135,11 +135,10 @@ def check_head(run, sides: LayerSides, head: int, pairs, bar, floor: float, whol
     the whole scores and ``floor``, which bounds every term's size."""
     hs = HeadSides(sides, head)
     nq, nk = len(sides.q_paths), len(sides.k_paths)
-    rows_q, rows_k = (
-        torch.from_numpy(sides.rows(range(nq))),
-        torch.from_numpy(sides.rows(range(nk))),
-    )
-    if pairs is not None:  # only the sampled sides are held: map the others to row 0, unused
+    if pairs is None:
+        rows_q = torch.from_numpy(sides.rows(range(nq)))
+        rows_k = torch.from_numpy(sides.rows(range(nk)))
+    else:  # only the sampled sides are held: the others map to row 0, never looked up
         rows_q, rows_k = _held_rows(sides, nq, pairs // nk), _held_rows(sides, nk, pairs % nk)
     norms = side_norms(hs)
     total = nq * nk if pairs is None else len(pairs)
