@@ -8,7 +8,15 @@ For (L, H) = (3, 8), d_model 64, d_head 8, seq 32, batch 1:
   final product; it is compared with numpy's GEMM FLOP/s on a 1024³ product in the same run;
 - the same terms one by one with ``ta.evaluate`` on each term's expression (timed on an evenly
   spaced sample and scaled to all terms): the naive loop the stacks replace;
-- the logit terms (729) likewise, stacks against a per-term loop.
+- the logit terms (729) likewise, stacks against a per-term loop;
+- ``ta.verify`` with every term checked at (L, H) = (4, 4) and (5, 4), d_model 32, d_head 8,
+  d_vocab 50, seq 16, batch 2 (what ``tensoralgebra verify --heads 5x4 --d-model 32 --d-head 8
+  --d-vocab 50 --n-ctx 16`` runs), against the floor for "every term computed": every logit term
+  and every head's every score term evaluated once with the stacks. The ratio of the two, the
+  same without the symbolic checks (``expansion_limit=0, expr_limit=0``: no ``ta.expand`` of
+  up to 4,096 terms per quantity, no printed expressions evaluated symbol by symbol, whose cost
+  per term is Python's), and the process's peak resident memory during verify (sampled from
+  ``/proc/self/statm``).
 
 Run: ``python benchmarks/verify.py``.
 """
@@ -25,12 +33,15 @@ import threads  # first: sizes the thread pools before numpy and torch load
 
 THREADS = threads.choose(__doc__.splitlines()[0])
 
+import threading
+
 import numpy as np
 
 import tensoralgebra as ta
 from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.evaluation import Evaluator
+from tensoralgebra.symbols import W_QK
 
 L, H, D_MODEL, D_HEAD, SEQ, D_VOCAB = 3, 8, 64, 8, 32, 512
 LAYER, HEAD, REPEATS, SAMPLE = 2, 0, 5, 200
@@ -95,6 +106,87 @@ def main() -> None:
     print(
         f"  stacks {ours * 1e3:.1f} ms, per-term loop {loop * 1e3:.0f} ms "
         f"-> speed-up {loop / ours:.0f}×"
+    )
+
+    for heads in ((4,) * 4, (4,) * 5):
+        verify_against_floor(heads)
+
+
+SCALE = {"d_model": 32, "d_head": 8, "d_vocab": 50, "n_ctx": 16}
+
+
+def every_term_once(model, tokens) -> int:
+    """Every logit term and every head's every score term evaluated once with the stacks (the
+    sides of a layer's heads built once, their products in blocks of 128 × 128 sides so memory
+    stays small): the floor for a check of every term. Returns how many terms."""
+    trace = model.run(tokens)
+    b = Bindings(model, trace)
+    n = sum(len(paths) for paths, _ in stacks.logit_terms(b))
+    arch = model.architecture
+    for layer in range(arch.n_layers):
+        sides = [stack for _, stack in stacks.regroup(b, stacks.path_streams(b, layer))]
+        stack = np.concatenate(sides)
+        for head in range(arch.heads[layer]):
+            query = stack @ b.matrix(W_QK((layer, head)))
+            for i in range(0, len(stack), 128):
+                for j in range(0, len(stack), 128):
+                    stacks.block_product(b.ops, query[i : i + 128], stack[j : j + 128])
+            n += len(stack) ** 2
+    return n
+
+
+class PeakRSS:
+    """The process's largest resident set size while the block runs, sampled every 5 ms."""
+
+    def __enter__(self):
+        self.peak, self.running = _rss(), True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def verify_against_floor(heads) -> None:
+    arch = ta.Architecture(heads=heads)
+    model = ta.AttentionOnlyTransformer(ta.Weights.random(arch, **SCALE, seed=0))
+    tokens = np.random.default_rng(0).integers(0, SCALE["d_vocab"], size=(2, SCALE["n_ctx"]))
+    start = time.perf_counter()
+    n = every_term_once(model, tokens)
+    floor = time.perf_counter() - start
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        report = ta.verify(model, tokens)
+        ours = time.perf_counter() - start
+    assert report.ok, report.table()
+    start = time.perf_counter()
+    ta.verify(model, tokens, expansion_limit=0, expr_limit=0)
+    streamed = time.perf_counter() - start
+    checked = sum(c.checked or 0 for c in report.checks)
+    every = all(c.checked == c.terms for c in report.checks if c.checked is not None)
+    print(f"verify {len(heads)}x{heads[0]}, d_model 32, d_head 8, d_vocab 50, seq 16, batch 2:")
+    print(f"  every term once with the stacks ({n:,} terms): {floor:.1f} s")
+    print(
+        f"  verify, {checked:,} terms checked one by one ({'all' if every else 'a sample'}): "
+        f"{ours:.1f} s -> ratio {ours / floor:.1f}× (goal ≤ 5×); "
+        f"peak RSS {rss.peak / 2**30:.2f} GB (goal ≤ 1 GB)"
+    )
+    print(
+        f"  of which the streamed checks (sums, every term against its restricted pass; "
+        f"expansion_limit=0, expr_limit=0): {streamed:.1f} s -> ratio {streamed / floor:.1f}×"
     )
 
 

@@ -245,10 +245,10 @@ def test_verify_refuses_a_run_over_the_budget_with_an_order_that_fits():
     )
     tokens = np.zeros((4, 16), dtype=int)
     with pytest.raises(ta.ExpansionLimitError) as caught:
-        ta.verify(model, tokens, max_bytes=2_000_000)
+        ta.verify(model, tokens, max_bytes=500_000)
     error = caught.value
     assert error.option == "max_order" and "over the memory budget" in error.reason
-    assert ta.verify(model, tokens, max_order=error.value, max_bytes=2_000_000).ok
+    assert ta.verify(model, tokens, max_order=error.value, max_bytes=500_000).ok
 
 
 def test_accepted_lookalikes_of_refused_input():

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 
 import tensoralgebra as ta
+from tensoralgebra import validation
 from tensoralgebra.cli import models, options, output
+from tensoralgebra.numeric.budget import TERM_BUDGET
 from tensoralgebra.paths import check_order
 
 #: Sequences verified at once.
@@ -37,6 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     models.add_model_options(parser, "verify")
     options.add_max_order(parser)
     options.add_format(parser)
+    parser.add_argument(
+        "--term-budget",
+        type=int,
+        default=TERM_BUDGET,
+        help="per quantity, check every term against its restricted pass when there are at "
+        f"most this many, else a stratified sample of this many (default {TERM_BUDGET:,})",
+    )
+    parser.add_argument(
+        "--sample-seed",
+        type=int,
+        default=0,
+        help="the seed the sample of terms is drawn from (default 0)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -46,9 +61,17 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None and (args.heads is not None or args.layers is not None):
         # A bad --max-order is refused before any weights are drawn.
         check_order(options.architecture_from_args(args), args.max_order, "--max-order")
+    validation.positive_integer(args.term_budget, "--term-budget")
+    validation.seed(args.sample_seed, "--sample-seed")
     model, tokens = models.model_from_args(args, "verify", BATCH)
     check_order(model.weights.architecture, args.max_order, "--max-order")
-    report = ta.verify(model, tokens, args.max_order)
+    report = ta.verify(
+        model,
+        tokens,
+        args.max_order,
+        term_budget=args.term_budget,
+        sample_seed=args.sample_seed,
+    )
     if args.format == "json":
         output.emit_json(report.to_json())
     else:

@@ -14,6 +14,7 @@ the weights would take 8,000 bytes, over the memory budget of 100 bytes; d_vocab
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from tensoralgebra.architecture import Architecture
@@ -88,37 +89,94 @@ def paths_into(arch: Architecture, layer: int, top: int | None) -> int:
     return sum(count_logit_paths(before, order=k) for k in range(last + 1))
 
 
-def verify_bytes(arch: Architecture, top: int | None, per_term: bool, sizes: dict) -> int:
-    """The bytes ``verify`` holds at once, at most: every logit term's value [batch, seq,
-    d_vocab], with ``per_term`` every path's restricted residual streams, one head's score terms
-    [batch, seq, seq] and their restricted scores, and a chunk of path streams. ``sizes``: batch,
-    seq, d_model, d_vocab, itemsize."""
+#: Default ``term_budget`` of ``verify``: the most terms of one quantity checked one by one
+#: (beyond it, a stratified sample of this many). Every score term of a 5-layer, 4-head model
+#: (390,625 for a last-layer head) is within it.
+TERM_BUDGET = 2**19
+
+
+def verify_chunks(sizes: dict, n_layers: int, max_bytes: int) -> tuple[int, int]:
+    """``(chunk, block)``: the most paths ``verify`` streams at once (a stack of them is held a
+    few times per layer deep) and the most sides a block product of score terms takes per
+    axis, both sized to a sixteenth of ``max_bytes``."""
+    stream = sizes["batch"] * sizes["seq"] * sizes["d_model"] * sizes["itemsize"]
+    pair = sizes["batch"] * sizes["seq"] ** 2 * sizes["itemsize"]
+    chunk = max(1, min(CHUNK, max_bytes // (16 * stream * (n_layers + 4))))
+    block = max(1, min(1024, math.isqrt(max(1, max_bytes // (16 * 4 * pair)))))
+    return chunk, block
+
+
+def held_sides(arch: Architecture, top: int | None, per_term: bool, budget: int, limits) -> int:
+    """The most side streams ``verify`` holds for one layer's per-term checks: every side when
+    all pairs are checked (or the rule-based expansion is), else the sides of the sample."""
+    most = 0
+    for layer in range(arch.n_layers):
+        if not arch.heads[layer]:
+            continue
+        n = paths_into(arch, layer, top)
+        if not per_term:
+            m = min(n, 2 * limits["expr_limit"])
+        elif n * n <= max(budget, limits["expansion_limit"]):
+            m = n
+        else:
+            m = min(n, 2 * (max(budget, _strata_need(arch, layer, top)) + limits["expr_limit"]))
+        most = max(most, m)
+    return most
+
+
+def _strata_need(arch: Architecture, layer: int, top: int | None) -> int:
+    """At most how many pairs a stratified sample of a layer-``layer`` head's score terms takes
+    whatever the budget: a pair per two strata of sides (source and order) and per head on
+    either side (:mod:`~tensoralgebra.numeric.term_sample`)."""
+    last = layer if top is None else min(top, layer)
+    sources = len(arch.sources) + (layer if arch.biases else 0) + 2  # + positions, own constant
+    return (sources * (last + 1)) ** 2 + 2 * sum(arch.heads[:layer])
+
+
+def verify_bytes(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, limits=None) -> int:
+    """The bytes ``verify`` holds at once, at most, streaming: one layer's held side streams
+    (from the stacks and the restricted passes, d_model wide, and one head's query and key sides
+    of both with their differences, d_head wide in real architectures, d_model in idealised ones),
+    the logits' sums by order, a few logits [batch, seq, d_vocab], and the chunks
+    (:func:`verify_chunks`, a sixteenth of the budget each at most). ``sizes``: batch, seq,
+    d_model, d_vocab, itemsize and max_bytes."""
+    limits = limits or {"expr_limit": 256, "expansion_limit": 4096}
     batch, seq, d_model, d_vocab = (sizes[k] for k in ("batch", "seq", "d_model", "d_vocab"))
     stream = batch * seq * d_model
-    paths = paths_into(arch, arch.n_layers, top)
-    held = paths * batch * seq * d_vocab + 3 * min(paths, CHUNK) * stream
-    if per_term:
-        held += paths * (arch.n_layers + 1) * stream
-    heads = 0
-    for layer in range(arch.n_layers):
-        if arch.heads[layer]:
-            n = paths_into(arch, layer, top)
-            restricted = min(n, CHUNK) ** 2 if per_term else 0
-            heads = max(heads, (n * n + restricted) * batch * seq * seq)
-    return sizes["itemsize"] * (held + heads)
+    last = arch.n_layers if top is None else top
+    side = d_model if arch.is_idealised else sizes.get("d_head", d_model)
+    held = held_sides(arch, top, per_term, budget, limits) * batch * seq * (2 * d_model + 6 * side)
+    fixed = (last + 2) * stream + 4 * batch * seq * d_vocab
+    chunk, block = verify_chunks(sizes, arch.n_layers, sizes["max_bytes"])
+    chunks = (arch.n_layers + 4) * chunk * stream + 4 * block * block * batch * seq * seq
+    return sizes["itemsize"] * (held + fixed + chunks)
 
 
-def check_verify(arch: Architecture, top: int | None, per_term: bool, sizes: dict, max_bytes):
-    """Refuse a ``verify`` run over ``max_bytes``, advising a lower ``max_order`` that fits, or
-    else ``per_term=False`` if that fits."""
-    nbytes = verify_bytes(arch, top, per_term, sizes)
+def check_verify(arch, top, per_term, sizes: dict, max_bytes, budget=TERM_BUDGET, limits=None):
+    """Refuse a ``verify`` run over ``max_bytes``, advising a lower ``term_budget`` that fits,
+    else a lower ``max_order``, else ``per_term=False``."""
+    sizes = {**sizes, "max_bytes": max_bytes}
+    nbytes = verify_bytes(arch, top, per_term, sizes, budget, limits)
     if nbytes <= max_bytes:
         return
     last = arch.n_layers if top is None else top
-    fits = [k for k in range(last) if verify_bytes(arch, k, per_term, sizes) <= max_bytes]
-    if fits:
+    fits = [
+        k
+        for k in range(last)
+        if verify_bytes(arch, k, per_term, sizes, budget, limits) <= max_bytes
+    ]
+    lower = (
+        largest_fitting(
+            lambda v: verify_bytes(arch, top, per_term, sizes, v, limits), max_bytes, budget
+        )
+        if per_term
+        else None
+    )
+    if lower is not None:
+        option, value = "term_budget", lower
+    elif fits:
         option, value = "max_order", fits[-1]
-    elif per_term and verify_bytes(arch, top, False, sizes) <= max_bytes:
+    elif per_term and verify_bytes(arch, top, False, sizes, budget, limits) <= max_bytes:
         option, value = "per_term", False
     else:
         option, value = None, None

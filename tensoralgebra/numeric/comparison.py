@@ -89,7 +89,9 @@ def count_logits(arch, top: int) -> int:
     return sum(count_logit_paths(arch, order=k) for k in range(top + 1))
 
 
-def sample(items: list, limit: int) -> list:
+def sample(items, limit: int):
+    """At most ``limit`` evenly spaced items of a sequence (a ``range`` too: nothing is listed
+    but the picks); the sequence itself when it is no longer."""
     if len(items) <= limit:
         return items
     picks = np.linspace(0, len(items) - 1, limit).round().astype(int)

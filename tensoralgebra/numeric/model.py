@@ -275,6 +275,18 @@ class AttentionOnlyTransformer(nn.Module):
             ln_b = layer.ln_b
         return layer.output(torch.zeros_like(like) + ln_b, pattern)
 
+    def constant_logits(self) -> torch.Tensor:
+        """The logits every position gets whatever its stream: the final LayerNorm's bias through
+        ``W_U`` plus ``b_U`` (``c_U``), [d_vocab]; zeros in a model without biases.
+
+        >>> import tensoralgebra as ta
+        >>> model = ta.AttentionOnlyTransformer(ta.Weights.random(
+        ...     ta.Architecture(heads=(1,)), d_model=4, d_head=2, d_vocab=5, n_ctx=3))
+        >>> model.constant_logits().tolist()
+        [0.0, 0.0, 0.0, 0.0, 0.0]
+        """
+        return self._constant_logits()
+
     def _constant_logits(self) -> torch.Tensor:
         """The logits of the final LayerNorm's bias alone, plus ``b_U``: ``c_U`` (or ``b_U``)
         [d_vocab]."""

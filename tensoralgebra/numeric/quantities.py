@@ -1,19 +1,20 @@
 """The checks of one :func:`~tensoralgebra.verify` run, quantity by quantity: the logits (all,
 and up to each order) and each head's scores, or an expression a user gives.
 
-Values compared are the terms' (from the shared-prefix stacks, [batch, seq, d_vocab] for a
-logit term, [batch, seq, seq] for a score term) and the forward pass's (the logits, a head's
-unscaled pre-mask scores, or those of a pass restricted to a path or to an order). Every
+Terms are streamed (:mod:`~tensoralgebra.numeric.logit_check`,
+:mod:`~tensoralgebra.numeric.score_check`): totals are running sums over every term; per-term
+checks against batched path-restricted passes cover every term up to ``term_budget`` per
+quantity, a stratified sample beyond (:mod:`~tensoralgebra.numeric.term_sample`). Every
 comparison also looks for values that are not finite, and names where they are.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr.expand import expand
-from tensoralgebra.expr.indices import Head
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.factored import logits as factored_logits
 from tensoralgebra.numeric import comparison as cmp
@@ -27,15 +28,27 @@ from tensoralgebra.numeric.expansion_check import (
     flat_terms,
     worse,
 )
+from tensoralgebra.numeric.logit_check import (
+    LazyValues,
+    LogitStream,
+    enumerated_logits,
+    logit_values,
+    rule_based_fits,
+)
 from tensoralgebra.numeric.real_symbols import ln_bias
 from tensoralgebra.numeric.report import Check
-from tensoralgebra.numeric.sides import restricted_scores
-from tensoralgebra.paths import LogitPath, count_logit_paths, logit_paths
-from tensoralgebra.scores import ScorePath, count_score_paths, score_paths
+from tensoralgebra.numeric.score_check import (
+    LayerSides,
+    check_head,
+    pair_value,
+    plan,
+    score_path,
+)
+from tensoralgebra.numeric.streamed import tensor
+from tensoralgebra.progress import progress
+from tensoralgebra.scores import count_score_paths, score_paths
 from tensoralgebra.scores import scores as factored_scores
 from tensoralgebra.symbols import W_K, W_Q, W_QK, W_U, W_pos
-
-_NONE = (None, None, None)  # no term compared yet: (rel, abs, name)
 
 
 class Run:
@@ -46,9 +59,15 @@ class Run:
         self.arch = model.architecture
         self.tol, self.expr_limit = tol, limits["expr_limit"]
         self.expansion_limit = limits["expansion_limit"]
+        self.term_budget, self.seed = limits["term_budget"], limits["seed"]
+        self.max_bytes = limits["max_bytes"]
+        self.chunk, self.block = limits["chunk"], limits["block"]
         self.evaluator = Evaluator(bindings)
-        self.streams: dict = {}  # path -> the restricted pass's residual streams
         self.by_order: dict = {}  # k -> the keep_order=k trace
+        self.torch_dtype = torch.float32 if str(bindings.dtype) == "float32" else torch.float64
+        self.final_scale = model.frozen_scale(reference, None)
+        self.logit_scale = 0.0
+        self.worse = worse
 
     # --- the checks ---------------------------------------------------------------------------
 
@@ -56,9 +75,9 @@ class Run:
         """The logits' checks, then every head's."""
         checks = self.logits(top, per_term)
         for layer in range(self.arch.n_layers):
-            side_top = None if top is None else min(top, layer)
-            for head in range(self.arch.heads[layer]):
-                checks.append(self.scores(layer, head, side_top, top, per_term))
+            if self.arch.heads[layer]:
+                side_top = None if top is None else min(top, layer)
+                checks.extend(self.layer_scores(layer, side_top, top, per_term))
         return checks
 
     def logits(self, top: int | None, per_term: bool) -> list[Check]:
@@ -67,65 +86,159 @@ class Run:
         want = self.reference.logits if top is None else self.ablated(top).logits
         name = "logits" if top is None else f"logits order≤{top}"
         self.forward_problems(arch.n_layers, want, f"the forward pass's {name}", failures)
-        values = self.logit_values(top, failures)
-        bound = self.logit_bound(top)
-        fields = self.logit_terms(values, want, bound, failures) if per_term else {}
-        sampled = cmp.sample(list(values), self.expr_limit)
-        fields |= self.exprs([(p, values[p]) for p in sampled], want, bound, failures)
-        fields |= self.rule_based(
-            factored_logits(arch), "ta.expand(ta.logits(arch))", lambda: logit_paths(arch),
-            (values, want, bound), failures, notes,
-        )  # fmt: skip
-        errors = self.compare(cmp.total(values), want, bound, failures, None)
+        hold = rule_based_fits(self, top)
+        stream = LogitStream(self, top, per_term, hold)
+        self.logit_scale = float(np.max(np.abs(want), initial=0.0))
+        with progress(stream.checked if per_term else None, "logit terms", unit="term") as bar:
+            stream.walk(bar)
+            stream.constant_check(bar)
+        for message in stream.failures.as_tuple():
+            failures.add(message)
+        unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
+        bound = self.logit_bound(stream, last, unembed)
+        expr_rel = stream.expr_rels(bound)
+        fields = {"exprs": len(stream.expr_paths), "expr_rel": worst(expr_rel)}
+        fields |= self._expr_failures(expr_rel, failures)
+        if per_term:
+            whole = self._final_size()
+            worst_term = stream.term_worst(whole, stream.stream_bound(last))
+            fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
+            fields |= {"checked": stream.checked, "checked_how": stream.how}
+            self.term_problems(worst_term, failures)
+        if hold:
+            fields |= self.rule_based(
+                factored_logits(arch), "ta.expand(ta.logits(arch))",
+                lambda: _logit_paths(arch), (logit_values(stream), want, bound), failures, notes,
+            )  # fmt: skip
+        else:
+            self._skipped(count_terms(factored_logits(arch)), "ta.expand(ta.logits(arch))", notes)
+        if fields.get("term_abs") is not None:
+            notes.add(
+                "terms compared in the residual stream as the unembedding reads it: their "
+                f"logits differ by at most ||W_U||_2 = {unembed:.3g} times the stream error, "
+                f"≤ {unembed * fields['term_abs']:.3g}"
+            )
+        errors = self.compare(stream.total(last).numpy(), want, bound, failures, None)
         expected = cmp.count_logits(arch, last)
-        checks = [self.check(name, len(values), expected, errors, fields, failures, notes)]
+        n = len(stream.paths)
+        checks = [self.check(name, n, expected, errors, fields, failures, notes)]
         for k in range(last):
-            kept = {p: v for p, v in values.items() if p.order <= k}
             want = self.ablated(k).logits
-            bound = self.logit_bound(k)
             failures = Messages()
+            got = stream.total(k).numpy()
             errors = self.compare(
-                cmp.total(kept), want, bound, failures, f"the order≤{k} pass's logits"
-            )
+                got, want, self.logit_bound(stream, k, unembed), failures,
+                f"the order≤{k} pass's logits",
+            )  # fmt: skip
             expected = cmp.count_logits(arch, k)
-            checks.append(
-                self.check(f"logits order≤{k}", len(kept), expected, errors, {}, failures)
-            )
+            kept = sum(len(p.heads) <= k for p in stream.paths)
+            checks.append(self.check(f"logits order≤{k}", kept, expected, errors, {}, failures))
         return checks
 
-    def scores(self, layer, head, side_top, top, per_term) -> Check:
+    def layer_scores(self, layer, side_top, top, per_term) -> list[Check]:
+        """The checks of every head of ``layer``: the sides streamed once for all of them."""
+        pairs, how, (nq, nk) = plan(self, layer, side_top, per_term)
+        expr_codes = list(cmp.sample(range(nq * nk), self.expr_limit))  # never a list of every code
+        rule = count_terms(factored_scores(self.arch, layer, 0)) <= self.expansion_limit
+        need_all = (per_term and pairs is None) or rule
+        wanted = set()
+        for code in [*([] if pairs is None else pairs), *expr_codes]:
+            wanted.update((int(code) // nk, int(code) % nk))
+        sides = LayerSides(self, layer, side_top, need_all, wanted)
+        sides.walk()
+        return [
+            self.scores(sides, head, top, per_term, (pairs, how, expr_codes, rule))
+            for head in range(self.arch.heads[layer])
+        ]
+
+    def scores(self, sides, head, top, per_term, plan_) -> Check:
+        pairs, how, expr_codes, rule = plan_
+        layer, side_top = sides.layer, sides.side_top
         failures, notes = Messages(), Messages()
         want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
-        bound = self.score_bound(layer, head, side_top)
         what = f"the forward pass's scores of L{layer}H{head}"
         self.forward_problems(layer, want, what, failures)
-        values, worst_term = self.score_values(
-            layer, head, side_top, per_term, want, bound, failures
-        )
-        official = list(score_paths(self.arch, layer, head, side_top))
-        found = [(t, values[t]) for t in official if t in values]
-        constant = sum(t.constant_along_keys for t in official)
-        if constant:
-            notes.add(
-                f"{constant} of the {len(official)} terms are constant along keys: the softmax "
-                "ignores them, so they cannot change the pattern (checked like the others)"
+        if sides.bad is not None:
+            failures.add(f"side {sides.bad}: a value is not finite")
+        bound = self.score_bound(sides, head)
+        whole = float(np.max(np.abs(want), initial=0.0))
+        nq, nk = len(sides.q_paths), len(sides.k_paths)
+        total = (nq * nk if pairs is None else len(pairs)) if per_term else None
+        with progress(total, f"score terms L{layer}H{head}", unit="term") as bar:
+            hs, worst_term, checked = check_head(
+                self, sides, head, pairs if per_term else np.zeros(0, np.int64), bar, bound, whole
             )
-        fields = self.exprs(cmp.sample(found, self.expr_limit), want, bound, failures)
+        fields = {}
         if per_term:
             fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
+            fields |= {"checked": checked, "checked_how": how}
             self.term_problems(worst_term, failures)
-        fields |= self.rule_based(
-            factored_scores(self.arch, layer, head),
-            f"ta.expand(ta.scores(arch, {layer}, {head}))",
-            lambda: score_paths(self.arch, layer, head),
-            (values, want, bound), failures, notes,
-        )  # fmt: skip
+            if checked:
+                notes.add(
+                    "terms checked through their sides: a term's error is at most "
+                    "||q - q'|| ||k|| + ||q'|| ||k - k'|| (q, k its stacks' query and key sides, "
+                    "q', k' the restricted passes'), the figure reported; terms whose bound is "
+                    "over the tolerance are computed both ways and compared entry by entry"
+                )
+        pairs_ = [(int(c) // nk, int(c) % nk) for c in expr_codes]
+        exprs = [(score_path(sides, head, i, j), pair_value(hs, i, j)) for i, j in pairs_]
+        fields |= self.exprs(exprs, want, bound, failures)
+        terms = len(sides.q_paths) * nk
+        constant = sum(_constant_key(p) for p in sides.k_paths)
+        if constant:
+            notes.add(
+                f"{constant * len(sides.q_paths)} of the {terms} terms are constant along keys: "
+                "the softmax ignores them, so they cannot change the pattern (checked like the "
+                "others)"
+            )
+        factored = factored_scores(self.arch, layer, head)
+        label = f"ta.expand(ta.scores(arch, {layer}, {head}))"
+        if rule:
+            fields |= self.rule_based(
+                factored, label, lambda: score_paths(self.arch, layer, head),
+                (self.score_values(sides, hs, head), want, bound), failures, notes,
+            )  # fmt: skip
+        else:
+            self._skipped(count_terms(factored), label, notes)
         expected = count_score_paths(self.arch, layer, head, max_order=side_top)
-        terms = len(found) if len(found) == len(values) else -len(values)  # mismatch: never ok
-        errors = self.compare(cmp.total(values), want, bound, failures, None)
+        errors = self.compare(hs.total().numpy(), want, bound, failures, None)
         return self.check(
             f"scores L{layer}H{head}", terms, expected, errors, fields, failures, notes
         )
+
+    def score_values(self, sides, hs, head) -> LazyValues:
+        nq, nk = len(sides.q_paths), len(sides.k_paths)
+        keys = {score_path(sides, head, i, j): (i, j) for i in range(nq) for j in range(nk)}
+        return LazyValues(keys, lambda key: pair_value(hs, *keys[key]))
+
+    def _skipped(self, count, what, notes) -> None:
+        notes.add(
+            f"the rule-based expansion was not checked: {what} has {count:,} terms, over "
+            f"expansion_limit={self.expansion_limit:,} (or its values over a quarter of the "
+            "memory budget; raise it to check them: expanding and evaluating takes about half a "
+            "millisecond a term)"
+        )
+
+    def expr_error(self, key, value, failures) -> tuple[float, float]:
+        """``(abs error, scale)`` of the printed expression of ``key`` evaluated against the
+        stacks' ``value``; ``scale`` is the larger of both's and the logits' size (the caller
+        divides by the larger of it and the rounding floor, known once every term is summed)."""
+        got = self.evaluate(key.expr)
+        want = np.asarray(value.numpy() if isinstance(value, torch.Tensor) else value)
+        what = f"the expression of term {cmp.name(key)}"
+        scale = cmp.scale(want, want, self.logit_scale)
+        return self.compare(got, want, self.logit_scale, failures, None, what)[0], scale
+
+    def _expr_failures(self, rels, failures) -> dict:
+        if any(not np.isfinite(r) for r in rels):
+            failures.add("the expression of a term: a value is not finite")
+        return {}
+
+    def _final_size(self) -> float:
+        """``max_i ||read(x)_i||`` of the forward pass's final stream (what the terms sum to)."""
+        final = tensor(np.array(self.reference.residual[-1]))
+        read = self.model.read_frozen(final, self.model.ln_final_w, self.final_scale)
+        return float(torch.linalg.vector_norm(read, dim=-1).amax()) if read.numel() else 0.0
 
     def given(self, expr, target, top) -> Check:
         """``expr``, an expression of the logits or of one head's scores, against the forward
@@ -163,27 +276,32 @@ class Run:
     def target(self, target, top, failures):
         """``(name, forward value, error floor, {key: term value}, enumerated terms)`` of the
         logits (``target == "logits"``) or of one head's scores (``target == (layer, head)``).
-        The enumerated terms are a lazy sequence: only its length is computed up front."""
+        Values are looked up lazily from held streams (held only up to ``expansion_limit``
+        terms: beyond it the terms are compared by value only and never looked up)."""
         arch = self.arch
         if target == "logits":
             want = self.reference.logits if top is None else self.ablated(top).logits
             self.forward_problems(arch.n_layers, want, "the forward pass's logits", failures)
-            values = self.logit_values(top, failures)
-            bound = self.logit_bound(top)
-            return (
-                "logits",
-                want,
-                bound,
-                values,
-                cmp.Enumerated(logit_paths, count_logit_paths, arch),
-            )
+            stream = LogitStream(self, top, False, rule_based_fits(self, top))
+            with progress(None, "logit terms", unit="term") as bar:
+                stream.walk(bar)
+            last = arch.n_layers if top is None else top
+            bound = self.logit_bound(stream, last, cmp.norm2(self._float64(self.b.matrix(W_U))))
+            values = logit_values(stream) if stream.held is not None else {}
+            return "logits", want, bound, values, enumerated_logits(arch)
         layer, head = target
         side_top = None if top is None else min(top, layer)
         want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
         name = f"scores L{layer}H{head}"
         self.forward_problems(layer, want, f"the forward pass's {name}", failures)
-        bound = self.score_bound(layer, head, side_top)
-        values = self.score_values(layer, head, side_top, False, want, bound, failures)[0]
+        n = count_score_paths(arch, layer, head, max_order=side_top)
+        sides = LayerSides(self, layer, side_top, n <= self.expansion_limit, set())
+        sides.walk()
+        from tensoralgebra.numeric.score_check import HeadSides
+
+        hs = HeadSides(sides, head)
+        bound = self.score_bound(sides, head)
+        values = self.score_values(sides, hs, head) if n <= self.expansion_limit else {}
         return (
             name,
             want,
@@ -219,49 +337,6 @@ class Run:
         return {"expanded": result.evaluated, "expanded_rel": worst([sum_rel, result.worst[0]])}
 
     # --- values -------------------------------------------------------------------------------
-
-    def logit_values(self, top: int | None, failures: Messages) -> dict[LogitPath, np.ndarray]:
-        """``{LogitPath: value}`` for the paths of order ≤ ``top``."""
-        values = {}
-        for paths, chunk in stacks.logit_terms(self.b, top):
-            chunk = self.numpy(chunk)
-            cmp.chunk_problems(chunk, paths, failures)
-            values.update(zip(paths, chunk))
-        return values
-
-    def logit_terms(self, values, want, bound, failures) -> dict:
-        """Each term against the forward pass restricted to its path."""
-        worst_term = _NONE
-        for path, value in values.items():
-            restricted = self.model.record(self.tokens, frozen=self.reference, keep=path)
-            self.streams[path] = restricted.residual
-            scale = cmp.scale(restricted.logits, want, bound)
-            what = f"the pass restricted to {path}"
-            err, rel = self.compare(value, restricted.logits, scale, failures, what, None)
-            worst_term = worse(worst_term, (rel, err, str(path)))
-        self.term_problems(worst_term, failures)
-        return dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
-
-    def score_values(self, layer, head, side_top, per_term, want, bound, failures):
-        """``{ScorePath: value}`` of head ``(layer, head)``, and with ``per_term`` the worst term
-        against the scores of its query and key paths' restricted passes."""
-        values, worst_term, index = {}, _NONE, Head(layer, head)
-        real = () if self.arch.is_idealised else (layer, self.arch.positional == "shortformer")
-        attention = self.model.layers[layer]
-        for q_paths, k_paths, block in stacks.score_terms(self.b, layer, head, side_top):
-            block = self.numpy(block)
-            pairs = [f"{q} × {k}" for q in q_paths for k in k_paths]
-            cmp.chunk_problems(block.reshape(-1, *block.shape[2:]), pairs, failures)
-            if per_term:
-                truth = self._restricted_scores(attention, q_paths, k_paths, layer, head)
-            for i, q in enumerate(q_paths):
-                for j, k in enumerate(k_paths):
-                    values[ScorePath(q, k, index, *real)] = block[i, j]
-                    if per_term:
-                        scale = cmp.scale(truth[i, j], want, bound)
-                        err, rel = cmp.errors(block[i, j], truth[i, j], scale)
-                        worst_term = worse(worst_term, (rel, err, f"{q} × {k}"))
-        return values, worst_term
 
     def exprs(self, pairs, whole, floor, failures) -> dict:
         """The printed expressions of ``pairs`` (key, value) evaluated and compared."""
@@ -325,12 +400,15 @@ class Run:
         if rel is not None and not np.isfinite(rel):
             failures.add(f"term {worst_term[2]}: its error against its restricted pass is {rel}")
 
-    def logit_bound(self, top: int | None) -> float:
-        """``||W_U||_2 max_i Σ_p |r_{p,i}|`` (see :meth:`stream_bound`); in real architectures
-        over the streams the unembedding reads through the final frozen LayerNorm, plus the
-        size of the logits' constant."""
-        unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
-        bound = self.stream_bound(self.arch.n_layers, top, reader=None) * unembed
+    def logit_bound(self, stream, k: int, unembed: float) -> float:
+        """``||W_U||_2 max_i Σ_p ||r_{p,i}||`` over the streams of the paths of order ≤ ``k``
+        as the unembedding reads them (through the final frozen LayerNorm), plus the size of
+        the logits' constant: the size rounding errors scale with.
+
+        A logit is ``W_U r`` summed over paths, so its rounding errors scale with
+        ``||W_U||_2`` times the size of the terms it is the sum of; the values themselves are
+        no yardstick when they cancel to nearly zero (one position, a narrow model)."""
+        bound = stream.stream_bound(k) * unembed
         if self.arch.biases:
             constant = stacks.unembedding_constant(self.b)
             bound += cmp.largest(self._float64(constant)) + unembed * self._ln_bias_norm(None)
@@ -339,31 +417,16 @@ class Run:
     def _ln_bias_norm(self, layer: int | None) -> float:
         return float(np.linalg.norm(ln_bias(self.b.weights, layer)))
 
-    def stream_bound(self, before: int, top: int | None, reader: int | None = -1) -> float:
-        """``max_i Σ_p |r_{p,i}|`` over the path streams ``r_p`` of order ≤ ``top`` that
-        ``before`` reads: the size of the terms a stream is the sum of.
-
-        A logit or score is ``W_U r`` or ``r^T W_QK r'`` summed over paths, so its rounding
-        errors scale with ``||W_U||_2`` times this, or ``||W_QK||_2`` times its square. The
-        values themselves are no yardstick when they cancel to nearly zero (one position, a
-        narrow model, paths that cancel), so errors are measured against these bounds too."""
-        total = 0.0
-        for _, stack in stacks.path_streams(self.b, before, top):
-            if reader != -1:  # what a reader sees: through its frozen LayerNorm
-                stack = stacks.read(self.b, stack, reader)
-            total = total + np.linalg.norm(self._float64(stack), axis=-1).sum(axis=0)
-        return float(np.max(total, initial=0.0))
-
-    def score_bound(self, layer: int, head: int, side_top: int | None) -> float:
-        """``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²``: see :meth:`stream_bound`. In real
-        architectures the product of the sizes of the query and key sides, each
-        ``||W_Q||_2 max_i Σ_p |N r_p W̃^T|_i`` plus shortformer positions and the head's own
-        constant."""
+    def score_bound(self, sides, head: int) -> float:
+        """``||W_QK||_2 (max_i Σ_p ||r_{p,i}||)²`` over the side streams (see
+        :meth:`logit_bound`). In real architectures the product of the sizes of the query and
+        key sides, each ``||W_Q||_2 max_i Σ_p ||N r_p W̃^T||_i`` plus shortformer positions and
+        the head's own constant."""
+        layer, streams = sides.layer, sides.stream_size
         if self.arch.is_idealised:
             form = self._float64(self.b.matrix(W_QK((layer, head))))
-            return self.stream_bound(layer, side_top) ** 2 * cmp.norm2(form)
-        streams = self.stream_bound(layer, side_top, reader=layer)
-        sides = []
+            return streams**2 * cmp.norm2(form)
+        out = 1.0
         for reads, side in ((W_Q, "query"), (W_K, "key")):
             norm = cmp.norm2(self._float64(self.b.matrix(reads((layer, head)))))
             size = streams * norm
@@ -372,26 +435,23 @@ class Run:
             if self.arch.biases:
                 own = stacks.own_constant(self.b, layer, head, side)
                 size += cmp.largest(self._float64(own)) + norm * self._ln_bias_norm(layer)
-            sides.append(size)
-        return sides[0] * sides[1]
+            out *= size
+        return out
 
     def _float64(self, value) -> np.ndarray:
         return np.asarray(self.numpy(value), dtype=np.float64)
 
-    def _restricted_scores(self, attention, q_paths, k_paths, layer, head) -> np.ndarray:
-        """Conventional scores of one head [nq, nk, batch, seq, seq] of the streams the
-        restricted passes of the query and key paths feed into ``layer`` (in real
-        architectures: :mod:`~tensoralgebra.numeric.sides`)."""
-        import torch  # the model is a torch module: torch is loaded already
 
-        if not self.arch.is_idealised:
-            return restricted_scores(
-                self.model, q_paths, k_paths, self.streams, self.reference, layer, head
-            )
+def _constant_key(path) -> bool:
+    """A key side constant along keys: a layer's constant source without LayerNorm."""
+    from tensoralgebra.paths import bias_layer
 
-        def stack(paths):
-            return torch.from_numpy(np.stack([self.streams[p][layer] for p in paths]))
+    if path.source == "key bias":
+        return True
+    return bias_layer(path.source) is not None and path.normalization is None
 
-        with torch.no_grad():
-            query, key = stack(q_paths)[:, None], stack(k_paths)[None]
-            return attention.head_scores(query, key, head).numpy()
+
+def _logit_paths(arch):
+    from tensoralgebra.paths import logit_paths
+
+    return logit_paths(arch)

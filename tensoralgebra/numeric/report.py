@@ -28,12 +28,17 @@ class Check:
     when there is nothing to count, as for a factored expression); ``sum_abs``/``sum_rel``: the
     sum of the terms against the forward pass; ``term_abs``/``term_rel``: the worst single term
     against the path-restricted forward pass (``worst_term`` names it; ``None`` when terms were
-    not checked one by one); ``exprs``: how many terms' printed expressions were evaluated and
-    compared, with ``expr_rel`` the worst; ``expanded``: how many terms of the rule-based
-    expansion (``ta.expand``) were evaluated, with ``expanded_rel`` the worst of their sum against
-    the forward pass and of each against its enumerated term (``None``: not checked, and
-    ``notes`` says why). ``failures`` says what failed besides the sizes of errors (terms missing,
-    extra or repeated, values that are not finite, and where); ``notes`` what was not checked.
+    not checked one by one: a logit term's error is in the residual stream as the unembedding
+    reads it, a score term's a bound through its sides, exact where the bound is over the
+    tolerance, and ``notes`` say so); ``exprs``: how many terms' printed expressions were
+    evaluated and compared, with ``expr_rel`` the worst; ``expanded``: how many terms of the
+    rule-based expansion (``ta.expand``) were evaluated, with ``expanded_rel`` the worst of their
+    sum against the forward pass and of each against its enumerated term (``None``: not checked, and
+    ``notes`` says why). ``checked``: how many terms were checked one by one against their
+    path-restricted passes, and ``checked_how`` how (``"all 3,125"``, or a stratified sample
+    drawn from a seed); ``None`` when no term was. ``failures`` says what failed besides the
+    sizes of errors (terms missing, extra or repeated, values that are not finite, and where);
+    ``notes`` what was not checked.
     """
 
     name: str
@@ -51,6 +56,8 @@ class Check:
     failures: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     tolerance: float = 1e-10
+    checked: int | None = None
+    checked_how: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -111,6 +118,8 @@ class VerifyReport:
                 f"{_e(c.expr_rel):>12}  {_e(c.expanded_rel):>14}  {c.worst_term or '-'}"
                 + ("" if c.ok else "   <-- FAILED" + _count_note(c))
             )
+            if c.checked_how:
+                lines.append(f"    per-term: {c.checked_how}")
             lines += [f"    ! {f}" for f in c.failures] + [f"    note: {n}" for n in c.notes]
         failed = sum(not c.ok for c in self.checks)
         lines.append(_outcome(len(self.checks), failed))

@@ -5,9 +5,13 @@ forward pass frozen:
 
 - the sum of all terms (computed with shared prefixes, :mod:`~tensoralgebra.numeric.stacks`)
   against the forward pass: the logits, or the head's recorded (unscaled, pre-mask) scores;
-- every term against the forward pass restricted to its path (``model.record(..., keep=path)``);
-  a score term ``(q, k)`` against the head's conventional Q/K projections of the streams that
-  the restricted passes of ``q`` and ``k`` feed into its layer;
+- every term (up to ``term_budget`` per quantity, a stratified sample beyond) against the forward
+  pass restricted to its path (what ``model.record(..., keep=path)`` computes, many paths in one
+  batched pass: :mod:`~tensoralgebra.numeric.restricted`), a logit term in the residual stream
+  as the unembedding reads it (:mod:`~tensoralgebra.numeric.logit_check`); a score term
+  ``(q, k)`` through its sides, the head's conventional Q/K projections of the streams that the
+  restricted passes of ``q`` and ``k`` feed into its layer, with a bound on each term's error
+  (:mod:`~tensoralgebra.numeric.score_check`);
 - the printed expression of each term (all of them, or an evenly spaced sample of
   ``expr_limit``), evaluated symbol by symbol, against the same value;
 - the rule-based expansion itself (``ta.expand`` of the factored logits or scores, up to
@@ -16,7 +20,8 @@ forward pass frozen:
 - for ``k`` below the top order, the terms of order ≤ k against the order-by-order ablated pass
   (``keep_order=k``); with ``max_order`` the sums are checked against that pass too.
 
-A value that is NaN or infinite anywhere (forward pass, term, sum) fails its check, saying where.
+Terms are streamed in chunks and never all held (docs/large-models.md). A value that is NaN or
+infinite anywhere (forward pass, term, sum) fails its check, saying where.
 With ``expansion=expr`` only that expression is checked (see :func:`verify`).
 
 >>> import tensoralgebra as ta
@@ -62,13 +67,15 @@ def verify(
     of: str | tuple[int, int] = "logits",
     expansion_limit: int = EXPANSION_LIMIT,
     max_bytes: int = budget.MEMORY_BUDGET,
+    term_budget: int = budget.TERM_BUDGET,
+    sample_seed: int = 0,
 ) -> VerifyReport:
     """Check the logit and score expansions of ``model`` on ``tokens`` [batch, seq].
 
     ``max_order``: only paths of order ≤ it (each side of a score term likewise). ``trace``: the
     forward pass to check against (default: a fresh one); pass one recorded earlier to check that
-    the model still computes it. ``per_term=False`` skips the one restricted forward pass per
-    logit path. ``tolerance``: relative, by default
+    the model still computes it. ``per_term=False`` skips the checks of terms one by one
+    against their restricted passes. ``tolerance``: relative, by default
     :data:`~tensoralgebra.numeric.report.TOLERANCE` of the model's dtype. Errors are relative to
     the size of what is compared, and at least to the size rounding errors scale with:
     ``||W_U||_2 max_i Σ_p |r_{p,i}|`` for logits and ``||W_QK||_2 (max_i Σ_p |r_{p,i}|)²`` for
@@ -82,7 +89,15 @@ def verify(
     ``expansion_limit``: the most terms of an expansion evaluated one by one (above it the
     rule-based expansion is not checked, and the report says so). ``max_bytes``: a run whose
     intermediate arrays would exceed it is refused up front
-    (:class:`~tensoralgebra.ExpansionLimitError`, with a ``max_order`` that fits).
+    (:class:`~tensoralgebra.ExpansionLimitError`, with a ``term_budget`` or ``max_order`` that
+    fits). Terms are streamed in chunks sized to ``max_bytes``: no run holds every term.
+
+    ``term_budget``: per quantity (the logits, one head's scores), every term is checked
+    against its restricted pass when there are at most this many, else a stratified sample of
+    this many drawn from ``sample_seed`` (every order, kind, head and source, each at least once,
+    even where that takes more than ``term_budget``); each check's
+    ``checked`` and ``checked_how`` say which. The sums of all terms are always exact and
+    complete.
     """
     model = check_model(model, "verify")
     arch = model.architecture
@@ -98,6 +113,9 @@ def verify(
         "expansion_limit": validation.integer(expansion_limit, "expansion_limit", low=0),
     }
     max_bytes = validation.positive_integer(max_bytes, "max_bytes")
+    limits["term_budget"] = validation.positive_integer(term_budget, "term_budget")
+    limits["seed"] = validation.seed(sample_seed, "sample_seed")
+    limits["max_bytes"] = max_bytes
     weights = model.weights
     dtype = str(weights.dtype)
     tol = (
@@ -116,7 +134,9 @@ def verify(
         "seq": array.shape[1],
     }
     need = {**sizes, "itemsize": weights.dtype.itemsize}
-    budget.check_verify(arch, top, per_term and expansion is None, need, max_bytes)
+    checked = per_term and expansion is None
+    budget.check_verify(arch, top, checked, need, max_bytes, limits["term_budget"], limits)
+    limits["chunk"], limits["block"] = budget.verify_chunks(need, n, max_bytes)
     # Overflow is reported by the checks themselves, with where it happened.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         reference = model.record(array) if trace is None else trace
