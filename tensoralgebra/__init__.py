@@ -121,9 +121,9 @@ _LAZY = {
     "check_derivation": "tensoralgebra.proof",
 }
 # Whole submodules: ``ta.graph`` (networkx, matplotlib), ``ta.io`` (safetensors files),
-# ``ta.proof`` (SymPy, Hypothesis),
+# ``ta.proof`` (SymPy, Hypothesis), ``ta.models`` (the shipped trained models),
 # ``ta.testing`` and ``ta.strategies`` (Hypothesis, torch).
-_SUBMODULES = ("graph", "io", "proof", "strategies", "testing")
+_SUBMODULES = ("graph", "io", "models", "proof", "strategies", "testing")
 
 
 def __getattr__(name: str):

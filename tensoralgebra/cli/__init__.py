@@ -40,6 +40,7 @@ COMMANDS = (
     "derive",
     "prove",
     "train",
+    "shipped",
 )
 
 #: Exit status for bad input, as argparse uses.

@@ -1,7 +1,8 @@
 """The model a command runs on: a random one of ``--heads`` and the size options, drawn with
 ``--seed``, or the one saved in ``--model FILE.safetensors`` (whose file gives the architecture,
 sizes and dtype, so those options are refused beside it); and tokens drawn with ``--seed`` from
-another stream than the weights'. Shared by ``verify`` and ``top-paths``.
+another stream than the weights'. ``--model NAME`` loads a shipped model
+(:mod:`tensoralgebra.models`) when NAME is not a path. Shared by ``verify`` and ``top-paths``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
     the command does with the model ("verify", "search")."""
     options.add_architecture(parser, required=False)
     parser.add_argument(
-        "--model", metavar="FILE", help=f"{what} the model saved in FILE.safetensors"
+        "--model",
+        metavar="FILE|NAME",
+        help=f"{what} the model saved in FILE.safetensors, or the shipped model NAME "
+        "(tensoralgebra models)",
     )
     # Defaults of None tell an option given from one left out, to refuse it with --model.
     parser.set_defaults(positional=None)
@@ -97,4 +101,17 @@ def _saved(args: argparse.Namespace):
             f"--model {args.model}: {', '.join(given)} not allowed with --model (the file "
             "gives the architecture, sizes and dtype)"
         )
-    return load_weights(args.model)
+    return load_weights(model_file(args.model))
+
+
+def model_file(value: str):
+    """The file ``--model`` names: a path, or else the name of a shipped model
+    (``tensoralgebra models``); a value that is neither is refused, listing the shipped ones."""
+    from pathlib import Path
+
+    candidate = Path(value)
+    if candidate.exists() or candidate.suffix or "/" in value or "\\" in value:
+        return candidate  # a path: load_weights says what is wrong with it
+    from tensoralgebra import models
+
+    return models.path(value)
