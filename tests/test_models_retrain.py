@@ -67,13 +67,14 @@ def test_the_full_retrain_reproduces_the_shipped_model(name):
         assert abs(result.held_out_loss - record["held_out_loss"]) < 0.02
 
 
-#: The smallest induction run that formed induction heads for every seed tried (docs/training.md).
-TINY = dict(d_model=32, d_head=8, n_ctx=16, steps=600, batch_size=32, lr=1e-2, log_every=100)
+#: The smallest induction run tried that formed induction heads for every seed tried (seeds 0-4:
+#: previous-token scores 0.54-0.65, induction 0.85-0.87; about 4 s of one core each).
+TINY = dict(d_model=32, d_head=16, n_ctx=24, steps=1000, batch_size=32, lr=1e-2, log_every=100)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_tiny_two_layer_model_forms_induction_heads_in_seconds(seed):
-    data = dataset("synthetic-induction", d_vocab=16)
+    data = dataset("synthetic-induction", d_vocab=32)
     arch = ta.Architecture((1, 1), positional="standard")
     result = train(arch, data, seed=seed, **TINY)
     found = induction_evidence(ta.AttentionOnlyTransformer(result.weights))
