@@ -1,15 +1,20 @@
 """Bad input to the shipped models and the recipes, through the API and the command line: each
-a clear error naming the value and what exists."""
+a clear error naming the value and what exists; and the commands' own behaviour (``models``,
+``--model NAME``, ``train --recipe``)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from tensoralgebra import models
 from tensoralgebra.cli import main
 from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
+from tensoralgebra.io.header import read_header
 from tensoralgebra.models import ModelNotFoundError
-from tensoralgebra.training.recipes import RECIPES, recipe, retrain_curve
+from tensoralgebra.training import read_training_metadata
+from tensoralgebra.training.recipes import RECIPES, Recipe, recipe, retrain_curve
 
 SHIPPED = "the shipped models are zero-layer-stdlib, one-layer-stdlib, two-layer-stdlib, "
 RECIPE_LIST = "the recipes are zero-layer-stdlib, one-layer-stdlib, two-layer-stdlib, two-layer-"
@@ -107,7 +112,10 @@ CLI_BAD = [
     (["train", "--heads", "2", "--data", "stdlib"], "train needs --out FILE.safetensors"),
     (["verify", "--model", "gpt-2"], "no shipped model is named 'gpt-2': " + SHIPPED),
     (["verify", "--model", "missing.safetensors"], "missing.safetensors"),
-    (["top-paths", "--model", "two-layer"], "no shipped model is named 'two-layer'"),
+    (
+        ["top-paths", "--model", "two-layer", "--target", "3"],
+        "no shipped model is named 'two-layer'",
+    ),
     (
         ["verify", "--model", "two-layer-induction", "--heads", "2,2"],
         "--heads not allowed with --model",
@@ -119,7 +127,63 @@ CLI_BAD = [
 @pytest.mark.parametrize(("argv", "fragment"), CLI_BAD)
 def test_cli_bad_input_is_one_line_and_status_2(argv, fragment, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a default --out would land here
+    if "--max-seconds" not in argv:  # a refusal missed must fail at once, not train for minutes
+        monkeypatch.setattr(Recipe, "train", lambda *_, **__: pytest.fail("trained"))
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert fragment in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_models_lists_every_shipped_model(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["name", "heads", "d_model"]
+    assert [line.split()[0] for line in lines[1:]] == models.names()
+    assert main(["models", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in listed] == models.names()
+    induction = listed[-1]
+    assert induction["architecture"]["heads"] == [2, 2] and induction["data"] == (
+        "synthetic-induction"
+    )
+    assert induction["held_out_loss"] == models.info("two-layer-induction")["held_out_loss"]
+    assert all(m["bytes"] <= 2 * 2**20 for m in listed)
+
+
+def test_cli_model_takes_a_shipped_models_name(capsys):
+    assert main(["verify", "--model", "two-layer-induction"]) == 0
+    assert "two-layer-induction" not in capsys.readouterr().err
+
+
+TINY = Recipe(
+    name="tiny",
+    shows="a test's recipe",
+    heads=(1,),
+    positional="standard",
+    data="synthetic-induction",
+    data_options=(("d_vocab", 8),),
+    d_model=8,
+    d_head=4,
+    n_ctx=8,
+    steps=30,
+    batch_size=4,
+    lr=1e-2,
+    warmup=3,
+    eval_every=20,
+)
+
+
+def test_cli_train_recipe_writes_the_recipes_record(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(RECIPES, "tiny", TINY)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--recipe", "tiny", "--seed", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "model written to tiny.safetensors"
+    record = read_training_metadata(tmp_path / "tiny.safetensors")
+    meta = read_header(tmp_path / "tiny.safetensors", 2**20).metadata
+    assert meta["recipe"] == "tiny" and meta["seed"] == "3" and record["config"].seed == 3
+    curve = json.loads(meta["loss_curve"])
+    assert [entry[0] for entry in curve] == [10, 20, 30]
+    assert curve[1][2] is not None and curve[-1][2] == record["held_out_loss"]
+    assert json.loads(meta["recipe_definition"]) == TINY.to_dict()
+    assert [step_loss for step_loss in retrain_curve(TINY, 3, 2)] == [e[:2] for e in curve[:2]]

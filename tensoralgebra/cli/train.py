@@ -148,7 +148,8 @@ def _run_recipe(args: argparse.Namespace) -> int:
         )
     args.out = args.out or f"{chosen.name}.safetensors"
     paths = _paths(args)
-    watch = {"threads": validation.positive_integer(args.threads or 1, "--threads", maximum=256)}
+    threads = 1 if args.threads is None else args.threads
+    watch = {"threads": validation.positive_integer(threads, "--threads", maximum=256)}
     if args.max_seconds is not None:
         watch["max_seconds"] = validation.positive_number(args.max_seconds, "--max-seconds")
     if args.checkpoint_every is not None:
@@ -159,12 +160,10 @@ def _run_recipe(args: argparse.Namespace) -> int:
     try:
         result = chosen.train(seed, **paths, **watch)
     except ExpansionLimitError as refused:
-        if refused.option != "steps":
-            raise
-        # A recipe's steps are fixed: the advice to lower them does not apply.
-        raise ExpansionLimitError(
-            f"{refused.reason}; a recipe's steps are fixed: raise --max-seconds"
-        ) from None
+        # A recipe's steps and sizes are fixed: advice to lower them does not apply.
+        timed = "max_seconds" in refused.reason
+        advice = "steps are fixed: raise --max-seconds" if timed else "sizes are fixed"
+        raise ExpansionLimitError(f"{refused.reason}; a recipe's {advice}") from None
     except TrainingInterrupted as stopped:
         print(_interrupted(args, stopped), file=sys.stderr)
         return INTERRUPTED
