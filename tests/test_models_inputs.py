@@ -57,6 +57,16 @@ API_BAD = [
         "entries is 401",
     ),
     (
+        lambda: RECIPES["two-layer-induction"].train(out="model.pt"),
+        TensorAlgebraError,
+        "out model.pt: expected a name ending in .safetensors in an existing folder",
+    ),
+    (
+        lambda: RECIPES["two-layer-induction"].train(out="/nonexistent-folder/m.safetensors"),
+        TensorAlgebraError,
+        "out /nonexistent-folder/m.safetensors: expected a name ending in .safetensors",
+    ),
+    (
         lambda: RECIPES["two-layer-induction"].train(max_seconds=0.01),
         ExpansionLimitError,
         "over max_seconds=0.01",

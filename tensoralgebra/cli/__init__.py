@@ -40,7 +40,7 @@ COMMANDS = (
     "derive",
     "prove",
     "train",
-    "shipped",
+    "models",
 )
 
 #: Exit status for bad input, as argparse uses.

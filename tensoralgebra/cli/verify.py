@@ -1,6 +1,6 @@
 """``tensoralgebra verify``: the expansion of a model checked against its forward passes.
 
-The model and its tokens come from :mod:`tensoralgebra.cli.models`: random Gaussian weights
+The model and its tokens come from :mod:`tensoralgebra.cli.model_options`: random Gaussian weights
 (``--heads``, the size options, ``--seed``) or the model saved in ``--model FILE.safetensors``;
 a batch of :data:`BATCH` token sequences of length ``n_ctx``. Exit status 0 when every check
 agrees, 1 when one does not. Sizes are bounded, and a model or a run that would exceed the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import tensoralgebra as ta
-from tensoralgebra.cli import models, options, output
+from tensoralgebra.cli import model_options, options, output
 from tensoralgebra.paths import check_order
 
 #: Sequences verified at once.
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "forward passes.",
         **options.described(_EXAMPLES, options.ASCII_NOTE),
     )
-    models.add_model_options(parser, "verify")
+    model_options.add_model_options(parser, "verify")
     options.add_max_order(parser)
     options.add_format(parser)
     parser.set_defaults(run=run)
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None and (args.heads is not None or args.layers is not None):
         # A bad --max-order is refused before any weights are drawn.
         check_order(options.architecture_from_args(args), args.max_order, "--max-order")
-    model, tokens = models.model_from_args(args, "verify", BATCH)
+    model, tokens = model_options.model_from_args(args, "verify", BATCH)
     check_order(model.weights.architecture, args.max_order, "--max-order")
     report = ta.verify(model, tokens, args.max_order)
     if args.format == "json":

@@ -108,13 +108,20 @@ class Recipe:
         if already built; ``watch``: the trainer's ``checkpoint``, ``resume``, ``log``,
         ``callback``, ``threads``, ``max_seconds``. Returns the trainer's ``TrainResult``."""
         from tensoralgebra.io import SUFFIX
+        from tensoralgebra.training.config import TrainingError
         from tensoralgebra.training.trainer import train
 
+        if out is not None:  # refused now, not after minutes of training
+            out = Path(out)
+            if out.suffix != SUFFIX or not out.parent.is_dir():
+                raise TrainingError(
+                    f"out {out}: expected a name ending in {SUFFIX} in an existing folder"
+                )
+            if watch.get("checkpoint") is None:  # Ctrl-C writes it beside the model, as train
+                watch["checkpoint"] = out.with_name(
+                    out.name[: -len(SUFFIX)] + ".checkpoint" + SUFFIX
+                )
         data = self.dataset() if data is None else data
-        if out is not None and watch.get("checkpoint") is None:
-            out = Path(out)  # Ctrl-C writes the checkpoint beside the model, as train does
-            stem = out.name[: -len(SUFFIX)] if out.name.endswith(SUFFIX) else out.stem
-            watch["checkpoint"] = out.with_name(stem + ".checkpoint" + SUFFIX)
         begun = time.perf_counter()
         result = train(self.architecture(), data, **self.settings(seed), **watch)
         if out is not None:
