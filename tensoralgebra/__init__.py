@@ -60,7 +60,7 @@ from tensoralgebra.scores import (
 )
 
 if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type checkers
-    from tensoralgebra import graph, io, proof, strategies, testing
+    from tensoralgebra import graph, io, models, proof, strategies, testing
     from tensoralgebra.expr.sympy_bridge import split_sources, sympy_expansion, to_sympy
     from tensoralgebra.numeric import (
         AttentionOnlyTransformer,
@@ -192,6 +192,7 @@ __all__ = [
     "layer_factor",
     "logit_paths",
     "logits",
+    "models",
     "path_kind",
     "printing",
     "proof",
