@@ -60,7 +60,7 @@ from tensoralgebra.scores import (
 )
 
 if TYPE_CHECKING:  # what __getattr__ imports on first use, spelled out for type checkers
-    from tensoralgebra import graph, io, proof, strategies, testing
+    from tensoralgebra import graph, io, models, proof, strategies, testing
     from tensoralgebra.expr.sympy_bridge import split_sources, sympy_expansion, to_sympy
     from tensoralgebra.numeric import (
         AttentionOnlyTransformer,
@@ -121,9 +121,9 @@ _LAZY = {
     "check_derivation": "tensoralgebra.proof",
 }
 # Whole submodules: ``ta.graph`` (networkx, matplotlib), ``ta.io`` (safetensors files),
-# ``ta.proof`` (SymPy, Hypothesis),
+# ``ta.proof`` (SymPy, Hypothesis), ``ta.models`` (the shipped trained models),
 # ``ta.testing`` and ``ta.strategies`` (Hypothesis, torch).
-_SUBMODULES = ("graph", "io", "proof", "strategies", "testing")
+_SUBMODULES = ("graph", "io", "models", "proof", "strategies", "testing")
 
 
 def __getattr__(name: str):
@@ -192,6 +192,7 @@ __all__ = [
     "layer_factor",
     "logit_paths",
     "logits",
+    "models",
     "path_kind",
     "printing",
     "proof",

@@ -41,6 +41,7 @@ COMMANDS = (
     "prove",
     "train",
     "circuits",
+    "models",
 )
 
 #: Exit status for bad input, as argparse uses.

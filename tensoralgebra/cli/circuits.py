@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from tensoralgebra import validation
-from tensoralgebra.cli import models, options
+from tensoralgebra.cli import model_options, options
 from tensoralgebra.errors import TensorAlgebraError
 
 FORMATS = ("text", "json", "html", "markdown")
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "heads and the order-by-order ablation, with their figures, in one document.",
         **options.described(_EXAMPLES, options.ASCII_NOTE),
     )
-    models.add_model_options(parser, "report on")
+    model_options.add_model_options(parser, "report on")
     parser.add_argument(
         "--data", metavar="NAME", help="the model's dataset: held-out text and its decoding"
     )
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     )
     samples = validation.positive_integer(args.samples, "--samples", maximum=MAX_SAMPLES)
     out = _out(args.out, fmt)
-    model, _ = models.model_from_args(args, "circuits", batch=1)
+    model, _ = model_options.model_from_args(args, "circuits", batch=1)
     if sources is not None and sources > model.weights.d_vocab:
         raise TensorAlgebraError(
             f"--sources is {sources}: the model has {model.weights.d_vocab} tokens"

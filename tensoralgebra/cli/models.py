@@ -1,100 +1,73 @@
-"""The model a command runs on: a random one of ``--heads`` and the size options, drawn with
-``--seed``, or the one saved in ``--model FILE.safetensors`` (whose file gives the architecture,
-sizes and dtype, so those options are refused beside it); and tokens drawn with ``--seed`` from
-another stream than the weights'. Shared by ``verify`` and ``top-paths``.
-"""
+"""``tensoralgebra models``: the trained models that ship with the package, with their
+architecture, data, held-out loss and size (``--model NAME`` of ``verify`` and ``top-paths``
+loads one)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
-import numpy as np
+from tensoralgebra.cli import options, output
 
-import tensoralgebra as ta
-from tensoralgebra import validation
-from tensoralgebra.cli import options
-from tensoralgebra.errors import TensorAlgebraError
-
-#: The size options: (flag, default, largest accepted, what it is).
-SIZES = (
-    ("--d-model", 32, 4096, "residual stream width"),
-    ("--d-head", 8, 1024, "head width"),
-    ("--d-vocab", 50, 1_000_000, "vocabulary size"),
-    ("--n-ctx", 16, 4096, "context length (the tokens fill it)"),
-)
-#: What ``--model`` replaces: refused beside it.
-_FROM_THE_FILE = ("--heads", "--layers", "--positional", "--dtype")
+_EXAMPLES = """\
+  tensoralgebra models
+  tensoralgebra models --format json
+  tensoralgebra verify --model two-layer-induction"""
+_STATUS = "exit status: 0 listed, 2 a shipped model's file is missing from the install"
 
 
-def add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--heads``/``--layers``, ``--model``, the sizes, ``--seed`` and ``--dtype``; ``what``
-    the command does with the model ("verify", "search")."""
-    options.add_architecture(parser, required=False)
-    parser.add_argument(
-        "--model", metavar="FILE", help=f"{what} the model saved in FILE.safetensors"
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``models`` to the command's subparsers."""
+    parser = subparsers.add_parser(
+        "models",
+        help="list the trained models that ship with the package",
+        description="List the package's trained models (one per training recipe): architecture, "
+        "sizes, data, held-out loss in nats per token, training time and file size.",
+        **options.described(_EXAMPLES, _STATUS),
     )
-    # Defaults of None tell an option given from one left out, to refuse it with --model.
-    parser.set_defaults(positional=None)
-    for name, default, maximum, meaning in SIZES:
-        parser.add_argument(
-            name, type=int, metavar="N", help=f"{meaning} (1..{maximum}; default {default})"
+    options.add_format(parser)
+    parser.set_defaults(run=run)
+
+
+def facts(name: str) -> dict:
+    """What the listing says of the shipped model ``name``."""
+    from tensoralgebra import models
+
+    record = models.info(name)
+    config = record["config"]
+    return {
+        "name": name,
+        "architecture": record["architecture"].to_dict(),
+        "d_model": config.d_model,
+        "d_head": config.d_head,
+        "n_ctx": config.n_ctx,
+        "data": record["data"],
+        "held_out_loss": record["held_out_loss"],
+        "steps": config.steps,
+        "seed": record["seed"],
+        "training_seconds": record["training_seconds"],
+        "bytes": record["bytes"],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print one line (or JSON object) per shipped model."""
+    from tensoralgebra import models
+
+    listed = [facts(name) for name in models.names()]
+    if args.format == "json":
+        output.emit_json(json.dumps(listed))
+        return 0
+    lines = [
+        f"{'name':<21} {'heads':<7} {'d_model':>7} {'n_ctx':>5} {'data':<20} "
+        f"{'held-out':>8} {'train s':>7} {'size':>8}"
+    ]
+    for fact in listed:
+        heads = ",".join(map(str, fact["architecture"]["heads"])) or "-"
+        lines.append(
+            f"{fact['name']:<21} {heads:<7} {fact['d_model']:>7} {fact['n_ctx']:>5} "
+            f"{fact['data']:<20} {fact['held_out_loss']:>8.4f} "
+            f"{fact['training_seconds']:>7.0f} {fact['bytes'] / 1024:>6.0f} K"
         )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help=f"seed of the weights and tokens (0..{validation.MAX_SEED})",
-    )
-    parser.add_argument(
-        "--dtype", choices=("float64", "float32"), help="dtype of the random model (float64)"
-    )
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        help="torch device to compute on: cpu (default), cuda, cuda:N where present",
-    )
-
-
-def model_from_args(args: argparse.Namespace, command: str, batch: int):
-    """The model the options describe and tokens [batch, n_ctx] of its vocabulary."""
-    seed = validation.seed(args.seed, "--seed")
-    device = validation.device(getattr(args, "device", "cpu"), "--device")
-    if args.model is not None:
-        weights = _saved(args)
-    else:
-        if args.heads is None and args.layers is None:
-            raise TensorAlgebraError(
-                f"{command} needs a model: --heads SPEC (a random one) or --model FILE.safetensors"
-            )
-        arch = options.concrete_architecture_from_args(args, command)
-        weights = ta.Weights.random(arch, **_sizes(args), seed=seed, dtype=args.dtype or "float64")
-    tokens = np.random.default_rng([seed, 1]).integers(  # not the weights' stream
-        0, weights.d_vocab, size=(batch, weights.n_ctx)
-    )
-    return ta.AttentionOnlyTransformer(weights, device=device), tokens
-
-
-def _sizes(args: argparse.Namespace) -> dict[str, int]:
-    """The random model's sizes, each checked against its bound (the memory budget is the
-    library's)."""
-    sizes = {}
-    for name, default, maximum, _ in SIZES:
-        key = name[2:].replace("-", "_")
-        value = getattr(args, key)
-        sizes[key] = validation.positive_integer(
-            default if value is None else value, name, maximum=maximum
-        )
-    return sizes
-
-
-def _saved(args: argparse.Namespace):
-    from tensoralgebra.io import load_weights  # safetensors is needed by this option only
-
-    flags = [name for name, *_ in SIZES] + list(_FROM_THE_FILE)
-    given = [flag for flag in flags if getattr(args, flag[2:].replace("-", "_"), None) is not None]
-    if given:
-        raise TensorAlgebraError(
-            f"--model {args.model}: {', '.join(given)} not allowed with --model (the file "
-            "gives the architecture, sizes and dtype)"
-        )
-    return load_weights(args.model)
+    output.emit(lines)
+    return 0

@@ -15,7 +15,7 @@ import json
 
 import tensoralgebra as ta
 from tensoralgebra import validation
-from tensoralgebra.cli import models, options, output
+from tensoralgebra.cli import model_options, options, output
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.path_search_report import MAX_EXPANSIONS
 
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "what every other path contributes.",
         **options.described(_EXAMPLES, options.ASCII_NOTE),
     )
-    models.add_model_options(parser, "search")
+    model_options.add_model_options(parser, "search")
     parser.add_argument(
         "--target",
         metavar="T[,T2]",
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     k = validation.positive_integer(args.k, "-k")
     expansions = validation.positive_integer(args.max_expansions, "--max-expansions")
     validation.seed(args.seed, "--seed")
-    model, tokens = models.model_from_args(args, "top-paths", batch=1)
+    model, tokens = model_options.model_from_args(args, "top-paths", batch=1)
     if args.scores:
         layer, head = args.scores
         top = ta.top_score_paths(

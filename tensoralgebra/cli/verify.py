@@ -1,6 +1,6 @@
 """``tensoralgebra verify``: the expansion of a model checked against its forward passes.
 
-The model and its tokens come from :mod:`tensoralgebra.cli.models`: random Gaussian weights
+The model and its tokens come from :mod:`tensoralgebra.cli.model_options`: random Gaussian weights
 (``--heads``, the size options, ``--seed``) or the model saved in ``--model FILE.safetensors``;
 a batch of :data:`BATCH` token sequences of length ``n_ctx``. Exit status 0 when every check
 agrees, 1 when one does not. Sizes are bounded, and a model or a run that would exceed the
@@ -13,7 +13,7 @@ import argparse
 
 import tensoralgebra as ta
 from tensoralgebra import validation
-from tensoralgebra.cli import models, options, output
+from tensoralgebra.cli import model_options, options, output
 from tensoralgebra.numeric.budget import TERM_BUDGET
 from tensoralgebra.paths import check_order
 
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "forward passes.",
         **options.described(_EXAMPLES, options.ASCII_NOTE),
     )
-    models.add_model_options(parser, "verify")
+    model_options.add_model_options(parser, "verify")
     options.add_max_order(parser)
     options.add_format(parser)
     parser.add_argument(
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         check_order(options.architecture_from_args(args), args.max_order, "--max-order")
     validation.positive_integer(args.term_budget, "--term-budget")
     validation.seed(args.sample_seed, "--sample-seed")
-    model, tokens = models.model_from_args(args, "verify", BATCH)
+    model, tokens = model_options.model_from_args(args, "verify", BATCH)
     check_order(model.weights.architecture, args.max_order, "--max-order")
     report = ta.verify(
         model,
