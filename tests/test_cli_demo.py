@@ -33,9 +33,9 @@ def tour(capsys, tmp_path):
 def test_the_tour_is_short_numbered_and_agrees(tour):
     code, lines, _ = tour()
     assert code == 0
-    assert len(lines) <= 60 and max(map(len, lines)) <= 100
+    assert len(lines) <= 64 and max(map(len, lines)) <= 100
     titles = [line for line in lines if line[:1].isdigit()]
-    assert [t.split(".")[0] for t in titles] == [str(i) for i in range(1, 8)]
+    assert [t.split(".")[0] for t in titles] == [str(i) for i in range(1, 9)]
     text = "\n".join(lines)
     for words in ("The model", "factored", "rule by rule", "three ways", "scores of L1H0"):
         assert words in text
@@ -78,7 +78,7 @@ def test_counts_that_disagree_fail_by_name(tour, monkeypatch):
     code, lines, _ = tour()
     assert code == 1
     assert "   FAILED order 0 (direct): 2 terms each way (1, 1, 2)" in lines
-    assert lines[-1].startswith("4 of 13 checks FAILED: order 0 (direct)")
+    assert lines[-1].startswith("4 of 18 checks FAILED: order 0 (direct)")
 
 
 def test_paths_that_disagree_fail_by_name(tour, monkeypatch):
@@ -108,3 +108,25 @@ def test_python_m_tensoralgebra_demo(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout.splitlines()[-1].endswith("checks agree.")
     assert (tmp_path / "tensoralgebra-demo.tex").is_file()
+
+
+def test_the_trained_model_shows_the_induction_circuit(tour):
+    _, lines, _ = tour()
+    text = "\n".join(lines)
+    assert "7. A trained model: two-layer-induction, shipped with the package" in text
+    assert "checks of ta.verify on the trained model" in text
+    assert "[ok] L0H0 is the previous-token head: score 0.61" in text
+    assert "[ok] L1H0 is the induction head: score 0.93" in text
+    assert "[ok] the largest K-composition: L0H0 → L1H0, the induction circuit" in text
+
+
+def test_an_untrained_model_fails_the_trained_checks_by_name(tour, monkeypatch):
+    random = ta.AttentionOnlyTransformer(
+        ta.Weights.random(ARCH, d_model=64, d_head=16, d_vocab=64, n_ctx=32, seed=3)
+    )
+    monkeypatch.setattr(ta.models, "load", lambda name: random)
+    code, lines, _ = tour()
+    assert code == 1
+    failed = lines[-1]
+    assert "previous-token head" in failed and "induction head" in failed
+    assert "learns in context" in failed

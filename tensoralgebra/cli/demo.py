@@ -1,8 +1,10 @@
 """``tensoralgebra demo``: a guided tour of the logit expansion of a two-layer model.
 
-Seven numbered sections: the model, its factored logits, the expansion rule by rule, the term
+Eight numbered sections: the model, its factored logits, the expansion rule by rule, the term
 counts checked three ways, the attention scores of a second-layer head, numeric checks on a
-random model, and the derivation in LaTeX (written to a file, never to the terminal). Every
+random model, the same expansion on the shipped trained model ``two-layer-induction`` (checked
+against its forward passes, and the paper's induction circuit found in it), and the derivation
+in LaTeX (written to a file, never to the terminal). Every
 agreement the tour states is computed, not asserted: a disagreement prints ``FAILED`` beside the
 check's name and the command exits 1.
 """
@@ -22,6 +24,8 @@ from tensoralgebra.scores import SCORE_KINDS
 
 #: The model of the paper's two-layer discussion, small enough to print every term.
 ARCHITECTURE = ta.Architecture(heads=(2, 2))
+#: The shipped model of section 7: two layers of two heads, trained on repeated random tokens.
+TRAINED = "two-layer-induction"
 #: Where the derivation goes without ``--out``.
 DEFAULT_TEX = Path(tempfile.gettempdir()) / "tensoralgebra-demo.tex"
 #: What each rule of the expansion does, in words (other rules: their name).
@@ -80,7 +84,7 @@ def model(tour: Tour, arch: ta.Architecture) -> None:
     heads = arch.heads
     tour.section(f"The model: {arch!r}, {len(heads)} layers of {heads[0]} heads, attention only")
     tour.write("   Names count from 0 as Python does (L1H0 is head 0 of layer 1, H0 the heads of")
-    tour.write("   layer 0); the paper and the LaTeX of section 7 count from 1 (H₁, H₂).")
+    tour.write("   layer 0); the paper and the LaTeX at the end count from 1 (H₁, H₂).")
 
 
 def factored(tour: Tour, arch: ta.Architecture) -> None:
@@ -170,6 +174,46 @@ def numeric(tour: Tour, arch: ta.Architecture) -> None:
     )
 
 
+def trained(tour: Tour, arch: ta.Architecture) -> None:
+    from tensoralgebra import circuits  # torch and the shipped model: only when the tour is here
+
+    net = ta.models.load(TRAINED)
+    tour.section(f"A trained model: {TRAINED}, shipped with the package, of the same shape")
+    tokens = circuits.repeated_random_tokens(net.weights.d_vocab, net.weights.n_ctx // 2, 2, 1)
+    batch, seq = tokens.shape
+    tour.write(
+        f"   on {batch} random sequences of {seq // 2} tokens, each repeated once ({seq} tokens)"
+    )
+    report = ta.verify(net, tokens)
+    tour.check(report.ok, f"all {len(report.checks)} checks of ta.verify on the trained model")
+    found = circuits.detect_heads(net, tokens, which=("previous_token", "induction"))
+    previous, induction = (found[name] for name in ("previous_token", "induction"))
+    prev_head = max(((0, h) for h in range(arch.heads[0])), key=lambda lh: previous.score(*lh))
+    ind_head = max(((1, h) for h in range(arch.heads[1])), key=lambda lh: induction.score(*lh))
+    for name, scores, head in (
+        ("previous-token", previous, prev_head),
+        ("induction", induction, ind_head),
+    ):
+        value = scores.score(*head)
+        detail = f": score {value:.2f}, uniform attention {scores.baseline:.2f}"
+        tour.check(head in scores.flagged, f"L{head[0]}H{head[1]} is the {name} head", detail)
+    k_comp = circuits.composition_scores(net, "K").largest(1)[0]
+    pair = (f"L{prev_head[0]}H{prev_head[1]}", f"L{ind_head[0]}H{ind_head[1]}")
+    tour.check(
+        k_comp[:2] == pair,
+        f"the largest K-composition: {k_comp[0]} → {k_comp[1]}, the induction circuit",
+        f" ({k_comp[2]:.3f}; {k_comp[3]:+.3f} over random)",
+    )
+    # More sequences than verify's two: one token's loss varies much from sequence to sequence.
+    many = circuits.repeated_random_tokens(net.weights.d_vocab, net.weights.n_ctx // 2, 16, 1)
+    icl = circuits.in_context_learning_score(net, many)
+    tour.check(
+        icl.score < -3,
+        "it learns in context: a late token's loss far below an early one's",
+        f" ({icl.losses[icl.late]:.2f} nats at {icl.late}, {icl.losses[icl.early]:.2f} at {icl.early})",
+    )
+
+
 def derivation(tour: Tour, arch: ta.Architecture, tex: str) -> None:
     tour.section("The derivation in LaTeX, the paper's notation, head sets left symbolic")
     d = ta.derive_logits(ta.Architecture.schematic(arch.n_layers))
@@ -185,7 +229,7 @@ def tour(write: Callable[[str], None], tex: str, arch: ta.Architecture = ARCHITE
     guide = Tour(write)
     write("tensoralgebra demo: the logits of an attention-only transformer as a sum of path terms")
     write("(Elhage et al. 2021, 'A Mathematical Framework for Transformer Circuits')")
-    for section in (model, factored, expansion, counts, scores, numeric):
+    for section in (model, factored, expansion, counts, scores, numeric, trained):
         section(guide, arch)
     derivation(guide, arch, tex)
     n = len(guide.checks)
