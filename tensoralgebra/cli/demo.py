@@ -209,8 +209,8 @@ def trained(tour: Tour, arch: ta.Architecture) -> None:
     icl = circuits.in_context_learning_score(net, many)
     tour.check(
         icl.score < -3,
-        "it learns in context: a late token's loss far below an early one's",
-        f" ({icl.losses[icl.late]:.2f} nats at {icl.late}, {icl.losses[icl.early]:.2f} at {icl.early})",
+        "it learns in context: a late token's loss far below an early one",
+        f" ({icl.losses[icl.late]:.2f} at {icl.late}, {icl.losses[icl.early]:.2f} at {icl.early})",
     )
 
 
