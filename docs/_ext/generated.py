@@ -130,7 +130,7 @@ def to_png(value) -> bytes:
 # --- Reading a page without Sphinx -------------------------------------------------------------
 
 DIRECTIVE = re.compile(
-    r"^```\{(?P<kind>ta-math|ta-figure)\}[ \t]*(?P<arg>.*)\n(?P<options>(?::[\w-]+:.*\n)*)"
+    r"^```\{(?P<kind>ta-math|ta-figure)\}[ \t]*(?P<arg>[^\n]*)\n(?P<options>(?::[\w-]+:[^\n]*\n)*)"
     r"(?P<body>.*?)^```[ \t]*$",
     re.MULTILINE | re.DOTALL,
 )
