@@ -194,6 +194,8 @@ def run_page(page: Path, figures: Path | None = None, out=sys.stdout) -> int:
 
 
 def main(argv=None) -> int:
+    # The package of this checkout, not another installed one (as docs/conf.py does).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     parser = argparse.ArgumentParser(description=run_page.__doc__.split(":")[0])
     parser.add_argument("pages", nargs="+", type=Path)
     parser.add_argument("--figures", type=Path, help="save the pages' figures here (PNG)")
