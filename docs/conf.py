@@ -38,6 +38,7 @@ extensions = [
     "sphinx_copybutton",
     "checked_examples",
     "explorer",
+    "generated",
 ]
 source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build", "_ext", "_static", "Thumbs.db", ".DS_Store"]

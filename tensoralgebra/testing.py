@@ -37,6 +37,11 @@ def _fail(report: VerifyReport, checks: list[Check]) -> None:
     raise AssertionError("\n".join(lines))
 
 
+def _checked(c: Check) -> str:
+    """What a check is of: ``logits``, ``scores L1H0`` (also for ``expansion=``'s check)."""
+    return c.name.removeprefix("expansion of ")
+
+
 def _describe(c: Check) -> str:
     what = (
         f"{c.terms} terms where the closed form says {c.expected_terms}; "
@@ -59,7 +64,8 @@ def assert_logit_expansion(model, tokens, max_order: int | None = None, **option
     ``options`` go to :func:`~tensoralgebra.verify` (``trace``, ``backend``, ``tolerance``, ...).
     """
     report = verify(model, tokens, max_order, **options)
-    _fail(report, [c for c in report.checks if c.name.startswith("logits")])
+    # With ``expansion=`` the one check is named "expansion of logits".
+    _fail(report, [c for c in report.checks if _checked(c).startswith("logits")])
     return report
 
 
@@ -76,7 +82,9 @@ def assert_score_expansion(
         )
     report = verify(model, tokens, max_order, **options)
     name = None if head is None else f"scores L{head[0]}H{head[1]}"
-    checks = [c for c in report.checks if c.name.startswith("scores") and name in (None, c.name)]
+    checks = [
+        c for c in report.checks if _checked(c).startswith("scores") and name in (None, _checked(c))
+    ]
     if name is not None and not checks:
         raise AssertionError(f"the model has no head {head}: nothing named {name} was checked")
     _fail(report, checks)

@@ -166,3 +166,23 @@ def test_evaluate_warns_when_its_value_is_not_finite():
         trace = m.run(TOKENS)
     with pytest.warns(RuntimeWarning, match="is not finite"):
         ta.evaluate(ta.logits(ARCH), m, trace)
+
+
+@pytest.mark.parametrize(
+    ("assertion", "of"),
+    [
+        (assert_logit_expansion, "logits"),
+        (lambda *a, **o: assert_score_expansion(*a, head=(1, 0), **o), (1, 0)),
+        (assert_score_expansion, (1, 0)),
+    ],
+)
+def test_the_assertions_fail_on_a_users_expansion_with_a_term_removed(assertion, of):
+    m = model()
+    expanded = ta.expand(
+        ta.logits(m.weights.architecture)
+        if of == "logits"
+        else ta.scores(m.weights.architecture, *of)
+    )
+    missing = Sum(ta.terms(expanded)[:2] + ta.terms(expanded)[3:])
+    with pytest.raises(AssertionError, match="lacks 1 of"):
+        assertion(m, TOKENS, expansion=missing, of=of)

@@ -30,13 +30,14 @@ def examples(text: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def check_page(page: Path, text: str | None = None) -> int:
-    """Run the examples of ``page``; raise AssertionError at the first wrong output.
+def check_page(page: Path, text: str | None = None, namespace: dict | None = None) -> int:
+    """Run the examples of ``page`` (in ``namespace``, a fresh one by default); raise
+    AssertionError at the first wrong output.
 
     Returns the number of examples run. An example that raises propagates its exception.
     """
     text = page.read_text() if text is None else text
-    namespace: dict = {}
+    namespace = {} if namespace is None else namespace
     found = examples(text)
     for code, expected in found:
         printed = io.StringIO()
@@ -58,8 +59,10 @@ def _check_source(app, docname: str, source: list[str]) -> None:
     page = Path(app.env.doc2path(docname))
     if page.suffix != ".md":
         return
+    # The page's generated equations, numbers and figures (generated.py) see its examples' names.
+    namespace = app.env.temp_data.setdefault("examples_namespace", {})
     try:
-        check_page(page, source[0])
+        check_page(page, source[0], namespace)
     except AssertionError as error:
         logging.getLogger(__name__).warning(
             f"an example printed something else: {error}", location=docname, type="examples"
