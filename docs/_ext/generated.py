@@ -77,14 +77,22 @@ def evaluate(code: str, namespace: dict, filename: str = "<page>", line: int = 1
         raise GeneratedError(f"{code.strip()!r} raised {type(error).__name__}:\n{trace}") from None
 
 
+#: The width of the site's text column for the derivations' line breaking, in the ems of the
+#: package's width estimate (made for a printed A4 page of 48 em): MathJax draws math larger
+#: than a 10pt page, and furo's column is about 46 em of body text.
+WEB_TEXT_WIDTH = 34.0
+
+
 def to_math(value, lhs: str | None = None) -> str:
     """The LaTeX of a ``ta-math`` value (see the module's docstring)."""
     import tensoralgebra as ta
     from tensoralgebra.expr import Expr
+    from tensoralgebra.latex.render import math_block
     from tensoralgebra.proof import Equation
 
     if isinstance(value, ta.Derivation) and lhs is None:
-        return value._repr_latex_().strip().removeprefix("$$").removesuffix("$$").strip()
+        block = math_block(value, text_width=WEB_TEXT_WIDTH)
+        return block.strip().removeprefix("$$").removesuffix("$$").strip()
     if isinstance(value, Expr) and lhs is not None:
         return to_math(ta.Derivation.start("", value, lhs=lhs))
     if lhs is not None:

@@ -60,14 +60,16 @@ def _justification(text: str) -> str:
     return rf"{{\scriptstyle\text{{({escape_text(text)})}}}}" if text else ""
 
 
-def line_width(derivation) -> float:
-    """The width the right-hand column of ``derivation`` may fill, in em: the page less its
-    widest left-hand entry (the left-hand side, or a justification in script size), the ``=``
-    and a margin for the estimate."""
+def line_width(derivation, text_width: float = TEXT_WIDTH) -> float:
+    """The width the right-hand column of ``derivation`` may fill, in em: the page (``text_width``
+    em wide) less its widest left-hand entry (the left-hand side, or a justification in script
+    size), the ``=`` and a margin for the estimate; at least :data:`LINE_WIDTH`, or what a
+    narrower page leaves."""
     lefts = [width(derivation.lhs)] + [
         width(rf"\text{{({s.justification})}}") * 0.7 for s in derivation.steps[1:]
     ]
-    return max(LINE_WIDTH, (TEXT_WIDTH - max(lefts) - RELATION) / SAFETY)
+    floor = min(LINE_WIDTH, text_width - RELATION)
+    return max(floor, (text_width - max(lefts) - RELATION) / SAFETY)
 
 
 def top_level(pieces: list[str], budget: float) -> list[str]:
@@ -123,9 +125,9 @@ def _elided(derivation, step) -> int:
     return len(terms(step.expr)) - len(derivation.shown(terms(step.expr)))
 
 
-def _step_lines(derivation, step) -> list[tuple[str, bool]]:
+def _step_lines(derivation, step, text_width: float) -> list[tuple[str, bool]]:
     shown = derivation.shown(terms(step.expr))
-    budget = line_width(derivation)
+    budget = line_width(derivation, text_width)
     units = _units(shown, True, budget)
     if len(shown) < len(terms(step.expr)):
         units.append([r"+ \cdots"])
@@ -155,8 +157,8 @@ def _blocks(label: str, items, budget: float) -> list[str]:
     ]
 
 
-def _group_lines(derivation, step) -> list[tuple[str, bool]]:
-    budget = line_width(derivation)
+def _group_lines(derivation, step, text_width: float) -> list[tuple[str, bool]]:
+    budget = line_width(derivation, text_width)
     lines: list[tuple[str, bool]] = []
     units: list[list[str]] = []
     final = derivation.steps[-2]  # the terms before grouping: what ``\cdots`` stands for
@@ -184,23 +186,29 @@ def _group_lines(derivation, step) -> list[tuple[str, bool]]:
     return lines + pack(units, budget)
 
 
-def _lines(derivation) -> list[str]:
+def _lines(derivation, text_width: float = TEXT_WIDTH) -> list[str]:
     """Every line of math the derivation prints, without labels and alignment points."""
     out = []
     for step in derivation.steps:
-        lines = _group_lines(derivation, step) if step.groups else _step_lines(derivation, step)
+        lines = _step_or_group_lines(derivation, step, text_width)
         for text, _ in lines:
             out += [_ROW_START.sub("", t) for t in text.split("\n") if "aligned}" not in t]
     return out
 
 
-def rows(derivation) -> list[str]:
-    """The rows of the derivation (``align`` syntax, without the row separators)."""
+def _step_or_group_lines(derivation, step, text_width: float) -> list[tuple[str, bool]]:
+    if step.groups:
+        return _group_lines(derivation, step, text_width)
+    return _step_lines(derivation, step, text_width)
+
+
+def rows(derivation, text_width: float = TEXT_WIDTH) -> list[str]:
+    """The rows of the derivation (``align`` syntax, without the row separators), its lines
+    broken to fit a page ``text_width`` em wide (by default an A4 page's text)."""
     out = []
     for i, step in enumerate(derivation.steps):
         left = (derivation.lhs or None) if i == 0 else _justification(step.justification)
-        lines = _group_lines(derivation, step) if step.groups else _step_lines(derivation, step)
-        out += _rows(left, lines)
+        out += _rows(left, _step_or_group_lines(derivation, step, text_width))
     return out
 
 
@@ -209,9 +217,10 @@ def fragment(derivation) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(rows(derivation)) + "\n\\end{align*}"
 
 
-def math_block(derivation) -> str:
-    r"""The derivation as ``$$\begin{aligned}...\end{aligned}$$`` (Markdown, notebooks)."""
-    body = " \\\\\n".join(rows(derivation))
+def math_block(derivation, text_width: float = TEXT_WIDTH) -> str:
+    r"""The derivation as ``$$\begin{aligned}...\end{aligned}$$`` (Markdown, notebooks), its
+    lines broken for a page ``text_width`` em wide."""
+    body = " \\\\\n".join(rows(derivation, text_width))
     return "$$\n\\begin{aligned}\n" + body + "\n\\end{aligned}\n$$"
 
 
