@@ -220,7 +220,7 @@ def skip_trigrams(
     destinations = validation.positive_integer(
         destinations, "destinations", maximum=min(MAX_DESTINATIONS, n)
     )
-    top = FactoredMatrix(ov.A[allowed], ov.B[:, scanned]).top_k(k, "largest")
+    top = FactoredMatrix(_rows(ov.A, allowed), ov.B[:, scanned]).top_k(k, "largest")
     best = {s: _destinations(qk, s, destinations, allowed) for s in set(scanned[top.cols].tolist())}
     triples = tuple(
         Triple(int(s), int(d), int(o), float(q), float(v))
@@ -272,11 +272,17 @@ def _destinations(
 ) -> list[tuple[int, float]]:
     """The ``n`` destinations among ``allowed`` (ids, ascending) of largest QK entry
     ``(destination, source)``, ties by id."""
-    column = qk.A[allowed] @ qk.B[:, source]  # [len(allowed)]
+    column = _rows(qk.A, allowed) @ qk.B[:, source]  # [len(allowed)]
     cut = np.partition(column, column.size - n)[column.size - n]
     candidates = np.flatnonzero(column >= cut)
     order = candidates[np.lexsort((candidates, -column[candidates]))][:n]
     return [(int(allowed[d]), float(column[d])) for d in order]
+
+
+def _rows(factor: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The rows ``allowed`` of a left factor [d_vocab, r]; the factor itself when all are (a
+    copy would change the order of the floating-point sums)."""
+    return factor if len(allowed) == len(factor) else factor[allowed]
 
 
 def _vocabulary(vocabulary: object, d_vocab: int) -> np.ndarray:
