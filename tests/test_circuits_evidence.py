@@ -137,3 +137,14 @@ def test_the_report_of_a_shipped_model_by_name():
     held_out = set(np.unique(models.dataset("one-layer-stdlib").held_out(64, 64)).tolist())
     named = {x for table in result.skip_trigrams for x in table.text}
     assert named <= held_out
+
+
+def test_a_file_no_recipe_made_leaves_the_model_without_data(tmp_path):
+    import tensoralgebra as ta
+
+    w = ta.Weights.random(ta.Architecture((1,)), d_model=8, d_head=2, d_vocab=6, n_ctx=4)
+    w.save(tmp_path / "random.safetensors")
+    model = models.mark(ta.AttentionOnlyTransformer(w), tmp_path / "random.safetensors")
+    assert models.recipe_in(tmp_path / "random.safetensors") is None
+    assert model.name is None and model.dataset is None
+    assert models.recipe_in(models.path(INDUCTION)).name == INDUCTION
