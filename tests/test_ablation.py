@@ -156,6 +156,8 @@ def _model(**kw):
 T = [[1, 2, 3, 4]]
 BAD = [
     (lambda: order_ablation(None, T), TensorAlgebraError, "needs an AttentionOnlyTransformer"),
+    (lambda: order_ablation("gpt-2"), TensorAlgebraError, "no shipped model is named 'gpt-2'"),
+    (lambda: order_ablation(_model()), TensorAlgebraError, "needs tokens [n, seq]: the model"),
     (lambda: order_ablation(_model(), []), TokensError, "empty batch"),
     (lambda: order_ablation(_model(), [[]]), TokensError, "empty batch"),
     (lambda: order_ablation(_model(), [[1]]), TensorAlgebraError, "at least 2 tokens"),

@@ -96,7 +96,9 @@ def test_a_large_vocabulary_is_refused_before_any_work(monkeypatch):
 
 
 BAD = [
-    (lambda: report("w"), TensorAlgebraError, "circuits need ta.Weights"),
+    (lambda: report(3), TensorAlgebraError, "circuits need ta.Weights"),
+    (lambda: report("w"), TensorAlgebraError, "no shipped model is named 'w'"),
+    (lambda: report("two-layer-induction", sequences=0), TensorAlgebraError, "sequences is 0"),
     (lambda: report(weights(), [[1, 2, 3]]), TensorAlgebraError, "shorter than the model's"),
     (lambda: report(weights(), [[12] * 8]), TensorAlgebraError, "12"),
     (lambda: report(weights(), [[0] * 8] * 513), ExpansionLimitError, "at most 512 sequences"),

@@ -157,7 +157,26 @@ BAD = [
         lambda: skip_trigrams(_model(), 1, 0, decode=dataset("markov", d_vocab=16)),
         "has d_vocab=16, the model 10",
     ),
+    (lambda: skip_trigrams(_model(), 1, 0, vocabulary=[]), "vocabulary is []: expected a non"),
+    (lambda: skip_trigrams(_model(), 1, 0, vocabulary="ab"), "vocabulary is 'ab': expected"),
+    (lambda: skip_trigrams(_model(), 1, 0, vocabulary=[0.5]), "vocabulary is [0.5]: expected"),
+    (lambda: skip_trigrams(_model(), 1, 0, vocabulary=[[1]]), "vocabulary is [[1]]: expected"),
+    (lambda: skip_trigrams(_model(), 1, 0, vocabulary=[3, 10]), "vocabulary has token 10: the"),
+    (lambda: skip_trigrams(_model(), 1, 0, vocabulary=[-1, 3]), "vocabulary has token -1: the"),
+    (lambda: skip_trigrams(_model(), 1, 0, vocabulary=[4], k=2), "k is 2: at most 1"),
 ]
+
+
+def test_a_vocabulary_restricts_every_token_of_the_table():
+    w, allowed = _model(), [1, 4, 5, 8]
+    table = skip_trigrams(w, 1, 0, k=5, destinations=2, vocabulary=[8, 5, 4, 1, 4])
+    assert table.sources == 4
+    assert {x for t in table.triples for x in (t.source, t.destination, t.out)} <= set(allowed)
+    ov = ov_circuit(w, 1, 0).dense()[np.ix_(allowed, allowed)]
+    best = np.unravel_index(np.argmax(ov), ov.shape)
+    top = table.triples[0]
+    assert (top.out, top.source) == (allowed[best[0]], allowed[best[1]])
+    assert top.ov == pytest.approx(ov.max())
 
 
 @pytest.mark.parametrize(("call", "fragment"), BAD)

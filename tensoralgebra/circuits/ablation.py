@@ -23,6 +23,11 @@ weights alone), which tests compare.
 (3, True)
 >>> abs(sum(table.marginal) - (table.losses[0] - table.full)) < 1e-12
 True
+
+A shipped model reads its own held-out text by default:
+
+>>> order_ablation("two-layer-induction").tokens_shape
+(64, 32)
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tensoralgebra.circuits import shipped
 from tensoralgebra.circuits.passes import check_dataset, chunks, next_token_losses
+from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.budget import MEMORY_BUDGET
 from tensoralgebra.numeric.trace import Trace
 from tensoralgebra.numeric.weights import Weights
@@ -159,11 +166,25 @@ class OrderAblation:
 
 
 def order_ablation(
-    model: object, tokens: object, *, full_context: bool = False, max_bytes: int = MEMORY_BUDGET
+    model: object,
+    tokens: object = None,
+    *,
+    full_context: bool = False,
+    max_bytes: int = MEMORY_BUDGET,
 ) -> OrderAblation:
-    """The :class:`OrderAblation` of ``model`` on ``tokens`` [n, seq] (``seq ≥ 2``; with
-    ``full_context``, ``seq`` must be the model's ``n_ctx``), in chunks of rows within
-    ``max_bytes``."""
+    """The :class:`OrderAblation` of ``model`` (or the shipped model it names) on ``tokens``
+    [n, seq] (``seq ≥ 2``; with ``full_context``, ``seq`` must be the model's ``n_ctx``), in
+    chunks of rows within ``max_bytes``. Without ``tokens``: a shipped model's own held-out
+    sequences (the first :data:`~tensoralgebra.circuits.shipped.SEQUENCES` of its ``dataset``);
+    another model is refused."""
+    model = shipped.resolve(model)
+    if tokens is None:
+        tokens = shipped.held_out(model)
+        if tokens is None:
+            raise TensorAlgebraError(
+                "order_ablation needs tokens [n, seq]: the model does not know its data (a "
+                "shipped model, ta.models.load(NAME), reads its held-out text by default)"
+            )
     model, array = check_dataset(
         model, tokens, "order_ablation", min_seq=2, full_context=full_context
     )

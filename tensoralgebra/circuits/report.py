@@ -11,7 +11,8 @@
 4. the skip-trigram tables of ``heads`` (default: the ``top_heads`` heads of largest full-OV
    Frobenius norm, the heads that write most into the logits; :mod:`.skip_trigrams`);
 5. the order-by-order ablation on ``tokens`` [n, n_ctx] (a dataset: full-context sequences; a
-   trained model's held-out set), or, without ``tokens``, on the detectors' repeated random
+   trained model's held-out set), or, without ``tokens``, on a shipped model's own held-out
+   text (:mod:`~tensoralgebra.circuits.shipped`), else on the detectors' repeated random
    sequences, which the report says (:func:`~tensoralgebra.circuits.order_ablation`);
 6. the figures of :mod:`~tensoralgebra.circuits.plots` (the attention patterns on the first
    :data:`PROMPT` tokens of the ablation's first sequence).
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tensoralgebra import validation
+from tensoralgebra.circuits import shipped
 from tensoralgebra.circuits.composition import KINDS, CompositionScores, composition_scores
 from tensoralgebra.circuits.copying import CopyingScores, copying_scores
 from tensoralgebra.circuits.full import Head, Reader, ov_circuit
@@ -106,28 +108,39 @@ def report(
     k: int = 8,
     destinations: int = 2,
     sources: int | None = None,
+    vocabulary: object = None,
+    sequences: int = shipped.SEQUENCES,
     samples: int = 1000,
     seed: int = 0,
     figures: bool = True,
 ) -> Report:
-    """The :class:`Report` of ``model``: ``tokens`` [n ≤ MAX_SEQUENCES, n_ctx] for the ablation
-    (default: repeated random sequences), ``decode`` a dataset or a function of token ids (as
-    :func:`~tensoralgebra.circuits.skip_trigrams.decoder`), ``heads`` the ``(layer, head)``
+    """The :class:`Report` of ``model`` (or the shipped model it names): ``tokens``
+    [n ≤ MAX_SEQUENCES, n_ctx] for the ablation (default: the first ``sequences`` held-out
+    sequences of a shipped model's own data, else repeated random sequences), ``decode`` a
+    dataset or a function of token ids (as :func:`~tensoralgebra.circuits.skip_trigrams.decoder`;
+    default: a shipped text model's dataset), ``heads`` the ``(layer, head)``
     pairs whose skip-trigram tables are shown (default: the ``top_heads`` of largest full-OV
     norm, or every head if the model has fewer), each with ``k`` OV entries and
-    ``destinations`` destinations over ``sources``;
+    ``destinations`` destinations over ``sources``, naming only the tokens of ``vocabulary``
+    (default: all; for a shipped text model, the tokens of its held-out sequences);
     ``samples`` and ``seed`` of the composition baseline and the detectors' sequences."""
     from tensoralgebra.circuits.ablation import order_ablation
     from tensoralgebra.circuits.detectors import detect_heads, repeated_random_tokens
     from tensoralgebra.circuits.passes import check_dataset
     from tensoralgebra.numeric.model import AttentionOnlyTransformer
 
+    model = shipped.resolve(model)
+    sequences = validation.positive_integer(sequences, "sequences", maximum=MAX_SEQUENCES)
     reader = Reader(model)
     weights = reader.weights
     if not reader.heads:
         raise TensorAlgebraError("the report needs a model with at least one head")
     if weights.n_ctx < 2:
         raise TensorAlgebraError(f"the report needs n_ctx ≥ 2, the model has {weights.n_ctx}")
+    if decode is None and shipped.text_of(getattr(model, "dataset", None)) is not None:
+        decode = model.dataset  # a shipped text model's tokens read as its text
+        if vocabulary is None:  # and its tables name the tokens of its text, not rare bytes
+            vocabulary = np.unique(shipped.held_out(model, sequences))
     text = decoder(decode, weights.d_vocab)
     chosen = _heads(reader, heads, top_heads)
     check_scan(weights.d_vocab, weights.d_head, sources)  # refused before any work
@@ -136,7 +149,13 @@ def report(
     transformer = (
         model if isinstance(model, AttentionOnlyTransformer) else AttentionOnlyTransformer(weights)
     )
-    if tokens is None:
+    if tokens is None and transformer.dataset is not None:
+        data = shipped.held_out(transformer, sequences)
+        described = (
+            f"{len(data)} held-out sequences of {data.shape[1]} tokens of "
+            f"{transformer.dataset.name!r}, the data {transformer.name} was trained on"
+        )
+    elif tokens is None:
         data = repeated_random_tokens(weights.d_vocab, weights.n_ctx // 2, 16, seed)
         described = f"{len(data)} repeated random sequences of {data.shape[1]} tokens (seed {seed})"
     else:
@@ -149,12 +168,18 @@ def report(
         described = f"{len(data)} given sequences of {data.shape[1]} tokens"
     tables = [
         skip_trigram_table(
-            weights, *h, k=k, destinations=destinations, sources=sources, decode=decode
+            weights,
+            *h,
+            k=k,
+            destinations=destinations,
+            sources=sources,
+            decode=decode,
+            vocabulary=vocabulary,
         )
         for h in chosen
     ]
     result = Report(
-        model=_summary(weights),
+        model={"name": transformer.name, **_summary(weights)},
         composition={
             kind: composition_scores(weights, kind, samples=samples, seed=seed) for kind in KINDS
         },

@@ -85,8 +85,8 @@ def as_text(report) -> str:
     """The report for a terminal: each analysis's own text, one after another."""
     m = report.model
     parts = [
-        f"circuits report: heads {m['heads']}, d_model {m['d_model']}, d_head {m['d_head']}, "
-        f"d_vocab {m['d_vocab']}, n_ctx {m['n_ctx']}",
+        f"circuits report{_of(m)}: heads {m['heads']}, d_model {m['d_model']}, "
+        f"d_head {m['d_head']}, d_vocab {m['d_vocab']}, n_ctx {m['n_ctx']}",
         *(str(t) for t in report.composition.values()),
         *(str(t) for t in report.copying.values()),
         *(str(t) for t in report.detectors.values()),
@@ -101,7 +101,7 @@ def blocks(report) -> list[tuple]:
     ``("figure", name, caption)`` blocks."""
     m = report.model
     out: list[tuple] = [
-        ("h1", "Circuits report"),
+        ("h1", f"Circuits report{_of(m)}"),
         ("p", f"Heads per layer {m['heads']}; d_model {m['d_model']}, d_head {m['d_head']}, "
               f"d_vocab {m['d_vocab']}, n_ctx {m['n_ctx']}; normalization "
               f"{m['normalization']}, positional {m['positional']}, {m['dtype']}."),
@@ -206,10 +206,14 @@ def as_html(report) -> str:
             )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>Circuits report</title><style>{_STYLE}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        f"<title>Circuits report{html.escape(_of(report.model))}</title>"
+        f"<style>{_STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def _of(model: dict) -> str:
+    """``" of NAME"`` for a shipped model, else nothing."""
+    return f" of {model['name']}" if model.get("name") else ""
 
 
 def _cell(value: object) -> str:

@@ -49,7 +49,9 @@ from tensoralgebra import validation
 from tensoralgebra.circuits.composition import label
 from tensoralgebra.circuits.factored_matrix import FactoredMatrix
 from tensoralgebra.circuits.full import Head, Reader, ov_circuit, qk_circuit
+from tensoralgebra.circuits.shipped import text_of
 from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
+from tensoralgebra.training.data.text import TextBytes
 
 #: Most multiply-adds the OV scan of one head may take (about a second on one core).
 MAX_WORK = 2 * 10**9
@@ -79,8 +81,9 @@ def decoder(decode: object, d_vocab: int) -> Callable[[int], str] | None:
     """``decode`` as a function token → text, checked on the model's vocabulary: ``None``; a
     dataset (anything with a ``decode`` method and a ``d_vocab``, as
     :class:`~tensoralgebra.training.data.base.TokenData`), whose ``d_vocab`` must be the
-    model's; or a function of a list of token ids, as ``TokenData.decode`` is. Refused when it
-    cannot decode the model's first and last tokens."""
+    model's (bytes, ``stdlib``, one at a time as :func:`~tensoralgebra.circuits.shipped.text_of`
+    shows them: ``\\xc3``); or a function of a list of token ids, as ``TokenData.decode`` is.
+    Refused when it cannot decode the model's first and last tokens."""
     if decode is None:
         return None
     if hasattr(decode, "decode") and hasattr(decode, "d_vocab"):
@@ -89,6 +92,8 @@ def decoder(decode: object, d_vocab: int) -> Callable[[int], str] | None:
                 f"the decoder's dataset {getattr(decode, 'name', '')!r} has d_vocab="
                 f"{decode.d_vocab}, the model {d_vocab}: it does not decode this model's tokens"
             )
+        if isinstance(decode, TextBytes):
+            return text_of(decode)  # one byte at a time, readable (UTF-8 would give U+FFFD)
         decode = decode.decode
     if not callable(decode):
         raise TensorAlgebraError(
@@ -187,13 +192,17 @@ def skip_trigrams(
     destinations: int = 3,
     sources: int | None = None,
     decode: object = None,
+    vocabulary: object = None,
     fold_ln: bool = True,
 ) -> SkipTrigrams:
     """Head ``(layer, head)``'s skip-trigram table: the ``k`` top OV entries, each with its
     ``destinations`` top QK destinations (the module's ranking), over every source token
     (``sources=None``) or the ``sources`` of largest OV column norm; ``decode`` as
-    :func:`decoder` takes it. Refused (:class:`~tensoralgebra.ExpansionLimitError`, naming
-    ``sources``) when the scan would exceed :data:`MAX_WORK` multiply-adds."""
+    :func:`decoder` takes it. ``vocabulary``: the token ids the table may name (as source,
+    destination and out; default all): a trained model's rare tokens (bytes it hardly saw) have
+    large, meaningless entries, so its table reads best over the tokens of its data. Refused
+    (:class:`~tensoralgebra.ExpansionLimitError`, naming ``sources``) when the scan would exceed
+    :data:`MAX_WORK` multiply-adds."""
     reader = Reader(model, fold_ln)
     layer, head = reader.checked(layer, head)
     ov, qk = (
@@ -202,16 +211,20 @@ def skip_trigrams(
     )
     d_vocab = ov.shape[0]
     text = decoder(decode, d_vocab)
-    scanned = scanned_sources(ov, sources)
-    k = validation.positive_integer(k, "k", maximum=min(MAX_K, d_vocab * len(scanned)))
+    allowed = _vocabulary(vocabulary, d_vocab)
+    scanned = np.intersect1d(scanned_sources(ov, sources), allowed)
+    if not scanned.size:
+        raise TensorAlgebraError("no source token is both scanned (sources) and in vocabulary")
+    n = len(allowed)
+    k = validation.positive_integer(k, "k", maximum=min(MAX_K, n * len(scanned)))
     destinations = validation.positive_integer(
-        destinations, "destinations", maximum=min(MAX_DESTINATIONS, d_vocab)
+        destinations, "destinations", maximum=min(MAX_DESTINATIONS, n)
     )
-    top = FactoredMatrix(ov.A, ov.B[:, scanned]).top_k(k, "largest")
-    best = {s: _destinations(qk, s, destinations) for s in set(scanned[top.cols].tolist())}
+    top = FactoredMatrix(_rows(ov.A, allowed), ov.B[:, scanned]).top_k(k, "largest")
+    best = {s: _destinations(qk, s, destinations, allowed) for s in set(scanned[top.cols].tolist())}
     triples = tuple(
         Triple(int(s), int(d), int(o), float(q), float(v))
-        for o, s, v in zip(top.rows, scanned[top.cols], top.values)
+        for o, s, v in zip(allowed[top.rows], scanned[top.cols], top.values)
         for d, q in best[int(s)]
     )
     tokens = {x for t in triples for x in (t.source, t.destination, t.out)}
@@ -254,10 +267,39 @@ def scanned_sources(ov: FactoredMatrix, sources: object) -> np.ndarray:
     return np.sort(np.lexsort((np.arange(d_vocab), -norms))[:n])
 
 
-def _destinations(qk: FactoredMatrix, source: int, n: int) -> list[tuple[int, float]]:
-    """The ``n`` destinations of largest QK entry ``(destination, source)``, ties by id."""
-    column = qk.A @ qk.B[:, source]  # [d_vocab]
+def _destinations(
+    qk: FactoredMatrix, source: int, n: int, allowed: np.ndarray
+) -> list[tuple[int, float]]:
+    """The ``n`` destinations among ``allowed`` (ids, ascending) of largest QK entry
+    ``(destination, source)``, ties by id."""
+    column = _rows(qk.A, allowed) @ qk.B[:, source]  # [len(allowed)]
     cut = np.partition(column, column.size - n)[column.size - n]
     candidates = np.flatnonzero(column >= cut)
     order = candidates[np.lexsort((candidates, -column[candidates]))][:n]
-    return [(int(d), float(column[d])) for d in order]
+    return [(int(allowed[d]), float(column[d])) for d in order]
+
+
+def _rows(factor: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """The rows ``allowed`` of a left factor [d_vocab, r]; the factor itself when all are (a
+    copy would change the order of the floating-point sums)."""
+    return factor if len(allowed) == len(factor) else factor[allowed]
+
+
+def _vocabulary(vocabulary: object, d_vocab: int) -> np.ndarray:
+    """The token ids a table may name, ascending and distinct: all, or ``vocabulary`` checked."""
+    if vocabulary is None:
+        return np.arange(d_vocab)
+    try:
+        ids = np.asarray(vocabulary)
+    except (TypeError, ValueError):
+        ids = np.asarray([None])
+    if ids.ndim != 1 or not ids.size or ids.dtype.kind not in "iu":
+        raise TensorAlgebraError(
+            f"vocabulary is {vocabulary!r}: expected a non-empty list of token ids"
+        )
+    if ids.min() < 0 or ids.max() >= d_vocab:
+        raise TensorAlgebraError(
+            f"vocabulary has token {int(ids.min() if ids.min() < 0 else ids.max())}: the model's "
+            f"tokens are 0..{d_vocab - 1}"
+        )
+    return np.unique(ids)

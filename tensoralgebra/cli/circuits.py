@@ -2,7 +2,8 @@
 
 The model is the one saved in ``--model FILE.safetensors`` or a random one (``--heads`` and the
 sizes, ``--seed``), as for ``verify``. ``--data NAME`` names the dataset the model reads: its
-held-out sequences feed the order ablation and, for text, its ``decode`` labels the tokens.
+held-out sequences feed the order ablation and, for text, its ``decode`` labels the tokens. A
+shipped model (``--model NAME``, or a file a recipe trained) reads its own data by default.
 ``--format`` text (the terminal) or json go to standard output, or to ``report.txt`` /
 ``report.json`` in ``--out DIR``; html is one self-contained page (``report.html`` in ``--out
 DIR``, else standard output); markdown needs ``--out DIR`` for its figure files.
@@ -21,6 +22,7 @@ from tensoralgebra.errors import TensorAlgebraError
 FORMATS = ("text", "json", "html", "markdown")
 _SUFFIX = {"text": "txt", "json": "json", "html": "html", "markdown": "md"}
 _EXAMPLES = """\
+  tensoralgebra circuits --model two-layer-induction
   tensoralgebra circuits --model model.safetensors
   tensoralgebra circuits --model model.safetensors --format html --out report/
   tensoralgebra circuits --heads 2,2 --d-vocab 97 --data stdlib-chars --format markdown --out r/"""
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=64,
         metavar="N",
-        help="held-out sequences of --data for the ablation (default 64)",
+        help="held-out sequences of the data for the ablation (default 64)",
     )
     parser.add_argument(
         "--top-heads",
@@ -76,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the report and print or write it; 0 on success."""
     from tensoralgebra.circuits.baseline import MAX_SAMPLES
-    from tensoralgebra.circuits.report import report
+    from tensoralgebra.circuits.report import MAX_SEQUENCES, report
 
     fmt = validation.choice(args.format, "--format", FORMATS)
     top_heads = validation.positive_integer(args.top_heads, "--top-heads")
@@ -90,11 +92,16 @@ def run(args: argparse.Namespace) -> int:
         raise TensorAlgebraError(
             f"--sources is {sources}: the model has {model.weights.d_vocab} tokens"
         )
+    if args.model is not None and args.data is None:
+        from tensoralgebra import models
+
+        models.mark(model, model_options.model_file(args.model))  # its data, if a recipe's
     tokens, decode = _data(args, model.weights.n_ctx)
     result = report(
         model,
         tokens,
         decode,
+        sequences=validation.positive_integer(args.sequences, "--sequences", maximum=MAX_SEQUENCES),
         top_heads=top_heads,
         sources=sources,
         samples=samples,

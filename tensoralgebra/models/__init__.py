@@ -5,13 +5,17 @@
 Each is a ``.safetensors`` file beside this module holding the weights and their record: the
 recipe and seed, the training config, the data's fingerprint, the held-out loss and the loss
 curve. :func:`load` gives the model, :func:`dataset` the data it was trained on (its ``decode``
-turns tokens into text for the text models), :func:`info` the record.
+turns tokens into text for the text models), :func:`info` the record. A loaded model knows what
+it was trained on, read from its file's metadata (``recipe``): its ``name`` and ``dataset``,
+which the analyses of :mod:`tensoralgebra.circuits` read by default (:func:`mark`).
 
 >>> names()
 ['zero-layer-stdlib', 'one-layer-stdlib', 'two-layer-stdlib', 'two-layer-induction']
 >>> model = load("two-layer-induction")
 >>> model.weights.architecture, model.weights.d_vocab, model.weights.n_ctx
 (Architecture(heads=(2, 2), positional='standard'), 64, 32)
+>>> model.name, model.dataset.name
+('two-layer-induction', 'synthetic-induction')
 >>> info("two-layer-induction")["held_out_loss"] < 2.0
 True
 >>> load("gpt-2")  # doctest: +ELLIPSIS
@@ -29,7 +33,17 @@ from pathlib import Path
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.training.recipes import RECIPES, Recipe
 
-__all__ = ["ModelNotFoundError", "dataset", "info", "load", "names", "path", "recipe_of"]
+__all__ = [
+    "ModelNotFoundError",
+    "dataset",
+    "info",
+    "load",
+    "mark",
+    "names",
+    "path",
+    "recipe_in",
+    "recipe_of",
+]
 
 #: The folder of the shipped files (package data).
 FOLDER = Path(__file__).parent
@@ -69,11 +83,41 @@ def path(name: object) -> Path:
 
 def load(name: object, *, device: str = "cpu"):
     """The shipped model ``name`` as an :class:`~tensoralgebra.AttentionOnlyTransformer` (its
-    weights float32, as trained)."""
+    weights float32, as trained), its ``name`` and ``dataset`` set (:func:`mark`)."""
     from tensoralgebra.io import load_weights
     from tensoralgebra.numeric.model import AttentionOnlyTransformer
 
-    return AttentionOnlyTransformer(load_weights(path(name)), device=device)
+    found = path(name)
+    return mark(AttentionOnlyTransformer(load_weights(found), device=device), found)
+
+
+def recipe_in(file) -> Recipe | None:
+    """The recipe that trained the model saved in ``file``, as its metadata's ``recipe`` names
+    it; ``None`` for a file no recipe made (or one of a recipe this version does not have)."""
+    from tensoralgebra.io.header import read_header
+    from tensoralgebra.numeric.budget import MEMORY_BUDGET
+
+    meta = read_header(Path(file), MEMORY_BUDGET).metadata or {}
+    recipe = RECIPES.get(meta.get("recipe"))
+    # The recipe's data must be the data the file records, or its held-out set is not the model's.
+    return recipe if recipe is not None and meta.get("data") == recipe.data else None
+
+
+def mark(model, file):
+    """Set ``model.name`` and ``model.dataset`` (an :class:`~tensoralgebra.AttentionOnlyTransformer`
+    loaded from ``file``) from the recipe its file names (:func:`recipe_in`); a file no recipe
+    made leaves them ``None``. Returns ``model``."""
+    recipe = recipe_in(file)
+    if recipe is not None:
+        model.name, model.dataset = recipe.name, recipe.dataset()
+    return model
+
+
+def _provide() -> None:
+    """Let :mod:`tensoralgebra.circuits`, a room below this one, load shipped models by name."""
+    from tensoralgebra.circuits import shipped
+
+    shipped.provide(load)
 
 
 def info(name: object) -> dict:
@@ -107,3 +151,6 @@ def dataset(name: object):
     ``TokenData``; the standard library's text is this Python's: compare its
     ``fingerprint()`` with ``info(name)["data_fingerprint"]``)."""
     return recipe_of(name).dataset()
+
+
+_provide()

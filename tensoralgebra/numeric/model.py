@@ -58,6 +58,8 @@ class AttentionOnlyTransformer(nn.Module):
     (:class:`~tensoralgebra.numeric.bind.Bindings`) and the searches (``ta.top_paths``,
     ``ta.top_score_paths``) compute on the model's device. The dtype is the weights'
     (float32 or float64).
+    ``name`` and ``dataset``: the recipe and the ``TokenData`` a shipped model was trained on
+    (:func:`tensoralgebra.models.load` sets them; ``None`` otherwise).
 
     >>> import tensoralgebra as ta
     >>> w = ta.Weights.random(ta.Architecture(heads=(1,)), d_model=4, d_head=2, d_vocab=5,
@@ -88,6 +90,10 @@ class AttentionOnlyTransformer(nn.Module):
         self.positional = weights.positional
         self.architecture = weights.architecture
         self.real_parts = real_parts(weights)
+        # What the model was trained on, when its file says (ta.models.load sets both): the
+        # recipe's name and its TokenData, the analyses' default data and decoding.
+        self.name: str | None = None
+        self.dataset = None
         self.to(device)
 
     @property
