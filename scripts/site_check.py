@@ -26,6 +26,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -115,7 +116,11 @@ class Browser:
     """Headless Chromium with one page, driven over the DevTools protocol on a pipe."""
 
     def __init__(self, executable: str, width: int = 1280, height: int = 900):
-        self._profile = tempfile.TemporaryDirectory(prefix="site-check-")
+        # Chromium's helper processes can outlive the browser for a moment and still write to
+        # the profile: the profile's removal tolerates that (close() ends them first).
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="site-check-", ignore_cleanup_errors=True
+        )
         # The ends the browser keeps are moved above 4 first, so that wiring them to 3 and 4 in
         # the child cannot overwrite one with the other.
         to_browser, self._write = (_above_4(fd) for fd in os.pipe())
@@ -132,6 +137,7 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=wire,
+            start_new_session=True,  # its own process group: close() ends the helpers too
             pass_fds=(3, 4),  # kept open by the child after wire() (other fds are closed)
         )
         os.close(to_browser)
@@ -175,6 +181,13 @@ class Browser:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)  # helpers left in the group
+        for _ in range(20):  # a helper just killed may still be closing files in the profile
+            shutil.rmtree(self._profile.name, ignore_errors=True)
+            if not os.path.exists(self._profile.name):
+                break
+            time.sleep(0.1)
         self._profile.cleanup()
 
     def _receive(self, deadline: float) -> dict:
