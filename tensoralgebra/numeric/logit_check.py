@@ -58,6 +58,9 @@ class LogitStream:
         self.expr_paths = {self.paths[i] for i in expr}
         self.held = {} if hold else None
         self.failures, self.worst, self.expr_rel = Messages(), [], []
+        # With the terms held, the printed expressions are checked after the rule-based
+        # expansion, which evaluates most of them already (Run.deferred_exprs).
+        self.deferred: list = []
 
     def walk(self, bar) -> None:
         b, run = self.b, self.run
@@ -91,7 +94,13 @@ class LogitStream:
             bar.update(len(rows))
         for i, path in enumerate(paths):
             if path in self.expr_paths:
-                self.expr_rel.append(run.expr_error(path, self.logit(read[i]), self.failures))
+                self._expr(path, lambda i=i: self.logit(read[i]))
+
+    def _expr(self, path, value) -> None:
+        if self.held is not None:
+            self.deferred.append(path)
+        else:
+            self.expr_rel.append(self.run.expr_error(path, value(), self.failures))
 
     def expr_rels(self, floor: float) -> list[float]:
         """The sampled expressions' errors, each relative to the larger of its scale and
@@ -127,7 +136,7 @@ class LogitStream:
             self.constant_error = (err, size)
             bar.update(1)
         if path in self.expr_paths:
-            self.expr_rel.append(self.run.expr_error(path, got, self.failures))
+            self._expr(path, lambda: got)
 
     def total(self, k: int) -> torch.Tensor:
         """The sum of the terms of order ≤ ``k``, [batch, seq, d_vocab]: the order sums of the

@@ -68,6 +68,7 @@ class Run:
         self.final_scale = model.frozen_scale(reference, None)
         self.logit_scale = 0.0
         self.worse = worse
+        self.done: dict = {}  # {key: (abs, rel, where)} of the last rule-based expansion checked
 
     # --- the checks ---------------------------------------------------------------------------
 
@@ -96,22 +97,25 @@ class Run:
             failures.add(message)
         unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
         bound = self.logit_bound(stream, last, unembed)
-        expr_rel = stream.expr_rels(bound)
-        fields = {"exprs": len(stream.expr_paths), "expr_rel": worst(expr_rel)}
+        fields, done, rule_failures = {}, {}, Messages()  # reported after the expressions'
+        if hold:
+            fields |= self.rule_based(
+                factored_logits(arch), "ta.expand(ta.logits(arch))", lambda: _logit_paths(arch),
+                (logit_values(stream), want, bound), rule_failures, notes,
+            )  # fmt: skip
+            done = self.done
+        else:
+            self._skipped(count_terms(factored_logits(arch)), "ta.expand(ta.logits(arch))", notes)
+        expr_rel = self.deferred_exprs(stream, done, failures) + stream.expr_rels(bound)
+        fields |= {"exprs": len(stream.expr_paths), "expr_rel": worst(expr_rel)}
         fields |= self._expr_failures(expr_rel, failures)
+        failures.extend(rule_failures)
         if per_term:
             whole = self._final_size()
             worst_term = stream.term_worst(whole, stream.stream_bound(last))
             fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
             fields |= {"checked": stream.checked, "checked_how": stream.how}
             self.term_problems(worst_term, failures)
-        if hold:
-            fields |= self.rule_based(
-                factored_logits(arch), "ta.expand(ta.logits(arch))",
-                lambda: _logit_paths(arch), (logit_values(stream), want, bound), failures, notes,
-            )  # fmt: skip
-        else:
-            self._skipped(count_terms(factored_logits(arch)), "ta.expand(ta.logits(arch))", notes)
         if fields.get("term_abs") is not None:
             notes.add(
                 "terms compared in the residual stream as the unembedding reads it: their "
@@ -138,12 +142,12 @@ class Run:
     def layer_scores(self, layer, side_top, top, per_term) -> list[Check]:
         """The checks of every head of ``layer``: the sides streamed once for all of them."""
         pairs, how, (nq, nk) = plan(self, layer, side_top, per_term)
-        expr_codes = list(cmp.sample(range(nq * nk), self.expr_limit))  # never a list of every code
+        # never a list of every code
+        expr_codes = np.array(list(cmp.sample(range(nq * nk), self.expr_limit)), dtype=np.int64)
         rule = count_terms(factored_scores(self.arch, layer, 0)) <= self.expansion_limit
         need_all = (per_term and pairs is None) or rule
-        wanted = set()
-        for code in [*([] if pairs is None else pairs), *expr_codes]:
-            wanted.update((int(code) // nk, int(code) % nk))
+        codes = np.concatenate([np.zeros(0, np.int64) if pairs is None else pairs, expr_codes])
+        wanted = {int(i) for i in np.unique(np.concatenate([codes // nk, codes % nk]))}
         sides = LayerSides(self, layer, side_top, need_all, wanted)
         sides.walk()
         return [
@@ -180,9 +184,6 @@ class Run:
                     "q', k' the restricted passes'), the figure reported; terms whose bound is "
                     "over the tolerance are computed both ways and compared entry by entry"
                 )
-        pairs_ = [(int(c) // nk, int(c) % nk) for c in expr_codes]
-        exprs = [(score_path(sides, head, i, j), pair_value(hs, i, j)) for i, j in pairs_]
-        fields |= self.exprs(exprs, want, bound, failures)
         terms = len(sides.q_paths) * nk
         constant = sum(_constant_key(p) for p in sides.k_paths)
         if constant:
@@ -193,13 +194,18 @@ class Run:
             )
         factored = factored_scores(self.arch, layer, head)
         label = f"ta.expand(ta.scores(arch, {layer}, {head}))"
+        self.done, rule_failures = {}, Messages()  # reported after the expressions'
         if rule:
             fields |= self.rule_based(
                 factored, label, lambda: score_paths(self.arch, layer, head),
-                (self.score_values(sides, hs, head), want, bound), failures, notes,
+                (self.score_values(sides, hs, head), want, bound), rule_failures, notes,
             )  # fmt: skip
         else:
             self._skipped(count_terms(factored), label, notes)
+        ij = [(int(c) // nk, int(c) % nk) for c in expr_codes]
+        keys = [(score_path(sides, head, i, j), (i, j)) for i, j in ij]
+        fields |= self.exprs(keys, lambda at: pair_value(hs, *at), want, bound, failures)
+        failures.extend(rule_failures)
         expected = count_score_paths(self.arch, layer, head, max_order=side_top)
         errors = self.compare(hs.total().numpy(), want, bound, failures, None)
         return self.check(
@@ -330,6 +336,7 @@ class Run:
             "ta.expand", strict=True,
         )  # fmt: skip
         cmp.merge(result, failures, notes)
+        self.done = result.by_key  # the printed expressions these terms are need no second look
         total = np.zeros_like(want) if result.total is None else result.total
         sum_rel = self.compare(total, want, bound, failures, None, "the sum of ta.expand's terms")[
             1
@@ -338,16 +345,41 @@ class Run:
 
     # --- values -------------------------------------------------------------------------------
 
-    def exprs(self, pairs, whole, floor, failures) -> dict:
-        """The printed expressions of ``pairs`` (key, value) evaluated and compared."""
+    def exprs(self, keys, value_of, whole, floor, failures) -> dict:
+        """The printed expressions of ``keys`` (key, where) evaluated and compared with
+        ``value_of(where)``. A key the rule-based expansion matched (:attr:`done`) was
+        evaluated there already from an equal expression, against the same value and scale:
+        its error is taken from there, not computed twice."""
         worst_rel = []
-        for key, value in pairs:
-            got = self.evaluate(key.expr)
+        for key, at in keys:
             what = f"the expression of term {cmp.name(key)}"  # (the term itself is checked already)
+            if key in self.done:
+                _, rel, where = self.done[key]
+                if where:
+                    failures.add(f"{what}: {where}")
+                worst_rel.append(rel)
+                continue
+            got, value = self.evaluate(key.expr), value_of(at)
             worst_rel.append(
                 self.compare(got, value, cmp.scale(value, whole, floor), failures, None, what)[1]
             )
-        return {"exprs": len(pairs), "expr_rel": worst(worst_rel)}
+        return {"exprs": len(keys), "expr_rel": worst(worst_rel)}
+
+    def deferred_exprs(self, stream, done, failures) -> list[float]:
+        """The errors of the logit terms' printed expressions left for after the rule-based
+        expansion (when its values are held): taken from it where it matched the term, else
+        evaluated against the held value (relative as :meth:`LogitStream.expr_rels`)."""
+        rels, values = [], logit_values(stream) if stream.deferred else {}
+        for path in stream.deferred:
+            what = f"the expression of term {cmp.name(path)}"
+            if path in done:
+                _, rel, where = done[path]
+                if where:
+                    failures.add(f"{what}: {where}")
+                rels.append(rel)
+            else:
+                stream.expr_rel.append(self.expr_error(path, values[path], failures))
+        return rels
 
     def evaluate(self, expr) -> np.ndarray:
         return self.numpy(self.evaluator.value(expr))
