@@ -16,6 +16,7 @@ totals (one per order) are unembedded.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from tensoralgebra.expr.traversal import count_terms
@@ -110,8 +111,10 @@ class LogitStream:
             for err, scale in self.expr_rel
         ]
 
-    def logit(self, read: torch.Tensor):
-        return read @ tensor(self.b.matrix(W_U)).T
+    def logit(self, read: torch.Tensor) -> np.ndarray:
+        """``read W_U^T`` [..., d_vocab], in numpy: ``W_U`` is read where it is (a read-only
+        array torch would copy, a d_vocab × d_model copy per call)."""
+        return read.numpy() @ self.run.numpy(self.b.matrix(W_U)).T
 
     def constant(self) -> torch.Tensor:
         """The unembedding's constant term ``1 c_U^T`` [batch, seq, d_vocab] (zeros without
@@ -138,10 +141,11 @@ class LogitStream:
         if path in self.expr_paths:
             self._expr(path, lambda: got)
 
-    def total(self, k: int) -> torch.Tensor:
+    def total(self, k: int) -> np.ndarray:
         """The sum of the terms of order ≤ ``k``, [batch, seq, d_vocab]: the order sums of the
         streams unembedded once, plus the constant."""
-        return self.logit(self.sums[: k + 1].sum(0)) + self.constant()
+        logits = self.logit(self.sums[: k + 1].sum(0))
+        return logits + self.constant().numpy() if self.arch.biases else logits
 
     def stream_bound(self, k: int) -> float:
         """``max_i Σ_p ||read(R_p)_i||`` over the paths of order ≤ ``k``."""
@@ -185,7 +189,7 @@ def logit_values(stream: LogitStream) -> LazyValues:
     def compute(path):
         if path.source == UNEMBEDDING_BIAS and path == unembedding:
             return stream.constant().numpy()
-        return stream.logit(held[path]).numpy()
+        return stream.logit(held[path])
 
     keys = list(held) + ([unembedding] if stream.arch.biases else [])
     return LazyValues(keys, compute)

@@ -17,8 +17,8 @@ from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr.expand import expand
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.factored import logits as factored_logits
+from tensoralgebra.numeric import budget, stacks
 from tensoralgebra.numeric import comparison as cmp
-from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.arrays import first_nonfinite, worst
 from tensoralgebra.numeric.evaluation import Evaluator
 from tensoralgebra.numeric.expansion_check import (
@@ -62,7 +62,8 @@ class Run:
         self.term_budget, self.seed = limits["term_budget"], limits["seed"]
         self.max_bytes = limits["max_bytes"]
         self.chunk, self.block = limits["chunk"], limits["block"]
-        self.evaluator = Evaluator(bindings)
+        cache = budget.evaluator_cache(self.max_bytes)
+        self.evaluator = Evaluator(bindings, cache, concrete=True)
         self.by_order: dict = {}  # k -> the keep_order=k trace
         self.torch_dtype = torch.float32 if str(bindings.dtype) == "float32" else torch.float64
         self.final_scale = model.frozen_scale(reference, None)
@@ -83,6 +84,7 @@ class Run:
 
     def logits(self, top: int | None, per_term: bool) -> list[Check]:
         arch, failures, notes = self.arch, Messages(), Messages()
+        self.evaluator.clear()
         last = arch.n_layers if top is None else top
         want = self.reference.logits if top is None else self.ablated(top).logits
         name = "logits" if top is None else f"logits order≤{top}"
@@ -95,7 +97,7 @@ class Run:
             stream.constant_check(bar)
         for message in stream.failures.as_tuple():
             failures.add(message)
-        unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
+        unembed = cmp.norm2(self.numpy(self.b.matrix(W_U)))
         bound = self.logit_bound(stream, last, unembed)
         fields, done, rule_failures = {}, {}, Messages()  # reported after the expressions'
         if hold:
@@ -122,14 +124,14 @@ class Run:
                 f"logits differ by at most ||W_U||_2 = {unembed:.3g} times the stream error, "
                 f"≤ {unembed * fields['term_abs']:.3g}"
             )
-        errors = self.compare(stream.total(last).numpy(), want, bound, failures, None)
+        errors = self.compare(stream.total(last), want, bound, failures, None)
         expected = cmp.count_logits(arch, last)
         n = len(stream.paths)
         checks = [self.check(name, n, expected, errors, fields, failures, notes)]
         for k in range(last):
             want = self.ablated(k).logits
             failures = Messages()
-            got = stream.total(k).numpy()
+            got = stream.total(k)
             errors = self.compare(
                 got, want, self.logit_bound(stream, k, unembed), failures,
                 f"the order≤{k} pass's logits",
@@ -158,6 +160,7 @@ class Run:
     def scores(self, sides, head, top, per_term, plan_) -> Check:
         pairs, how, expr_codes, rule = plan_
         layer, side_top = sides.layer, sides.side_top
+        self.evaluator.clear()
         failures, notes = Messages(), Messages()
         want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
         what = f"the forward pass's scores of L{layer}H{head}"
@@ -292,7 +295,7 @@ class Run:
             with progress(None, "logit terms", unit="term") as bar:
                 stream.walk(bar)
             last = arch.n_layers if top is None else top
-            bound = self.logit_bound(stream, last, cmp.norm2(self._float64(self.b.matrix(W_U))))
+            bound = self.logit_bound(stream, last, cmp.norm2(self.numpy(self.b.matrix(W_U))))
             values = logit_values(stream) if stream.held is not None else {}
             return "logits", want, bound, values, enumerated_logits(arch)
         layer, head = target
@@ -382,6 +385,8 @@ class Run:
         return rels
 
     def evaluate(self, expr) -> np.ndarray:
+        """The value of a term: every term evaluated here is concrete (an enumerated term's
+        expression, or one of :func:`flat_terms`)."""
         return self.numpy(self.evaluator.value(expr))
 
     def numpy(self, value) -> np.ndarray:

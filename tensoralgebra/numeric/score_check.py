@@ -120,6 +120,8 @@ class HeadSides:
         if arch.is_idealised:
             self.form, self.w_q, self.w_k = ideal_forms(run, layer, head)
             self.total_q, self.total_k = sides.sum @ self.form, sides.sum
+            # Every pair checked: few sides, each term's value looked up one by one.
+            self.q = sides.stack @ self.form if sides.hold_conventional else None
             return
         streams = [p for p in sides.row]
         q, self.total_q = self._stack_side(W_Q, "query", extras_q)
@@ -134,6 +136,8 @@ class HeadSides:
         restricted passes') of ``rows`` (held rows, then extras), [len(rows), batch, seq, d]."""
         if not self.sides.arch.is_idealised:
             return self.held[which][rows]
+        if which == "q" and self.q is not None:
+            return self.q[rows]
         if which in ("q", "k"):
             x = self.sides.stack[rows]
             return x @ self.form if which == "q" else x
