@@ -14,6 +14,8 @@ the weights would take 8,000 bytes, over the memory budget of 100 bytes; d_vocab
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from collections.abc import Callable
 
@@ -230,3 +232,24 @@ def check_verify(arch, top, per_term, sizes: dict, max_bytes, budget=TERM_BUDGET
     )
     note = "" if option else " (fewer or shorter token sequences would need less)"
     raise refusal(what, nbytes, max_bytes, option, value, note)
+
+
+def release_freed() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). Streaming allocates and frees arrays of a few megabytes chunk after chunk; glibc
+    serves them from its heap once it has freed one as large (its mmap threshold adapts), and the
+    heap's free pages then stay resident: at the shapes of a 4-layer, 8-head model the resident
+    set grew by 6 MB a chunk, to twice what was in use, without this."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def _malloc_trim():
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()

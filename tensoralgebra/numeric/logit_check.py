@@ -21,8 +21,8 @@ import torch
 
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.factored import logits as factored_logits
+from tensoralgebra.numeric import budget, stacks
 from tensoralgebra.numeric import comparison as cmp
-from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.expansion_check import Messages
 from tensoralgebra.numeric.restricted import final_streams
 from tensoralgebra.numeric.streamed import first_bad, norm_errors, tensor, worst_of
@@ -82,6 +82,8 @@ class LogitStream:
             self._terms(paths, read, bar)
             if self.held is not None:
                 self.held.update(zip(paths, read))
+            del stack, read
+            budget.release_freed()
 
     def _terms(self, paths, read, bar) -> None:
         run = self.run

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from tensoralgebra.expr.indices import Head
-from tensoralgebra.numeric import stacks
+from tensoralgebra.numeric import budget, stacks
 from tensoralgebra.numeric.restricted import final_streams
 from tensoralgebra.numeric.sides import head_sides
 from tensoralgebra.numeric.streamed import entry_errors, first_bad, tensor, worst_of
@@ -74,6 +74,8 @@ class LayerSides:
                     self.conventional[rows] = conventional
                 else:
                     self._norms(rows, read[mine], conventional)
+            del stack, read
+            budget.release_freed()
         self.stream_size = float(norms.amax()) if norms.numel() else 0.0
 
     def _norms(self, rows: list[int], read: torch.Tensor, conventional: torch.Tensor) -> None:
