@@ -106,12 +106,9 @@ def test_a_refusal_names_a_term_budget_the_same_estimate_lets_through():
     assert info.value.option == "term_budget"
     fits = info.value.value
     limits = {"expr_limit": 256, "expansion_limit": 0}
-    assert budget.verify_bytes(arch, None, True, {**sizes, "max_bytes": limit}, fits, limits) <= (
-        limit
-    )
-    assert budget.verify_bytes(arch, None, True, {**sizes, "max_bytes": limit}, fits + 1, limits) > (
-        limit
-    )
+    sizes["max_bytes"] = limit
+    assert budget.verify_bytes(arch, None, True, sizes, fits, limits) <= limit
+    assert budget.verify_bytes(arch, None, True, sizes, fits + 1, limits) > limit
     report = ta.verify(model, tokens, max_bytes=limit, expansion_limit=0, term_budget=fits)
     assert report.ok, report.table()
 
