@@ -76,10 +76,15 @@ class Run:
     def all(self, top: int | None, per_term: bool) -> list[Check]:
         """The logits' checks, then every head's."""
         checks = self.logits(top, per_term)
+        # The scores are checked against the forward pass (or the order≤top pass) only: the
+        # other ablated passes (logits [batch, seq, d_vocab] each) are done with.
+        self.by_order = {k: v for k, v in self.by_order.items() if k == top}
+        budget.release_freed()
         for layer in range(self.arch.n_layers):
             if self.arch.heads[layer]:
                 side_top = None if top is None else min(top, layer)
                 checks.extend(self.layer_scores(layer, side_top, top, per_term))
+                budget.release_freed()
         return checks
 
     def logits(self, top: int | None, per_term: bool) -> list[Check]:
