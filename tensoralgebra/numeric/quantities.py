@@ -144,6 +144,10 @@ class Run:
             expected = cmp.count_logits(arch, k)
             kept = sum(len(p.heads) <= k for p in stream.paths)
             checks.append(self.check(f"logits order≤{k}", kept, expected, errors, {}, failures))
+            if k != top:  # only the order≤top pass is looked at again (by the scores)
+                self.by_order.pop(k, None)
+            del want, got
+            budget.release_freed()
         return checks
 
     def layer_scores(self, layer, side_top, top, per_term) -> list[Check]:
