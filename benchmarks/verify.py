@@ -31,6 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import threads  # first: sizes the thread pools before numpy and torch load
 
+# Our own options, taken out before threads.choose parses the rest.
+LARGE = "--large" in sys.argv  # also the shapes of a 4-layer model of 8 (and 6) heads
+CASE = sys.argv[sys.argv.index("--case") + 1] if "--case" in sys.argv else None  # (a child)
+sys.argv = [
+    a for i, a in enumerate(sys.argv) if a != "--large" and "--case" not in sys.argv[i - 1 : i + 1]
+]
 THREADS = threads.choose(__doc__.splitlines()[0])
 
 import threading
@@ -38,7 +44,7 @@ import threading
 import numpy as np
 
 import tensoralgebra as ta
-from tensoralgebra.numeric import stacks
+from tensoralgebra.numeric import budget, stacks
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.evaluation import Evaluator
 from tensoralgebra.symbols import W_QK
@@ -110,6 +116,9 @@ def main() -> None:
 
     for heads in ((4,) * 4, (4,) * 5):
         verify_against_floor(heads)
+    if LARGE:
+        for heads in (6, 8):
+            large_in_child(heads)
 
 
 SCALE = {"d_model": 32, "d_head": 8, "d_vocab": 50, "n_ctx": 16}
@@ -139,7 +148,8 @@ class PeakRSS:
     """The process's largest resident set size while the block runs, sampled every 5 ms."""
 
     def __enter__(self):
-        self.peak, self.running = _rss(), True
+        self.start = self.peak = _rss()
+        self.running = True
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
         return self
@@ -188,7 +198,72 @@ def verify_against_floor(heads) -> None:
         f"  of which the streamed checks (sums, every term against its restricted pass; "
         f"expansion_limit=0, expr_limit=0): {streamed:.1f} s -> ratio {streamed / floor:.1f}×"
     )
+    print(
+        f"  and the symbolic checks (ta.expand's terms and the printed expressions, evaluated "
+        f"symbol by symbol): {ours - streamed:.1f} s -> {(ours - streamed) / floor:.1f}×"
+    )
+    sizes = {**SCALE, "batch": 2, "seq": SCALE["n_ctx"], "itemsize": 8, "max_bytes": 2**30}
+    estimate = sum(budget.verify_parts(arch, None, True, sizes).values())
+    print(
+        f"  memory: estimate {estimate / 2**30:.3f} GB, grown during verify "
+        f"{(rss.peak - rss.start) / 2**30:.3f} GB"
+    )
+
+
+LARGE_SIZES = {"d_model": 512, "d_head": 64, "d_vocab": 48262, "n_ctx": 1024}
+
+
+def large_in_child(heads: int) -> None:
+    """``--case heads`` in a fresh process, so that its peak resident set is its own."""
+    import subprocess
+
+    argv = [sys.executable, __file__, "--threads", str(THREADS), "--case", str(heads)]
+    subprocess.run(argv, check=True)
+
+
+def large_case(heads: int) -> None:
+    """``ta.verify`` at the shapes of a 4-layer model of ``heads`` heads per layer (d_model 512,
+    d_head 64, d_vocab 48,262, n_ctx 1,024, float32, random weights), tokens [2, 64], the
+    default budgets: time, the process's peak resident set (Python and torch included) and
+    the estimate ``verify`` checks its budget with, part by part, against what it grew."""
+    import resource
+
+    arch = ta.Architecture(heads=(heads,) * 4)
+    start = time.perf_counter()
+    weights = ta.Weights.random(arch, **LARGE_SIZES, dtype="float32", seed=0)
+    model = ta.AttentionOnlyTransformer(weights)
+    del weights  # as the command line does: the model holds its own parameters
+    drawn = time.perf_counter() - start
+    tokens = np.random.default_rng(0).integers(0, LARGE_SIZES["d_vocab"], size=(2, 64))
+    sizes = {**LARGE_SIZES, "batch": 2, "seq": 64, "itemsize": 4, "max_bytes": 2**30}
+    parts = budget.verify_parts(arch, None, True, sizes)
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        report = ta.verify(model, tokens)
+        ours = time.perf_counter() - start
+    assert report.ok, report.table()
+    top = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sample = next(c for c in report.checks if c.name == f"scores L3H{heads - 1}")
+    print(
+        f"verify 4x{heads}, d_model 512, d_head 64, d_vocab 48,262, n_ctx 1,024, seq 64, "
+        f"batch 2, float32, default budgets:"
+    )
+    print(f"  random weights and model {drawn:.1f} s; verify {ours:.0f} s, ok")
+    print(f"  last-layer head: {sample.checked_how}")
+    print(
+        f"  peak RSS of the process {top / 2**30:.2f} GB (goal ≤ 1 GB; before verify "
+        f"{rss.start / 2**30:.2f} GB)"
+    )
+    shown = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in parts.items())
+    print(
+        f"  memory estimate {sum(parts.values()) / 2**30:.3f} GB ({shown} MiB); grown during "
+        f"verify {(rss.peak - rss.start) / 2**30:.3f} GB"
+    )
 
 
 if __name__ == "__main__":
-    main()
+    if CASE is None:
+        main()
+    else:
+        print(threads.stated(THREADS))
+        large_case(int(CASE))

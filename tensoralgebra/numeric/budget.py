@@ -14,6 +14,8 @@ the weights would take 8,000 bytes, over the memory budget of 100 bytes; d_vocab
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 from collections.abc import Callable
 
@@ -106,21 +108,26 @@ def verify_chunks(sizes: dict, n_layers: int, max_bytes: int) -> tuple[int, int]
     return chunk, block
 
 
-def held_sides(arch: Architecture, top: int | None, per_term: bool, budget: int, limits) -> int:
-    """The most side streams ``verify`` holds for one layer's per-term checks: every side when
-    all pairs are checked (or the rule-based expansion is), else the sides of the sample."""
-    most = 0
+def held_sides(arch: Architecture, top: int | None, per_term: bool, budget: int, limits) -> dict:
+    """The layer whose held side streams take most in ``verify``'s per-term checks: ``{"rows":
+    how many sides, "full": whether every pair is checked (or the rule-based expansion is, which
+    holds the restricted passes' streams too), "pairs": how many pairs are sampled, "count":
+    how many pairs there are}`` (all zero without heads)."""
+    most = {"rows": 0, "full": False, "pairs": 0, "count": 0}
     for layer in range(arch.n_layers):
         if not arch.heads[layer]:
             continue
         n = paths_into(arch, layer, top)
-        if not per_term:
-            m = min(n, 2 * limits["expr_limit"])
-        elif n * n <= max(budget, limits["expansion_limit"]):
-            m = n
+        full = (per_term and n * n <= budget) or n * n <= limits["expansion_limit"]
+        if full:
+            rows, pairs = n, 0
+        elif not per_term:
+            rows, pairs = min(n, 2 * limits["expr_limit"]), 0
         else:
-            m = min(n, 2 * (max(budget, _strata_need(arch, layer, top)) + limits["expr_limit"]))
-        most = max(most, m)
+            pairs = min(n * n, max(budget, _strata_need(arch, layer, top)))
+            rows = min(n, 2 * (pairs + limits["expr_limit"]))
+        if rows * (3 if full else 1) > most["rows"] * (3 if most["full"] else 1):
+            most = {"rows": rows, "full": full, "pairs": pairs, "count": n * n}
     return most
 
 
@@ -134,22 +141,60 @@ def _strata_need(arch: Architecture, layer: int, top: int | None) -> int:
 
 
 def verify_bytes(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, limits=None) -> int:
-    """The bytes ``verify`` holds at once, at most, streaming: one layer's held side streams
-    (from the stacks and the restricted passes, d_model wide, and one head's query and key sides
-    of both with their differences, d_head wide in real architectures, d_model in idealised ones),
-    the logits' sums by order, a few logits [batch, seq, d_vocab], and the chunks
-    (:func:`verify_chunks`, a sixteenth of the budget each at most). ``sizes``: batch, seq,
-    d_model, d_vocab, itemsize and max_bytes."""
+    """The bytes ``verify`` holds at once, at most, streaming (:func:`verify_parts` summed).
+    ``sizes``: batch, seq, d_model, d_head, d_vocab, n_ctx, itemsize and max_bytes."""
+    return sum(verify_parts(arch, top, per_term, sizes, budget, limits).values())
+
+
+def verify_parts(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, limits=None) -> dict:
+    """What :func:`verify_bytes` counts, in bytes, part by part:
+
+    - ``weights``: the run's copy of the weights (the model's parameters are the caller's);
+    - ``traces``: the forward pass and the order-by-order ablated passes (logits, residual
+      streams, patterns and scores);
+    - ``sides``: one layer's held side streams, d_model wide: from the stacks, and from the
+      restricted passes when every pair is checked (and a head's query sides) or in real
+      architectures (there also each head's query and key sides of both, d_head wide);
+      idealised sides of a sample keep only their norms;
+    - ``pairs``: the sampled pair codes (int64, a few copies) and their mask;
+    - ``fixed``: the logits' sums by order and a few logits [batch, seq, d_vocab];
+    - ``chunks``: the streamed chunks and block products (:func:`verify_chunks`);
+    - ``cache``: the evaluator's cache of shared sides (:func:`evaluator_cache`)."""
     limits = limits or {"expr_limit": 256, "expansion_limit": 4096}
     batch, seq, d_model, d_vocab = (sizes[k] for k in ("batch", "seq", "d_model", "d_vocab"))
-    stream = batch * seq * d_model
+    item, stream, pair = sizes["itemsize"], batch * seq * d_model, batch * seq * seq
     last = arch.n_layers if top is None else top
-    side = d_model if arch.is_idealised else sizes.get("d_head", d_model)
-    held = held_sides(arch, top, per_term, budget, limits) * batch * seq * (2 * d_model + 6 * side)
-    fixed = (last + 2) * stream + 4 * batch * seq * d_vocab
+    held = held_sides(arch, top, per_term, budget, limits)
+    # Held rows: the stacks' streams; the restricted passes' too when every pair is checked or
+    # in real architectures; and idealised heads' query sides when every pair is checked.
+    wide = (3 if arch.is_idealised else 2) if held["full"] else 1 if arch.is_idealised else 2
+    narrow = 0 if arch.is_idealised else 6 * sizes.get("d_head", d_model)
+    one_pass = (arch.n_layers + 1) * stream + 2 * sum(arch.heads) * pair + batch * seq * d_vocab
     chunk, block = verify_chunks(sizes, arch.n_layers, sizes["max_bytes"])
-    chunks = (arch.n_layers + 4) * chunk * stream + 4 * block * block * batch * seq * seq
-    return sizes["itemsize"] * (held + fixed + chunks)
+    counted = Architecture(arch.heads, positional="standard" if arch.positional else None)
+    return {
+        "weights": weights_bytes(counted, sizes, _Item(item)),
+        "traces": item * (last + 1) * one_pass,
+        "sides": item * held["rows"] * batch * seq * (wide * d_model + narrow),
+        "pairs": 3 * 8 * held["pairs"] + (held["count"] if held["pairs"] else 0),
+        "fixed": item * ((last + 2) * stream + 4 * batch * seq * d_vocab),
+        "chunks": item * ((arch.n_layers + 4) * chunk * stream + 4 * block * block * pair),
+        "cache": evaluator_cache(sizes["max_bytes"]),
+    }
+
+
+def evaluator_cache(max_bytes: int) -> int:
+    """The bytes ``verify``'s evaluator keeps of score terms' sides shared by the terms whose
+    printed expressions it evaluates (:meth:`~tensoralgebra.numeric.evaluation.Evaluator.remember`):
+    a sixty-fourth of the budget."""
+    return max_bytes // 64
+
+
+class _Item:
+    """A dtype's stand-in for :func:`weights_bytes`, which reads only its ``itemsize``."""
+
+    def __init__(self, itemsize: int):
+        self.itemsize = itemsize
 
 
 def check_verify(arch, top, per_term, sizes: dict, max_bytes, budget=TERM_BUDGET, limits=None):
@@ -187,3 +232,24 @@ def check_verify(arch, top, per_term, sizes: dict, max_bytes, budget=TERM_BUDGET
     )
     note = "" if option else " (fewer or shorter token sequences would need less)"
     raise refusal(what, nbytes, max_bytes, option, value, note)
+
+
+def release_freed() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). Streaming allocates and frees arrays of a few megabytes chunk after chunk; glibc
+    serves them from its heap once it has freed one as large (its mmap threshold adapts), and the
+    heap's free pages then stay resident: at the shapes of a 4-layer, 8-head model the resident
+    set grew by 6 MB a chunk, to twice what was in use, without this."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def _malloc_trim():
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()

@@ -19,8 +19,13 @@ from tensoralgebra.scores import ScorePath
 
 def errors(got: np.ndarray, want: np.ndarray, scale: float) -> tuple[float, float]:
     """``(max |got - want|, that / scale)`` (NaN if either holds a NaN)."""
-    diff = np.abs(np.asarray(got) - np.asarray(want))
-    err = float(np.nan if np.isnan(diff).any() else np.max(diff, initial=0.0))
+    err = 0.0
+    for g, w in _blocks(np.asarray(got), np.asarray(want)):
+        diff = np.abs(g - w)
+        if np.isnan(diff).any():
+            err = float("nan")
+            break
+        err = max(err, float(np.max(diff, initial=0.0)))
     return err, (err / scale if scale > 0 else err)
 
 
@@ -32,13 +37,63 @@ def scale(term: np.ndarray, whole: np.ndarray, floor: float = 0.0) -> float:
     A term that nearly cancels inside itself (a small dot product of large vectors) is only
     as accurate as the numbers it was made of, so its own size alone is no yardstick.
     """
-    term_max = np.max(np.abs(term), initial=0.0)
-    return float(max(term_max, np.max(np.abs(whole), initial=0.0), floor))
+    return float(max(largest_entry(term), largest_entry(whole), floor))
+
+
+def largest_entry(array: np.ndarray) -> float:
+    """``max |array|`` (0 for an empty array; NaN if it holds a NaN, as numpy's max)."""
+    out = 0.0
+    for (a,) in _blocks(np.asarray(array)):
+        top = float(np.max(np.abs(a), initial=0.0))
+        if np.isnan(top):
+            return top
+        out = max(out, top)
+    return out
+
+
+def _blocks(*arrays: np.ndarray):
+    """The arrays (of one shape, or broadcastable when small) in blocks of rows of at most
+    :data:`BLOCK` entries, aligned: an error of logits [batch, seq, d_vocab] needs no
+    temporaries of the logits' size."""
+    shapes = {a.shape for a in arrays}
+    if max(a.size for a in arrays) <= BLOCK or len(shapes) > 1 or not arrays[0].ndim:
+        yield arrays
+        return
+    flat = [a.reshape(-1, a.shape[-1]) for a in arrays]
+    step = max(1, BLOCK // max(1, flat[0].shape[1]))
+    for start in range(0, len(flat[0]), step):
+        yield tuple(f[start : start + step] for f in flat)
+
+
+#: The most entries :func:`errors` and :func:`scale` take at once (8 MiB of float64).
+BLOCK = 2**20
 
 
 def norm2(matrix: np.ndarray) -> float:
-    """The spectral norm; ``inf`` for a matrix that is not finite (LAPACK would complain)."""
-    return float(np.linalg.norm(matrix, 2)) if np.isfinite(matrix).all() else float("inf")
+    """The spectral norm, in float64; ``inf`` for a matrix that is not finite (LAPACK would
+    complain). A matrix of more than :data:`GRAM` entries (``W_U``: d_vocab × d_model) goes
+    through its Gram matrix on its short side, summed a block of rows at a time: LAPACK's SVD
+    would copy it whole, in float64, and take as much again for its work.
+
+    >>> norm2(np.diag([3.0, -4.0])), norm2(np.array([[np.nan]]))
+    (4.0, inf)
+    """
+    m = np.asarray(matrix)
+    if m.size <= GRAM:
+        m = m.astype(np.float64, copy=False)
+        return float(np.linalg.norm(m, 2)) if np.isfinite(m).all() else float("inf")
+    m = m if m.shape[0] >= m.shape[1] else m.T
+    gram = np.zeros((m.shape[1], m.shape[1]))
+    for start in range(0, m.shape[0], GRAM // m.shape[1]):
+        part = m[start : start + GRAM // m.shape[1]].astype(np.float64)
+        if not np.isfinite(part).all():
+            return float("inf")
+        gram += part.T @ part
+    return float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0)))
+
+
+#: The most entries :func:`norm2` hands to LAPACK's SVD (16 MiB of float64).
+GRAM = 2**21
 
 
 def largest(vectors: np.ndarray) -> float:

@@ -72,17 +72,45 @@ class Evaluator:
     :attr:`scores` (three-factor operators and bilinear forms).
     """
 
-    def __init__(self, bindings: Bindings):
+    def __init__(self, bindings: Bindings, cache_bytes: int = 0, concrete: bool = False):
         self.b = bindings
+        # concrete: every expression given has no sum over heads left (enumerated terms, or
+        # terms of an instantiated expansion), so none is walked again to write them out.
+        self.concrete = concrete
         self.apply = _Apply(self)
         self.on_model = _OnModel(self)
         self.on_positions = _OnPositions(self)
         self.scores = _Scores(self)
+        self.cache_bytes = cache_bytes
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the cached sides (see :meth:`remember`)."""
+        self.cache: dict = {}
+        self.cached = 0
+
+    def remember(self, key: tuple, compute):
+        """``compute()``, kept under ``key`` (a tuple of expression nodes, immutable and
+        hashable) while the values kept take at most ``cache_bytes``: score terms sharing a query
+        or key side (the expansion's terms share their paths' chains) compute it once, and every
+        term's value is still made of its own expression's nodes."""
+        if not self.cache_bytes:
+            return compute()
+        value = self.cache.get(key)
+        if value is None:
+            value = compute()
+            size = value.nbytes if hasattr(value, "nbytes") else value.numel() * value.itemsize
+            if self.cached + size <= self.cache_bytes:
+                self.cache[key] = value
+                self.cached += size
+        return value
 
     def value(self, expr: Expr):
+        """The value of ``expr`` (see :func:`evaluate`)."""
         if not isinstance(expr, Expr):
             raise TensorAlgebraError(f"evaluate takes an expression, got {type(expr).__name__}")
-        expr = instantiate(expr, self.b.architecture.heads)
+        if not self.concrete:
+            expr = instantiate(expr, self.b.architecture.heads)
         n = _factors(expr.cols)
         if n == 2 and _factors(expr.rows) == 2:
             return self.apply(expr, _SOURCES)
@@ -108,18 +136,31 @@ class Evaluator:
     def score_term(self, a_q: Expr, a_k: Expr, m: Expr):
         """``A_q X_q M X_k^T A_k^T``, [batch, seq, seq]."""
         factors = m.args if type(m) is Product else (m,)
+        # The expansion writes the query path's chain transposed, first: splitting after it
+        # (where that is as narrow as anywhere) lets terms of one query path share their query
+        # side, and terms of one key path their key side.
+        query_chain = next(
+            (i for i, f in enumerate(factors) if type(f) is not Transpose), len(factors)
+        )
         split = min(
             range(len(factors) + 1),
             # The narrowest middle, and a matrix on each side where possible (no one-hots).
             key=lambda i: (
                 _dim(factors[i - 1].cols if i else m.rows, self.b.sizes),
                 i in (0, len(factors)),
+                i != query_chain,
             ),
         )
         left, right = factors[:split], factors[split:]
-        query = self._side(left, m.rows, transpose=True)
-        key = self._side(right, m.cols, transpose=False)
-        return self.on_positions(a_q, query) @ self.on_positions(a_k, key).swapaxes(-1, -2)
+        query = self.remember(
+            ("query", a_q, left, m.rows),
+            lambda: self.on_positions(a_q, self._side(left, m.rows, transpose=True)),
+        )
+        key = self.remember(
+            ("key", a_k, right, m.cols),
+            lambda: self.on_positions(a_k, self._side(right, m.cols, transpose=False)),
+        )
+        return query @ key.swapaxes(-1, -2)
 
     def _side(self, factors: tuple, source, transpose: bool):
         if not factors:

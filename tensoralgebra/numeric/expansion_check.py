@@ -74,6 +74,12 @@ class Messages:
         else:
             self.more += 1
 
+    def extend(self, other: Messages) -> None:
+        """Add ``other``'s messages after these (its uncounted ones counted)."""
+        for message in other.items:
+            self.add(message)
+        self.more += other.more
+
     def as_tuple(self) -> tuple[str, ...]:
         return tuple(self.items) + ((f"... and {self.more} more",) if self.more else ())
 
@@ -89,6 +95,9 @@ class TermComparison:
     unknown: int
     failures: Messages
     notes: Messages
+    #: ``{key: (abs, rel, where)}`` of every matched term: its error against its enumerated
+    #: value and where its value is not finite (``None``: finite everywhere)
+    by_key: dict = field(default_factory=dict)
 
 
 def compare_terms(
@@ -113,6 +122,7 @@ def compare_terms(
     failures, notes = Messages(), Messages()
     seen: Counter = Counter()
     total, unknown, evaluated, worst_seen = None, [], 0, (None, None, None)
+    by_key = {}
     for term in terms:
         key = known.get(term)
         if key is not None and key not in values:
@@ -128,10 +138,11 @@ def compare_terms(
             continue
         seen[key] += 1
         err, rel = error(value, values[key])
+        by_key[key] = (err, rel, where)
         worst_seen = worse(worst_seen, (rel, err, name(key)))
     _count_problems(label, values, seen, unknown, strict, failures, notes, name)
     return TermComparison(
-        evaluated, total, worst_seen, sum(seen.values()), len(unknown), failures, notes
+        evaluated, total, worst_seen, sum(seen.values()), len(unknown), failures, notes, by_key
     )
 
 

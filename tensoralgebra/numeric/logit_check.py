@@ -16,12 +16,13 @@ totals (one per order) are unembedded.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.factored import logits as factored_logits
+from tensoralgebra.numeric import budget, stacks
 from tensoralgebra.numeric import comparison as cmp
-from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.expansion_check import Messages
 from tensoralgebra.numeric.restricted import final_streams
 from tensoralgebra.numeric.streamed import first_bad, norm_errors, tensor, worst_of
@@ -58,6 +59,9 @@ class LogitStream:
         self.expr_paths = {self.paths[i] for i in expr}
         self.held = {} if hold else None
         self.failures, self.worst, self.expr_rel = Messages(), [], []
+        # With the terms held, the printed expressions are checked after the rule-based
+        # expansion, which evaluates most of them already (Run.deferred_exprs).
+        self.deferred: list = []
 
     def walk(self, bar) -> None:
         b, run = self.b, self.run
@@ -78,6 +82,8 @@ class LogitStream:
             self._terms(paths, read, bar)
             if self.held is not None:
                 self.held.update(zip(paths, read))
+            del stack, read
+            budget.release_freed()
 
     def _terms(self, paths, read, bar) -> None:
         run = self.run
@@ -91,7 +97,13 @@ class LogitStream:
             bar.update(len(rows))
         for i, path in enumerate(paths):
             if path in self.expr_paths:
-                self.expr_rel.append(run.expr_error(path, self.logit(read[i]), self.failures))
+                self._expr(path, lambda i=i: self.logit(read[i]))
+
+    def _expr(self, path, value) -> None:
+        if self.held is not None:
+            self.deferred.append(path)
+        else:
+            self.expr_rel.append(self.run.expr_error(path, value(), self.failures))
 
     def expr_rels(self, floor: float) -> list[float]:
         """The sampled expressions' errors, each relative to the larger of its scale and
@@ -101,8 +113,10 @@ class LogitStream:
             for err, scale in self.expr_rel
         ]
 
-    def logit(self, read: torch.Tensor):
-        return read @ tensor(self.b.matrix(W_U)).T
+    def logit(self, read: torch.Tensor) -> np.ndarray:
+        """``read W_U^T`` [..., d_vocab], in numpy: ``W_U`` is read where it is (a read-only
+        array torch would copy, a d_vocab × d_model copy per call)."""
+        return read.numpy() @ self.run.numpy(self.b.matrix(W_U)).T
 
     def constant(self) -> torch.Tensor:
         """The unembedding's constant term ``1 c_U^T`` [batch, seq, d_vocab] (zeros without
@@ -127,12 +141,13 @@ class LogitStream:
             self.constant_error = (err, size)
             bar.update(1)
         if path in self.expr_paths:
-            self.expr_rel.append(self.run.expr_error(path, got, self.failures))
+            self._expr(path, lambda: got)
 
-    def total(self, k: int) -> torch.Tensor:
+    def total(self, k: int) -> np.ndarray:
         """The sum of the terms of order ≤ ``k``, [batch, seq, d_vocab]: the order sums of the
         streams unembedded once, plus the constant."""
-        return self.logit(self.sums[: k + 1].sum(0)) + self.constant()
+        logits = self.logit(self.sums[: k + 1].sum(0))
+        return logits + self.constant().numpy() if self.arch.biases else logits
 
     def stream_bound(self, k: int) -> float:
         """``max_i Σ_p ||read(R_p)_i||`` over the paths of order ≤ ``k``."""
@@ -176,7 +191,7 @@ def logit_values(stream: LogitStream) -> LazyValues:
     def compute(path):
         if path.source == UNEMBEDDING_BIAS and path == unembedding:
             return stream.constant().numpy()
-        return stream.logit(held[path]).numpy()
+        return stream.logit(held[path])
 
     keys = list(held) + ([unembedding] if stream.arch.biases else [])
     return LazyValues(keys, compute)

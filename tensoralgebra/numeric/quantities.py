@@ -17,8 +17,8 @@ from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr.expand import expand
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.factored import logits as factored_logits
+from tensoralgebra.numeric import budget, stacks
 from tensoralgebra.numeric import comparison as cmp
-from tensoralgebra.numeric import stacks
 from tensoralgebra.numeric.arrays import first_nonfinite, worst
 from tensoralgebra.numeric.evaluation import Evaluator
 from tensoralgebra.numeric.expansion_check import (
@@ -62,26 +62,34 @@ class Run:
         self.term_budget, self.seed = limits["term_budget"], limits["seed"]
         self.max_bytes = limits["max_bytes"]
         self.chunk, self.block = limits["chunk"], limits["block"]
-        self.evaluator = Evaluator(bindings)
+        cache = budget.evaluator_cache(self.max_bytes)
+        self.evaluator = Evaluator(bindings, cache, concrete=True)
         self.by_order: dict = {}  # k -> the keep_order=k trace
         self.torch_dtype = torch.float32 if str(bindings.dtype) == "float32" else torch.float64
         self.final_scale = model.frozen_scale(reference, None)
         self.logit_scale = 0.0
         self.worse = worse
+        self.done: dict = {}  # {key: (abs, rel, where)} of the last rule-based expansion checked
 
     # --- the checks ---------------------------------------------------------------------------
 
     def all(self, top: int | None, per_term: bool) -> list[Check]:
         """The logits' checks, then every head's."""
         checks = self.logits(top, per_term)
+        # The scores are checked against the forward pass (or the order≤top pass) only: the
+        # other ablated passes (logits [batch, seq, d_vocab] each) are done with.
+        self.by_order = {k: v for k, v in self.by_order.items() if k == top}
+        budget.release_freed()
         for layer in range(self.arch.n_layers):
             if self.arch.heads[layer]:
                 side_top = None if top is None else min(top, layer)
                 checks.extend(self.layer_scores(layer, side_top, top, per_term))
+                budget.release_freed()
         return checks
 
     def logits(self, top: int | None, per_term: bool) -> list[Check]:
         arch, failures, notes = self.arch, Messages(), Messages()
+        self.evaluator.clear()
         last = arch.n_layers if top is None else top
         want = self.reference.logits if top is None else self.ablated(top).logits
         name = "logits" if top is None else f"logits order≤{top}"
@@ -94,38 +102,41 @@ class Run:
             stream.constant_check(bar)
         for message in stream.failures.as_tuple():
             failures.add(message)
-        unembed = cmp.norm2(self._float64(self.b.matrix(W_U)))
+        unembed = cmp.norm2(self.numpy(self.b.matrix(W_U)))
         bound = self.logit_bound(stream, last, unembed)
-        expr_rel = stream.expr_rels(bound)
-        fields = {"exprs": len(stream.expr_paths), "expr_rel": worst(expr_rel)}
+        fields, done, rule_failures = {}, {}, Messages()  # reported after the expressions'
+        if hold:
+            fields |= self.rule_based(
+                factored_logits(arch), "ta.expand(ta.logits(arch))", lambda: _logit_paths(arch),
+                (logit_values(stream), want, bound), rule_failures, notes,
+            )  # fmt: skip
+            done = self.done
+        else:
+            self._skipped(count_terms(factored_logits(arch)), "ta.expand(ta.logits(arch))", notes)
+        expr_rel = self.deferred_exprs(stream, done, failures) + stream.expr_rels(bound)
+        fields |= {"exprs": len(stream.expr_paths), "expr_rel": worst(expr_rel)}
         fields |= self._expr_failures(expr_rel, failures)
+        failures.extend(rule_failures)
         if per_term:
             whole = self._final_size()
             worst_term = stream.term_worst(whole, stream.stream_bound(last))
             fields |= dict(zip(("term_rel", "term_abs", "worst_term"), worst_term))
             fields |= {"checked": stream.checked, "checked_how": stream.how}
             self.term_problems(worst_term, failures)
-        if hold:
-            fields |= self.rule_based(
-                factored_logits(arch), "ta.expand(ta.logits(arch))",
-                lambda: _logit_paths(arch), (logit_values(stream), want, bound), failures, notes,
-            )  # fmt: skip
-        else:
-            self._skipped(count_terms(factored_logits(arch)), "ta.expand(ta.logits(arch))", notes)
         if fields.get("term_abs") is not None:
             notes.add(
                 "terms compared in the residual stream as the unembedding reads it: their "
                 f"logits differ by at most ||W_U||_2 = {unembed:.3g} times the stream error, "
                 f"≤ {unembed * fields['term_abs']:.3g}"
             )
-        errors = self.compare(stream.total(last).numpy(), want, bound, failures, None)
+        errors = self.compare(stream.total(last), want, bound, failures, None)
         expected = cmp.count_logits(arch, last)
         n = len(stream.paths)
         checks = [self.check(name, n, expected, errors, fields, failures, notes)]
         for k in range(last):
             want = self.ablated(k).logits
             failures = Messages()
-            got = stream.total(k).numpy()
+            got = stream.total(k)
             errors = self.compare(
                 got, want, self.logit_bound(stream, k, unembed), failures,
                 f"the order≤{k} pass's logits",
@@ -133,17 +144,21 @@ class Run:
             expected = cmp.count_logits(arch, k)
             kept = sum(len(p.heads) <= k for p in stream.paths)
             checks.append(self.check(f"logits order≤{k}", kept, expected, errors, {}, failures))
+            if k != top:  # only the order≤top pass is looked at again (by the scores)
+                self.by_order.pop(k, None)
+            del want, got
+            budget.release_freed()
         return checks
 
     def layer_scores(self, layer, side_top, top, per_term) -> list[Check]:
         """The checks of every head of ``layer``: the sides streamed once for all of them."""
         pairs, how, (nq, nk) = plan(self, layer, side_top, per_term)
-        expr_codes = list(cmp.sample(range(nq * nk), self.expr_limit))  # never a list of every code
+        # never a list of every code
+        expr_codes = np.array(list(cmp.sample(range(nq * nk), self.expr_limit)), dtype=np.int64)
         rule = count_terms(factored_scores(self.arch, layer, 0)) <= self.expansion_limit
         need_all = (per_term and pairs is None) or rule
-        wanted = set()
-        for code in [*([] if pairs is None else pairs), *expr_codes]:
-            wanted.update((int(code) // nk, int(code) % nk))
+        codes = np.concatenate([np.zeros(0, np.int64) if pairs is None else pairs, expr_codes])
+        wanted = {int(i) for i in np.unique(np.concatenate([codes // nk, codes % nk]))}
         sides = LayerSides(self, layer, side_top, need_all, wanted)
         sides.walk()
         return [
@@ -154,6 +169,7 @@ class Run:
     def scores(self, sides, head, top, per_term, plan_) -> Check:
         pairs, how, expr_codes, rule = plan_
         layer, side_top = sides.layer, sides.side_top
+        self.evaluator.clear()
         failures, notes = Messages(), Messages()
         want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
         what = f"the forward pass's scores of L{layer}H{head}"
@@ -180,9 +196,6 @@ class Run:
                     "q', k' the restricted passes'), the figure reported; terms whose bound is "
                     "over the tolerance are computed both ways and compared entry by entry"
                 )
-        pairs_ = [(int(c) // nk, int(c) % nk) for c in expr_codes]
-        exprs = [(score_path(sides, head, i, j), pair_value(hs, i, j)) for i, j in pairs_]
-        fields |= self.exprs(exprs, want, bound, failures)
         terms = len(sides.q_paths) * nk
         constant = sum(_constant_key(p) for p in sides.k_paths)
         if constant:
@@ -193,13 +206,18 @@ class Run:
             )
         factored = factored_scores(self.arch, layer, head)
         label = f"ta.expand(ta.scores(arch, {layer}, {head}))"
+        self.done, rule_failures = {}, Messages()  # reported after the expressions'
         if rule:
             fields |= self.rule_based(
                 factored, label, lambda: score_paths(self.arch, layer, head),
-                (self.score_values(sides, hs, head), want, bound), failures, notes,
+                (self.score_values(sides, hs, head), want, bound), rule_failures, notes,
             )  # fmt: skip
         else:
             self._skipped(count_terms(factored), label, notes)
+        ij = [(int(c) // nk, int(c) % nk) for c in expr_codes]
+        keys = [(score_path(sides, head, i, j), (i, j)) for i, j in ij]
+        fields |= self.exprs(keys, lambda at: pair_value(hs, *at), want, bound, failures)
+        failures.extend(rule_failures)
         expected = count_score_paths(self.arch, layer, head, max_order=side_top)
         errors = self.compare(hs.total().numpy(), want, bound, failures, None)
         return self.check(
@@ -286,7 +304,7 @@ class Run:
             with progress(None, "logit terms", unit="term") as bar:
                 stream.walk(bar)
             last = arch.n_layers if top is None else top
-            bound = self.logit_bound(stream, last, cmp.norm2(self._float64(self.b.matrix(W_U))))
+            bound = self.logit_bound(stream, last, cmp.norm2(self.numpy(self.b.matrix(W_U))))
             values = logit_values(stream) if stream.held is not None else {}
             return "logits", want, bound, values, enumerated_logits(arch)
         layer, head = target
@@ -330,6 +348,7 @@ class Run:
             "ta.expand", strict=True,
         )  # fmt: skip
         cmp.merge(result, failures, notes)
+        self.done = result.by_key  # the printed expressions these terms are need no second look
         total = np.zeros_like(want) if result.total is None else result.total
         sum_rel = self.compare(total, want, bound, failures, None, "the sum of ta.expand's terms")[
             1
@@ -338,18 +357,45 @@ class Run:
 
     # --- values -------------------------------------------------------------------------------
 
-    def exprs(self, pairs, whole, floor, failures) -> dict:
-        """The printed expressions of ``pairs`` (key, value) evaluated and compared."""
+    def exprs(self, keys, value_of, whole, floor, failures) -> dict:
+        """The printed expressions of ``keys`` (key, where) evaluated and compared with
+        ``value_of(where)``. A key the rule-based expansion matched (:attr:`done`) was
+        evaluated there already from an equal expression, against the same value and scale:
+        its error is taken from there, not computed twice."""
         worst_rel = []
-        for key, value in pairs:
-            got = self.evaluate(key.expr)
+        for key, at in keys:
             what = f"the expression of term {cmp.name(key)}"  # (the term itself is checked already)
+            if key in self.done:
+                _, rel, where = self.done[key]
+                if where:
+                    failures.add(f"{what}: {where}")
+                worst_rel.append(rel)
+                continue
+            got, value = self.evaluate(key.expr), value_of(at)
             worst_rel.append(
                 self.compare(got, value, cmp.scale(value, whole, floor), failures, None, what)[1]
             )
-        return {"exprs": len(pairs), "expr_rel": worst(worst_rel)}
+        return {"exprs": len(keys), "expr_rel": worst(worst_rel)}
+
+    def deferred_exprs(self, stream, done, failures) -> list[float]:
+        """The errors of the logit terms' printed expressions left for after the rule-based
+        expansion (when its values are held): taken from it where it matched the term, else
+        evaluated against the held value (relative as :meth:`LogitStream.expr_rels`)."""
+        rels, values = [], logit_values(stream) if stream.deferred else {}
+        for path in stream.deferred:
+            what = f"the expression of term {cmp.name(path)}"
+            if path in done:
+                _, rel, where = done[path]
+                if where:
+                    failures.add(f"{what}: {where}")
+                rels.append(rel)
+            else:
+                stream.expr_rel.append(self.expr_error(path, values[path], failures))
+        return rels
 
     def evaluate(self, expr) -> np.ndarray:
+        """The value of a term: every term evaluated here is concrete (an enumerated term's
+        expression, or one of :func:`flat_terms`)."""
         return self.numpy(self.evaluator.value(expr))
 
     def numpy(self, value) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from tensoralgebra.expr.indices import Head
-from tensoralgebra.numeric import stacks
+from tensoralgebra.numeric import budget, stacks
 from tensoralgebra.numeric.restricted import final_streams
 from tensoralgebra.numeric.sides import head_sides
 from tensoralgebra.numeric.streamed import entry_errors, first_bad, tensor, worst_of
@@ -36,15 +36,23 @@ class LayerSides:
         self.n_stream = len(self.q_paths) - n_extra
         rows = range(self.n_stream) if need_all else sorted(i for i in wanted if i < self.n_stream)
         self.row = {self.q_paths[i]: r for r, i in enumerate(rows)}
+        self.paths = [self.q_paths[i] for i in rows]  # the path of each held row
         self.side_top = side_top
+        # Idealised sides are d_model wide: when only a sample's sides are held (large models),
+        # the restricted passes' streams are reduced to every head's side norms as they come
+        # and recomputed for the few rows a term is computed both ways for.
+        self.hold_conventional = need_all or not self.arch.is_idealised
 
     def walk(self):
         """Stream every side once: ``read``-sums, norm-sums and the held rows."""
         b, run, layer = self.b, self.run, self.layer
         d_model = b.weights.d_model
-        held = len(self.row)
-        self.stack = torch.zeros((held, b.batch, b.seq, d_model), dtype=run.torch_dtype)
-        self.conventional = torch.zeros_like(self.stack)
+        held, read_dtype = len(self.row), run.torch_dtype
+        self.stack = torch.zeros((held, b.batch, b.seq, d_model), dtype=read_dtype)
+        self.conventional = torch.zeros_like(self.stack) if self.hold_conventional else None
+        heads = self.arch.heads[layer]
+        shape = (heads, 4, held, b.batch)
+        self.head_norms = None if self.hold_conventional else torch.zeros(shape, dtype=read_dtype)
         self.sum = torch.zeros((b.batch, b.seq, d_model), dtype=run.torch_dtype)
         norms = torch.zeros((b.batch, b.seq), dtype=torch.float64)
         self.bad = None
@@ -61,8 +69,31 @@ class LayerSides:
                 kept = [paths[i] for i in mine]
                 rows = [self.row[p] for p in kept]
                 self.stack[rows] = read[mine]
-                self.conventional[rows] = final_streams(run.model, run.reference, kept, layer)
+                conventional = final_streams(run.model, run.reference, kept, layer)
+                if self.conventional is not None:
+                    self.conventional[rows] = conventional
+                else:
+                    self._norms(rows, read[mine], conventional)
+            del stack, read
+            budget.release_freed()
         self.stream_size = float(norms.amax()) if norms.numel() else 0.0
+
+    def _norms(self, rows: list[int], read: torch.Tensor, conventional: torch.Tensor) -> None:
+        """Every head's :func:`side_norms` of ``rows``, from their stacks' and restricted
+        passes' streams [len(rows), batch, seq, d_model] (idealised: the sides are these
+        streams, the query one through ``W_QK``)."""
+        for head in range(self.arch.heads[self.layer]):
+            form, w_q, w_k = ideal_forms(self.run, self.layer, head)
+            four = four_norms(read @ form, conventional @ w_q @ w_k, read, conventional)
+            self.head_norms[head, :, rows] = torch.stack(four)
+
+    def conventional_rows(self, rows) -> torch.Tensor:
+        """The restricted passes' streams into the layer of held ``rows`` [len(rows), batch,
+        seq, d_model]: held, or recomputed for these rows alone."""
+        if self.conventional is not None:
+            return self.conventional[rows]
+        paths = [self.paths[int(r)] for r in rows]
+        return final_streams(self.run.model, self.run.reference, paths, self.layer)
 
     def rows(self, indices) -> np.ndarray:
         """Rows of the side tensors of side indices (extras after the held stream rows)."""
@@ -75,29 +106,46 @@ class LayerSides:
 
 class HeadSides:
     """One head's query and key sides of the held rows (then the extras), from the stacks and
-    conventionally, [rows, batch, seq, d]; and the sums of all sides."""
+    conventionally, [rows, batch, seq, d] for the rows asked (:meth:`side`); and the sums of all
+    sides.
+
+    In idealised architectures both sides are d_model wide and computed from the layer's held
+    streams when asked, a block of rows at a time (holding them for every head would take four
+    more copies of the layer's streams); in real ones they are d_head wide and held."""
 
     def __init__(self, sides: LayerSides, head: int):
-        b, arch, run, layer = sides.b, sides.arch, sides.run, sides.layer
-        self.sides, self.head, index = sides, head, (layer, head)
+        arch, run, layer = sides.arch, sides.run, sides.layer
+        self.sides, self.head = sides, head
         model, ref = run.model, run.reference
         extras_q, extras_k = sides.q_paths[sides.n_stream :], sides.k_paths[sides.n_stream :]
+        self.count = len(sides.row) + len(extras_q)
         if arch.is_idealised:
-            form = tensor(b.matrix(W_QK(index)))
-            self.q, self.k = sides.stack @ form, sides.stack
-            self.total_q, self.total_k = sides.sum @ form, sides.sum
-            attention = model.layers[layer]
-            # Both sides in d_model, as the stacks' are (q W_QK against k): the conventional
-            # queries read back through W_K, so that q' k'^T = (x W_Q^T)(x W_K^T)^T still.
-            self.cq = sides.conventional @ attention.W_Q[head].T @ attention.W_K[head]
-            self.ck = sides.conventional
+            self.form, self.w_q, self.w_k = ideal_forms(run, layer, head)
+            self.total_q, self.total_k = sides.sum @ self.form, sides.sum
+            # Every pair checked: few sides, each term's value looked up one by one.
+            self.q = sides.stack @ self.form if sides.hold_conventional else None
             return
         streams = [p for p in sides.row]
-        self.q, self.total_q = self._stack_side(W_Q, "query", extras_q)
-        self.k, self.total_k = self._stack_side(W_K, "key", extras_k)
+        q, self.total_q = self._stack_side(W_Q, "query", extras_q)
+        k, self.total_k = self._stack_side(W_K, "key", extras_k)
         order = sorted(streams, key=sides.row.get)
-        self.cq = head_sides(model, ref, order + extras_q, sides.conventional, layer, head, "query")
-        self.ck = head_sides(model, ref, order + extras_k, sides.conventional, layer, head, "key")
+        cq = head_sides(model, ref, order + extras_q, sides.conventional, layer, head, "query")
+        ck = head_sides(model, ref, order + extras_k, sides.conventional, layer, head, "key")
+        self.held = {"q": q, "k": k, "cq": cq, "ck": ck}
+
+    def side(self, which: str, rows) -> torch.Tensor:
+        """The sides ``which`` (``"q"``, ``"k"``: the stacks'; ``"cq"``, ``"ck"``: the
+        restricted passes') of ``rows`` (held rows, then extras), [len(rows), batch, seq, d]."""
+        if not self.sides.arch.is_idealised:
+            return self.held[which][rows]
+        if which == "q" and self.q is not None:
+            return self.q[rows]
+        if which in ("q", "k"):
+            x = self.sides.stack[rows]
+            return x @ self.form if which == "q" else x
+        unique, inverse = torch.unique(torch.as_tensor(rows), return_inverse=True)
+        x = self.sides.conventional_rows(unique)[inverse]
+        return x @ self.w_q @ self.w_k if which == "cq" else x
 
     def _stack_side(self, reads, side, extras):
         """The stacks' side in the head's query or key space: held rows then extras, and the sum
@@ -119,6 +167,16 @@ class HeadSides:
     def total(self) -> torch.Tensor:
         """The sum of every score term, [batch, seq, seq]."""
         return self.total_q @ self.total_k.transpose(-1, -2)
+
+
+def ideal_forms(run, layer: int, head: int) -> tuple[torch.Tensor, ...]:
+    """``(W_QK, W_Q^T, W_K)`` of an idealised head: the stacks' form (the expansion's symbol)
+    and the model's own projections. Both sides are d_model wide, as the stacks' are (``q W_QK``
+    against ``k``): the conventional queries read back through ``W_K``, so that
+    ``q' k'^T = (x W_Q^T)(x W_K^T)^T`` still."""
+    attention = run.model.layers[layer]
+    form = tensor(run.b.matrix(W_QK((layer, head))))
+    return form, attention.W_Q[head].T, attention.W_K[head]
 
 
 def check_head(run, sides: LayerSides, head: int, pairs, bar, floor: float, whole: float):
@@ -166,13 +224,34 @@ def check_head(run, sides: LayerSides, head: int, pairs, bar, floor: float, whol
 
 def side_norms(hs: HeadSides) -> tuple[torch.Tensor, ...]:
     """``(||q - q'||, ||q'||, ||k||, ||k - k'||)`` of every held row, each the largest over
-    positions: [rows, batch] (NaN where a side holds a NaN)."""
+    positions: [rows, batch] (NaN where a side holds a NaN); gathered during the walk when the
+    layer's restricted streams are not held, else computed :data:`ROWS` rows at a time, so that
+    no side is held whole beyond the layer's streams."""
+    if hs.sides.head_norms is not None:
+        return tuple(hs.sides.head_norms[hs.head])
+    parts = []
+    for start in range(0, hs.count, ROWS):
+        rows = torch.arange(start, min(hs.count, start + ROWS))
+        parts.append(four_norms(*(hs.side(w, rows) for w in ("q", "cq", "k", "ck"))))
+    if not parts:
+        empty = torch.zeros((0, hs.sides.b.batch), dtype=hs.total_q.dtype)
+        return (empty,) * 4
+    return tuple(torch.cat(column) for column in zip(*parts))
+
+
+def four_norms(q, cq, k, ck) -> tuple[torch.Tensor, ...]:
+    """``(||q - q'||, ||q'||, ||k||, ||k - k'||)`` of sides [rows, batch, seq, d], each the
+    largest over positions: [rows, batch] (NaN where a side holds a NaN)."""
 
     def largest(x):
         norm = torch.linalg.vector_norm(x, dim=-1)
         return torch.where(torch.isnan(norm).any(-1), torch.nan, norm.amax(-1))
 
-    return largest(hs.q - hs.cq), largest(hs.cq), largest(hs.k), largest(hs.k - hs.ck)
+    return largest(q - cq), largest(cq), largest(k), largest(k - ck)
+
+
+#: Side rows whose norms :func:`side_norms` computes at once.
+ROWS = 64
 
 
 def side_bounds(norms, qi: torch.Tensor, kj: torch.Tensor) -> torch.Tensor:
@@ -184,18 +263,30 @@ def side_bounds(norms, qi: torch.Tensor, kj: torch.Tensor) -> torch.Tensor:
 
 def exact_errors(hs: HeadSides, qi, kj, whole: float, floor: float):
     """``(rel, abs, index)`` of the worst of the terms of rows ``qi``, ``kj`` [m], each computed
-    from the stacks' sides and from the conventional ones, entry by entry."""
-    got = hs.q[qi] @ hs.k[kj].transpose(-1, -2)
-    want = hs.cq[qi] @ hs.ck[kj].transpose(-1, -2)
-    err, size = entry_errors(got, want)
-    return worst_of(err, torch.clamp(size, min=whole), floor)
+    from the stacks' sides and from the conventional ones, entry by entry, :data:`ROWS` terms
+    at a time (their sides are d_model wide in idealised architectures)."""
+    worst = (None, None, None)
+    for start in range(0, len(qi), ROWS):
+        q, k = qi[start : start + ROWS], kj[start : start + ROWS]
+        got = hs.side("q", q) @ hs.side("k", k).transpose(-1, -2)
+        want = hs.side("cq", q) @ hs.side("ck", k).transpose(-1, -2)
+        err, size = entry_errors(got, want)
+        rel, abs_, at = worst_of(err, torch.clamp(size, min=whole), floor)
+        if worst[0] is None or worse_rel(rel, worst[0]):
+            worst = (rel, abs_, start + at)
+    return worst
+
+
+def worse_rel(rel: float, than: float) -> bool:
+    """Whether ``rel`` is worse than ``than`` (NaN the worst of all)."""
+    return not np.isnan(than) and (np.isnan(rel) or rel > than)
 
 
 def _held_rows(sides: LayerSides, n: int, used) -> torch.Tensor:
     """Rows of side indices ``0..n-1`` (those not held: row 0, never looked up)."""
-    needed = sorted({int(x) for x in used})
+    needed = np.unique(np.asarray(used, dtype=np.int64))
     rows = torch.zeros(n, dtype=torch.int64)
-    rows[needed] = torch.from_numpy(sides.rows(needed)).to(torch.int64)
+    rows[torch.from_numpy(needed)] = torch.from_numpy(sides.rows(needed)).to(torch.int64)
     return rows
 
 
@@ -212,7 +303,7 @@ def _ij(i: torch.Tensor, j: torch.Tensor, at: int) -> tuple[int, int]:
 def pair_value(hs: HeadSides, i: int, j: int) -> np.ndarray:
     """The stacks' value of the term of query side ``i`` and key side ``j`` [batch, seq, seq]."""
     qi, kj = hs.sides.rows([i]), hs.sides.rows([j])
-    return (hs.q[qi] @ hs.k[kj].transpose(-1, -2))[0].numpy()
+    return (hs.side("q", qi) @ hs.side("k", kj).transpose(-1, -2))[0].numpy()
 
 
 def score_path(sides: LayerSides, head: int, i: int, j: int) -> ScorePath:

@@ -123,7 +123,7 @@ def pick_pairs(q_paths: list, k_paths: list, budget: int, seed: int) -> np.ndarr
         return None
     rng = np.random.default_rng(seed)
     (q_strata, q_heads), (k_strata, k_heads) = _strata(q_paths), _strata(k_paths)
-    chosen: set[int] = set()
+    chosen = Chosen(nq * nk)
     for qs in q_strata.values():
         for ks in k_strata.values():
             chosen.add(int(rng.choice(qs)) * nk + int(rng.choice(ks)))
@@ -137,21 +137,66 @@ def pick_pairs(q_paths: list, k_paths: list, budget: int, seed: int) -> np.ndarr
             quota = room * len(qs) * len(ks) // (nq * nk)
             _fill(chosen, np.asarray(qs), np.asarray(ks), nk, quota, rng)
     _fill(chosen, np.arange(nq), np.arange(nk), nk, budget - len(chosen), rng)
-    return np.array(sorted(chosen), dtype=np.int64)
+    return chosen.codes()
 
 
-def _fill(chosen: set, qs: np.ndarray, ks: np.ndarray, nk: int, quota: int, rng) -> None:
+class Chosen:
+    """A set of pair codes in ``0..n-1``: a mask of ``n`` bytes when ``n`` is at most
+    :data:`MASKED` (a Python set of half a million codes takes 40 MB), else a set. Either gives
+    the same draws: only membership and the count are asked.
+
+    >>> c = Chosen(10)
+    >>> c.add(3); c.update(np.array([3, 7, 7])); len(c), c.codes().tolist()
+    (2, [3, 7])
+    """
+
+    def __init__(self, n: int):
+        self.mask = np.zeros(n, dtype=bool) if n <= MASKED else None
+        self.set: set[int] = set()
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count if self.mask is not None else len(self.set)
+
+    def __contains__(self, code: int) -> bool:
+        return bool(self.mask[code]) if self.mask is not None else code in self.set
+
+    def add(self, code: int) -> None:
+        self.update(np.array([code], dtype=np.int64))
+
+    def update(self, codes: np.ndarray) -> None:
+        if self.mask is None:
+            self.set.update(int(c) for c in codes)
+            return
+        new = np.unique(codes)
+        new = new[~self.mask[new]]
+        self.mask[new] = True
+        self.count += len(new)
+
+    def codes(self) -> np.ndarray:
+        """The codes, sorted, [m] int64."""
+        if self.mask is not None:
+            return np.flatnonzero(self.mask).astype(np.int64)
+        return np.array(sorted(self.set), dtype=np.int64)
+
+
+#: The most pairs :class:`Chosen` keeps as a mask (32 MiB).
+MASKED = 2**25
+
+
+def _fill(chosen: Chosen, qs: np.ndarray, ks: np.ndarray, nk: int, quota: int, rng) -> None:
     """Add ``quota`` more distinct pairs of ``qs × ks`` to ``chosen`` (as many as there are)."""
     target = len(chosen) + min(quota, len(qs) * len(ks))
     tries = 0
     while len(chosen) < target and tries < 64:
         need = target - len(chosen)
-        codes = rng.choice(qs, need) * nk + rng.choice(ks, need)
-        chosen.update(int(c) for c in codes)
+        chosen.update(rng.choice(qs, need) * nk + rng.choice(ks, need))
         tries += 1
     if len(chosen) < target:  # a nearly exhausted stratum: take what is left in order
         for i in qs:
             for j in ks:
                 if len(chosen) >= target:
                     return
-                chosen.add(int(i) * nk + int(j))
+                code = int(i) * nk + int(j)
+                if code not in chosen:
+                    chosen.add(code)

@@ -116,8 +116,10 @@ def verify(
     limits["term_budget"] = validation.positive_integer(term_budget, "term_budget")
     limits["seed"] = validation.seed(sample_seed, "sample_seed")
     limits["max_bytes"] = max_bytes
-    weights = model.weights
-    dtype = str(weights.dtype)
+    # Sizes from the model itself: model.weights copies every weight (Bindings holds the one
+    # copy the run needs).
+    d_model, d_vocab = model.W_E.shape
+    dtype = str(model.W_E.dtype).removeprefix("torch.")
     tol = (
         TOLERANCE[dtype]
         if tolerance is None
@@ -126,14 +128,14 @@ def verify(
     target = _target(expansion, of, arch)
     _check_trace(trace, array)
     sizes = {
-        "d_model": weights.d_model,
-        "d_head": weights.d_head,
-        "d_vocab": weights.d_vocab,
-        "n_ctx": weights.n_ctx,
+        "d_model": int(d_model),
+        "d_head": model.d_head,
+        "d_vocab": int(d_vocab),
+        "n_ctx": model.n_ctx,
         "batch": array.shape[0],
         "seq": array.shape[1],
     }
-    need = {**sizes, "itemsize": weights.dtype.itemsize}
+    need = {**sizes, "itemsize": np.dtype(dtype).itemsize}
     checked = per_term and expansion is None
     budget.check_verify(arch, top, checked, need, max_bytes, limits["term_budget"], limits)
     limits["chunk"], limits["block"] = budget.verify_chunks(need, n, max_bytes)
