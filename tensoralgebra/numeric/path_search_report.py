@@ -81,19 +81,7 @@ class TopPaths:
         ]
         for rank, (name, c) in enumerate(zip(names, self.contributions), 1):
             lines.append(f"{rank:>4}  {name:<{width}}  {c:.6g}")
-        lines.append(f"explained: {self.explained:.6g} of the exact total {self.total:.6g}")
-        lines.append(
-            f"the other paths: at most {self.certificate:.6g} in total "
-            "(|contribution| summed; the certificate)"
-        )
-        done = f"({self.expansions} expansions, {self.evaluated} paths evaluated)"
-        if self.exact:
-            lines.append(f"exact: the top {n} are certain {done}")
-        else:
-            lines.append(
-                f"best effort: a path left out might still rank in the top {self.k} "
-                f"{done}; raise max_expansions (now {self.max_expansions}) to search further"
-            )
+        lines += _footer(self, n, "paths", "the exact total")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -178,19 +166,7 @@ class TopScorePaths:
         for rank, (row, c) in enumerate(zip(rows, self.contributions), 1):
             cells = "  ".join(f"{t:<{w}}" for t, w in zip(row, widths))
             lines.append(f"{rank:>4}  {cells}  {c:.6g}")
-        lines.append(f"explained: {self.explained:.6g} of the exact score {self.total:.6g}")
-        lines.append(
-            f"the other terms: at most {self.certificate:.6g} in total "
-            "(|contribution| summed; the certificate)"
-        )
-        done = f"({self.expansions} expansions, {self.evaluated} terms evaluated)"
-        if self.exact:
-            lines.append(f"exact: the top {n} are certain {done}")
-        else:
-            lines.append(
-                f"best effort: a term left out might still rank in the top {self.k} "
-                f"{done}; raise max_expansions (now {self.max_expansions}) to search further"
-            )
+        lines += _footer(self, n, "terms", "the exact score")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -220,3 +196,22 @@ class TopScorePaths:
 
 #: The columns of a score term's table besides rank and value.
 HEADERS = ("kind", "query path", "key path")
+
+
+def _footer(result, n: int, things: str, whole: str) -> list[str]:
+    """The lines under a table of ``n`` top ``things`` (paths or terms): what they explain of
+    ``whole``, the certificate, and whether the top ``n`` are certain."""
+    thing = things[:-1]
+    done = f"({result.expansions} expansions, {result.evaluated} {things} evaluated)"
+    verdict = (
+        f"exact: the top {n} are certain {done}"
+        if result.exact
+        else f"best effort: a {thing} left out might still rank in the top {result.k} {done}; "
+        f"raise max_expansions (now {result.max_expansions}) to search further"
+    )
+    return [
+        f"explained: {result.explained:.6g} of {whole} {result.total:.6g}",
+        f"the other {things}: at most {result.certificate:.6g} in total "
+        "(|contribution| summed; the certificate)",
+        verdict,
+    ]
