@@ -34,6 +34,7 @@ import numpy as np
 from tensoralgebra import validation
 from tensoralgebra.circuits import scoring
 from tensoralgebra.circuits.baseline import Baseline, random_baseline
+from tensoralgebra.circuits.factored_matrix import as_matrix
 from tensoralgebra.circuits.full import Head, Reader, ov_matrix, qk_matrix
 from tensoralgebra.errors import ExpansionLimitError, TensorAlgebraError
 
@@ -44,25 +45,10 @@ KINDS = ("Q", "K", "V")
 MAX_ROWS = 20_000
 
 
-def _matrix(value: object, name: str) -> np.ndarray:
-    """``value`` as a finite 2-D float array, else a clear error."""
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TensorAlgebraError(f"{name} is {value!r}: expected a matrix (a 2-D array)")
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise TensorAlgebraError(f"{name} is not a numeric matrix: {error}") from None
-    if array.ndim != 2 or 0 in array.shape:
-        raise TensorAlgebraError(f"{name} has shape {array.shape}: expected a non-empty matrix")
-    if not np.isfinite(array).all():
-        raise TensorAlgebraError(f"{name} has non-finite entries (NaN or inf)")
-    return array
-
-
 def composition_score(M: object, W_OV: object) -> float:
     """``||M W_OV||_F / (||M||_F ||W_OV||_F)`` for ``M`` [a × b] and ``W_OV`` [b × c], in
     ``[0, 1]``; 0 if a factor is 0. Refuses shapes that do not chain and non-finite values."""
-    m, w = _matrix(M, "M"), _matrix(W_OV, "W_OV")
+    m, w = as_matrix(M, "M"), as_matrix(W_OV, "W_OV")
     if m.shape[1] != w.shape[0]:
         raise TensorAlgebraError(
             "composition_score needs M [a × b] and W_OV [b × c] that chain: "

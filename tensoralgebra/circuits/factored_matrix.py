@@ -43,8 +43,9 @@ BLOCK_BYTES = 2**26
 _ORDERS = ("largest", "smallest", "magnitude")
 
 
-def _factor(value: object, name: str) -> np.ndarray:
-    """``value`` as a finite, non-empty 2-D float64 array, else a clear error."""
+def as_matrix(value: object, name: str) -> np.ndarray:
+    """``value`` (an array, a nested list or a torch tensor) as a finite, non-empty, read-only
+    2-D float64 array, else a clear error naming it ``name``."""
     if isinstance(value, (str, bytes)) or value is None:
         raise TensorAlgebraError(f"{name} is {value!r}: expected a matrix (a 2-D array)")
     try:
@@ -77,7 +78,7 @@ class FactoredMatrix:
     __array_ufunc__ = None  # ``array @ FactoredMatrix`` comes to __rmatmul__, not to numpy
 
     def __init__(self, A: object, B: object):
-        self.A, self.B = _factor(A, "A"), _factor(B, "B")
+        self.A, self.B = as_matrix(A, "A"), as_matrix(B, "B")
         if self.A.shape[1] != self.B.shape[0]:
             raise TensorAlgebraError(
                 f"a FactoredMatrix needs A [m, r] and B [r, n] that chain: got A {self.A.shape} "
@@ -111,13 +112,13 @@ class FactoredMatrix:
             if self.rank <= other.rank:  # keep the smaller inner dimension
                 return FactoredMatrix(self.A, middle @ other.B)
             return FactoredMatrix(self.A @ middle, other.B)
-        matrix = _factor(other, "the right operand")
+        matrix = as_matrix(other, "the right operand")
         self._chains(matrix.shape, "right")
         return FactoredMatrix(self.A, self.B @ matrix)
 
     def __rmatmul__(self, other: object) -> FactoredMatrix:
         """``other @ self``: ``other`` [p, m] an array."""
-        matrix = _factor(other, "the left operand")
+        matrix = as_matrix(other, "the left operand")
         self._chains(matrix.shape, "left")
         return FactoredMatrix(matrix @ self.A, self.B)
 

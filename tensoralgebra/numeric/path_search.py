@@ -76,7 +76,13 @@ from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric import budget
 from tensoralgebra.numeric.model import check_model
-from tensoralgebra.numeric.path_search_report import MAX_EXPANSIONS, TopPaths, describe_target
+from tensoralgebra.numeric.path_search_report import (
+    MAX_EXPANSIONS,
+    TopPaths,
+    describe_target,
+    keep_best,
+    ranked,
+)
 from tensoralgebra.paths import LogitPath
 
 #: Bytes of one frontier entry (a tuple, its path, its bound), for the memory estimate.
@@ -346,7 +352,7 @@ class Search:
         ``max_expansions`` streams have been computed."""
         best: list[float] = []  # the k largest |c| found, a min-heap
         for _, c in self.found:
-            _keep(best, abs(c), k)
+            keep_best(best, abs(c), k)
         while self.frontier and self.expansions < max_expansions:
             if len(best) == k and -self.frontier[0][0] < best[0]:
                 return
@@ -356,20 +362,19 @@ class Search:
                 stream = (self.patterns[m][h] @ read) @ self.W_O[m][h].T
             self._evaluate(LogitPath((*path.heads, (m, h)), path.source), stream, m + 1)
             self.expansions += 1
-            _keep(best, abs(self.found[-1][1]), k)
+            keep_best(best, abs(self.found[-1][1]), k)
 
     def result(self, k, total, position, target, max_expansions) -> TopPaths:
         """The :class:`TopPaths` of the search so far."""
         sources = self.arch.sources
-        ranked = sorted(self.found, key=lambda f: (-abs(f[1]), sort_key(f[0], sources)))
-        top, rest = ranked[:k], ranked[k:]
-        left = max((-e[0] for e in self.frontier), default=0.0)
-        exact = not self.frontier or (len(top) == k and left < abs(top[-1][1]))
+        top, certificate, exact = ranked(
+            self.found, lambda p: sort_key(p, sources), k,
+            (-e[0] for e in self.frontier), (e[2] for e in self.frontier), self.margin,
+        )  # fmt: skip
         return TopPaths(
             paths=tuple(p for p, _ in top),
             contributions=tuple(c for _, c in top),
-            certificate=sum(e[2] for e in self.frontier)
-            + self.margin * sum(abs(c) for _, c in rest),
+            certificate=certificate,
             total=total,
             exact=exact,
             expansions=self.expansions,
@@ -397,10 +402,3 @@ def _unit(rows: int, i: int, f64: dict) -> torch.Tensor:
     e = torch.zeros(rows, **f64)
     e[i] = 1.0
     return e
-
-
-def _keep(best: list[float], value: float, k: int) -> None:
-    if len(best) < k:
-        heapq.heappush(best, value)
-    elif value > best[0]:
-        heapq.heapreplace(best, value)

@@ -16,6 +16,7 @@ exact: the top 1 are certain (3 expansions, 4 paths evaluated)
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,3 +216,25 @@ def _footer(result, n: int, things: str, whole: str) -> list[str]:
         "(|contribution| summed; the certificate)",
         verdict,
     ]
+
+
+def keep_best(best: list[float], value: float, k: int) -> None:
+    """Keep ``best`` (a min-heap) the ``k`` largest values seen, ``value`` included."""
+    if len(best) < k:
+        heapq.heappush(best, value)
+    elif value > best[0]:
+        heapq.heapreplace(best, value)
+
+
+def ranked(found, key, k: int, largest, sums, margin: float) -> tuple[list, float, bool]:
+    """``(top, certificate, exact)`` of a search: the ``k`` ``(item, contribution)`` of
+    ``found`` largest in ``|contribution|`` (ties by ``key(item)``); the certificate, the sum of
+    the frontier's bounds ``sums`` plus the evaluated items left out, widened by ``margin``; and
+    whether the top ``k`` are certain: no frontier left, or the largest single term it may still
+    hold (``largest``) is below the ``k``-th contribution."""
+    order = sorted(found, key=lambda f: (-abs(f[1]), key(f[0])))
+    top, rest = order[:k], order[k:]
+    largest = list(largest)
+    left = max(largest, default=0.0)
+    exact = not largest or (len(top) == k and left < abs(top[-1][1]))
+    return top, sum(sums) + margin * sum(abs(c) for _, c in rest), exact

@@ -64,7 +64,12 @@ from tensoralgebra.expr.indices import Head
 from tensoralgebra.numeric import budget
 from tensoralgebra.numeric.model import check_model
 from tensoralgebra.numeric.path_search import ENTRY_BYTES
-from tensoralgebra.numeric.path_search_report import MAX_EXPANSIONS, TopScorePaths
+from tensoralgebra.numeric.path_search_report import (
+    MAX_EXPANSIONS,
+    TopScorePaths,
+    keep_best,
+    ranked,
+)
 from tensoralgebra.numeric.score_sides import Role, SideNode, Streams, root_sides
 from tensoralgebra.paths import LogitPath
 from tensoralgebra.scores import ScorePath
@@ -201,7 +206,7 @@ class ScoreSearch:
         ``max_expansions`` pairs have been split."""
         best: list[float] = []
         for _, value in self.found:
-            _keep(best, abs(value), k)
+            keep_best(best, abs(value), k)
         while self.frontier and self.expansions < max_expansions:
             if len(best) == k and -self.frontier[0][0] < best[0]:
                 return
@@ -211,7 +216,7 @@ class ScoreSearch:
                 self._split(q, key)
             self.expansions += 1
             for _, value in self.found[before:]:
-                _keep(best, abs(value), k)
+                keep_best(best, abs(value), k)
 
     def _split(self, q: SideNode, key: SideNode) -> None:
         """Split the open side of the pair with the larger bound (the one side open if one is)."""
@@ -238,15 +243,14 @@ class ScoreSearch:
             self._pair(q, part) if first else self._pair(part, key)
 
     def result(self, k: int, total: float, max_expansions: int) -> TopScorePaths:
-        ranked = sorted(self.found, key=lambda f: (-abs(f[1]), score_sort_key(f[0], self.arch)))
-        top, rest = ranked[:k], ranked[k:]
-        left = max((-e[0] for e in self.frontier), default=0.0)
-        exact = not self.frontier or (len(top) == k and left < abs(top[-1][1]))
+        top, certificate, exact = ranked(
+            self.found, lambda t: score_sort_key(t, self.arch), k,
+            (-e[0] for e in self.frontier), (-e[0] for e in self.frontier), self.margin,
+        )  # fmt: skip
         return TopScorePaths(
             paths=tuple(p for p, _ in top),
             contributions=tuple(c for _, c in top),
-            certificate=sum(-e[0] for e in self.frontier)
-            + self.margin * sum(abs(c) for _, c in rest),
+            certificate=certificate,
             total=total,
             exact=exact,
             expansions=self.expansions,
@@ -272,10 +276,3 @@ def score_sort_key(term: ScorePath, arch) -> tuple:
 
     heads = (tuple(h for _, h in q.heads), tuple(h for _, h in k.heads))
     return (q.order + k.order, -q.order, q.layers, k.layers, heads, rank(q.source), rank(k.source))
-
-
-def _keep(best: list[float], value: float, k: int) -> None:
-    if len(best) < k:
-        heapq.heappush(best, value)
-    elif value > best[0]:
-        heapq.heapreplace(best, value)
