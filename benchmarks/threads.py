@@ -15,14 +15,22 @@ _POOLS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 def choose(description: str) -> int:
     """Parse ``--threads`` and size every pool to it; returns the number."""
+    return options(description).threads
+
+
+def options(description: str, configure=None) -> argparse.Namespace:
+    """Parse ``--threads`` and the script's own options (``configure(parser)`` adds them), and
+    size every pool to ``--threads``; returns the parsed options."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--threads", type=int, default=1, help="threads per pool (default 1)")
-    n = parser.parse_args().threads
-    if n < 1:
-        parser.error(f"--threads {n}: expected 1 or more")
+    if configure is not None:
+        configure(parser)
+    args = parser.parse_args()
+    if args.threads < 1:
+        parser.error(f"--threads {args.threads}: expected 1 or more")
     for name in _POOLS:
-        os.environ[name] = str(n)
-    return n
+        os.environ[name] = str(args.threads)
+    return args
 
 
 def stated(n: int) -> str:

@@ -31,13 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import threads  # first: sizes the thread pools before numpy and torch load
 
-# Our own options, taken out before threads.choose parses the rest.
-LARGE = "--large" in sys.argv  # also the shapes of a 4-layer model of 8 (and 6) heads
-CASE = sys.argv[sys.argv.index("--case") + 1] if "--case" in sys.argv else None  # (a child)
-sys.argv = [
-    a for i, a in enumerate(sys.argv) if a != "--large" and "--case" not in sys.argv[i - 1 : i + 1]
-]
-THREADS = threads.choose(__doc__.splitlines()[0])
+
+def _configure(parser) -> None:
+    parser.add_argument(
+        "--large", action="store_true", help="also the shapes of a 4-layer model of 8 (6) heads"
+    )
+    parser.add_argument("--case", type=int, help="one --large case, in this process (a child)")
+
+
+ARGS = threads.options(__doc__.splitlines()[0], _configure)
+THREADS, LARGE, CASE = ARGS.threads, ARGS.large, ARGS.case
 
 import threading
 
@@ -192,7 +195,7 @@ def verify_against_floor(heads) -> None:
     print(
         f"  verify, {checked:,} terms checked one by one ({'all' if every else 'a sample'}): "
         f"{ours:.1f} s -> ratio {ours / floor:.1f}× (goal ≤ 5×); "
-        f"peak RSS {rss.peak / 2**30:.2f} GB (goal ≤ 1 GB)"
+        f"peak RSS {rss.peak / 2**30:.2f} GiB (goal ≤ 1 GB = 0.93 GiB)"
     )
     print(
         f"  of which the streamed checks (sums, every term against its restricted pass; "
@@ -203,10 +206,11 @@ def verify_against_floor(heads) -> None:
         f"symbol by symbol): {ours - streamed:.1f} s -> {(ours - streamed) / floor:.1f}×"
     )
     sizes = {**SCALE, "batch": 2, "seq": SCALE["n_ctx"], "itemsize": 8, "max_bytes": 2**30}
+    sizes["on_host"] = True
     estimate = sum(budget.verify_parts(arch, None, True, sizes).values())
     print(
-        f"  memory: estimate {estimate / 2**30:.3f} GB, grown during verify "
-        f"{(rss.peak - rss.start) / 2**30:.3f} GB"
+        f"  memory: estimate {estimate / 2**30:.3f} GiB, grown during verify "
+        f"{(rss.peak - rss.start) / 2**30:.3f} GiB"
     )
 
 
@@ -236,6 +240,7 @@ def large_case(heads: int) -> None:
     drawn = time.perf_counter() - start
     tokens = np.random.default_rng(0).integers(0, LARGE_SIZES["d_vocab"], size=(2, 64))
     sizes = {**LARGE_SIZES, "batch": 2, "seq": 64, "itemsize": 4, "max_bytes": 2**30}
+    sizes["on_host"] = True
     parts = budget.verify_parts(arch, None, True, sizes)
     with PeakRSS() as rss:
         start = time.perf_counter()
@@ -251,13 +256,13 @@ def large_case(heads: int) -> None:
     print(f"  random weights and model {drawn:.1f} s; verify {ours:.0f} s, ok")
     print(f"  last-layer head: {sample.checked_how}")
     print(
-        f"  peak RSS of the process {top / 2**30:.2f} GB (goal ≤ 1 GB; before verify "
-        f"{rss.start / 2**30:.2f} GB)"
+        f"  peak RSS of the process {top / 2**30:.2f} GiB = {top / 1e9:.2f} GB (goal ≤ 1 GB; "
+        f"before verify {rss.start / 2**30:.2f} GiB)"
     )
     shown = ", ".join(f"{k} {v / 2**20:.0f}" for k, v in parts.items())
     print(
-        f"  memory estimate {sum(parts.values()) / 2**30:.3f} GB ({shown} MiB); grown during "
-        f"verify {(rss.peak - rss.start) / 2**30:.3f} GB"
+        f"  memory estimate {sum(parts.values()) / 2**30:.3f} GiB ({shown} MiB); grown during "
+        f"verify {(rss.peak - rss.start) / 2**30:.3f} GiB"
     )
 
 

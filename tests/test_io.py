@@ -571,6 +571,8 @@ BAD_COMMANDS = [
         ["verify", "--model", "{model}", "--n-ctx", "3", "--dtype", "float32"],
         "--n-ctx, --dtype not allowed with --model (the file gives the architecture",
     ),
+    (["verify", "--model", "{model}", "--init", "gpt2"], "--init not allowed with --model"),
+    (["verify", "--heads", "2", "--init", "xavier"], "invalid choice: 'xavier'"),
     (["verify", "--model", "{model}", "--seed", "-1"], "--seed -1 is out of range"),
     (["verify", "--model", "{model}", "--max-order", "4"], "--max-order 4 is out of range"),
     (["verify", "--model", "{folder}/absent.safetensors"], "absent.safetensors: no such file"),

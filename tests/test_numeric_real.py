@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tensoralgebra as ta
+from tensoralgebra.numeric.bind import Bindings
 
 NORMALIZATIONS = (None, "LN", "LNPre")
 POSITIONALS = (None, "standard", "shortformer")
@@ -185,6 +187,21 @@ def test_random_draws_the_matrices_as_before_and_the_parameters_as_documented():
     assert "biases=True" in repr(real) and "normalization='LN'" in repr(real)
 
 
+def test_gpt2_init_draws_the_same_normals_at_gpt2s_scales():
+    arch = ta.Architecture((2, 1, 3), positional="standard")
+    sizes = dict(d_model=64, d_head=16, d_vocab=200, n_ctx=40, seed=3)
+    fan_in = ta.Weights.random(arch, **sizes)
+    gpt2 = ta.Weights.random(arch, **sizes, init="gpt2")
+    write = 0.02 / np.sqrt(2 * 3)
+    pairs = [("W_E", 0.02, 1.0), ("W_U", 0.02, 64**-0.5), ("W_pos", 0.01, 1.0)]
+    for name, scale, was in pairs:
+        np.testing.assert_allclose(getattr(gpt2, name), getattr(fan_in, name) * scale / was)
+    for layer in range(3):
+        np.testing.assert_allclose(gpt2.W_V[layer], fan_in.W_V[layer] * 0.02 / 64**-0.5)
+        np.testing.assert_allclose(gpt2.W_O[layer], fan_in.W_O[layer] * write / 16**-0.5)
+    assert abs(gpt2.W_U.std() - 0.02) < 0.002 and abs(gpt2.W_E.std() - 0.02) < 0.002
+
+
 def test_the_model_gives_back_its_weights():
     for kinds in (
         {"normalization": "LN", "biases": True},
@@ -203,6 +220,31 @@ def test_the_model_gives_back_its_weights():
             )
             if w.has_biases:
                 np.testing.assert_array_equal(back.b_U, w.b_U)
+
+
+def test_the_weights_view_shares_the_parameters_and_the_weights_are_a_copy():
+    w = ta.Weights.random(
+        ta.Architecture((2, 1), positional="standard"), d_model=8, d_head=4, d_vocab=11, n_ctx=5
+    )
+    model = ta.AttentionOnlyTransformer(w)
+    view, copy = model.weights_view(), model.weights
+    for name in ("W_E", "W_U", "W_pos"):
+        parameter = getattr(model, name).detach().numpy()
+        assert np.shares_memory(getattr(view, name), parameter)
+        assert not np.shares_memory(getattr(copy, name), parameter)
+        assert not getattr(view, name).flags.writeable
+        np.testing.assert_array_equal(getattr(view, name), getattr(copy, name))
+    assert np.shares_memory(view.W_V[1], model.layers[1].W_V.detach().numpy())
+    with torch.no_grad():
+        model.W_U.mul_(2.0)
+    np.testing.assert_array_equal(copy.W_U, w.W_U)  # the copy stays
+    np.testing.assert_array_equal(view.W_U, 2.0 * w.W_U)  # the view follows
+    bound = Bindings(model, model.run([[1, 2, 3]]))
+    assert np.shares_memory(bound.weights.W_E, model.W_E.detach().numpy())
+    with pytest.raises(ta.WeightsError, match=re_escape("weights must be finite")):
+        with torch.no_grad():
+            model.W_E[0, 0] = float("nan")
+        model.weights_view()  # checked as the copy is
 
 
 # --- folding -------------------------------------------------------------------------------
@@ -412,6 +454,8 @@ def test_bad_parameters_are_refused(kwargs, fragment):
         ({"normalization": "RMSPre"}, ta.WeightsError, "normalization is 'RMSPre'"),
         ({"biases": 1}, ta.WeightsError, "biases is 1: expected True or False"),
         ({"positional": "rotary"}, ta.WeightsError, "positional is 'rotary'"),
+        ({"init": "xavier"}, ta.WeightsError, "init is 'xavier'"),
+        ({"init": None}, ta.WeightsError, "init is None"),
     ],
 )
 def test_bad_random_options_are_refused(kwargs, error, fragment):

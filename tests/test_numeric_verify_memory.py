@@ -99,8 +99,8 @@ def test_a_refusal_names_a_term_budget_the_same_estimate_lets_through():
     model = ta.AttentionOnlyTransformer(weights)
     tokens = np.zeros((2, 32), dtype=np.int64)
     sizes = {"d_model": 64, "d_head": 8, "d_vocab": 50, "n_ctx": 32, "batch": 2, "seq": 32}
-    sizes |= {"itemsize": 8}
-    limit = 4 * 2**20
+    sizes |= {"itemsize": 8, "on_host": True}
+    limit = 5 * 2**20
     with pytest.raises(ExpansionLimitError) as info:
         ta.verify(model, tokens, max_bytes=limit, expansion_limit=0)
     assert info.value.option == "term_budget"

@@ -3,6 +3,9 @@ the certificate are upper bounds, ties are broken in enumeration order, bad inpu
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -16,9 +19,12 @@ from tensoralgebra.numeric.path_search import Search, sort_key, target_vector
 SMALL = ta.Architecture(heads=(2, 2))
 
 
-def small_model(arch=SMALL, seed=0, **sizes):
+def small_model(arch=SMALL, seed=0, gain=1.0, **sizes):
+    """A random model; ``gain`` > 1 scales every W_O up, so that longer paths dominate."""
     sizes = {"d_model": 8, "d_head": 3, "d_vocab": 11, "n_ctx": 8, **sizes}
-    return ta.AttentionOnlyTransformer(ta.Weights.random(arch, **sizes, seed=seed))
+    weights = ta.Weights.random(arch, **sizes, seed=seed)
+    weights = dataclasses.replace(weights, W_O=tuple(gain * w for w in weights.W_O))
+    return ta.AttentionOnlyTransformer(weights)
 
 
 def enumerated(model, tokens, position, g, batch=0):
@@ -72,10 +78,10 @@ def test_top_k_equal_the_enumerated_top_k_and_the_certificate_bounds_the_rest(ca
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
-@given(case=cases)
-def test_each_prefix_bound_is_at_least_the_sum_and_the_largest_of_its_completions(case):
+@given(case=cases, gain=st.sampled_from([1.0, 4.0]))
+def test_each_prefix_bound_is_at_least_the_sum_and_the_largest_of_its_completions(case, gain):
     heads, positional, seed, _, seq, kind = case
-    model = small_model(ta.Architecture(tuple(heads), positional=positional), seed)
+    model = small_model(ta.Architecture(tuple(heads), positional=positional), seed, gain)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, 11, size=(1, seq))
     position = int(rng.integers(0, seq))
@@ -192,6 +198,7 @@ CLI_BAD = [
     (["--normalization", "LN"], "LayerNorm"),
     (["--seed", "-1"], "--seed -1 is out of range"),
     (["--d-vocab", "0"], "--d-vocab is 0"),
+    (["--init", "normal"], "invalid choice: 'normal'"),
 ]
 
 
@@ -227,21 +234,49 @@ def test_the_command_prints_the_table(capsys):
     assert "exact: the top 9 are certain" in out
 
 
+def test_the_command_searches_a_model_at_gpt2s_initial_scales(capsys):
+    argv = ["top-paths", "--heads", "3,3,3", "--d-model", "64", "--init", "gpt2", "--target", "3"]
+    assert main([*argv, "-k", "4", "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    weights = ta.Weights.random(
+        ta.Architecture((3, 3, 3)), d_model=64, d_head=8, d_vocab=50, n_ctx=16, init="gpt2"
+    )
+    tokens = np.random.default_rng([0, 1]).integers(0, 50, size=(1, 16))
+    top = ta.top_paths(ta.AttentionOnlyTransformer(weights), tokens, 4, target=3)
+    assert found["exact"] and top.exact
+    assert found["contributions"] == pytest.approx(list(top.contributions), rel=1e-12)
+
+
 @settings(max_examples=30, deadline=None, derandomize=True)
-@given(case=cases)
-def test_each_child_bound_is_at_least_the_sum_of_the_childs_completions(case):
+@given(case=cases, gain=st.sampled_from([1.0, 4.0]))
+def test_each_child_bound_is_at_least_the_sum_and_the_largest_of_the_childs_completions(case, gain):
     heads, positional, seed, _, seq, kind = case
-    model = small_model(ta.Architecture(tuple(heads), positional=positional), seed)
+    model = small_model(ta.Architecture(tuple(heads), positional=positional), seed, gain)
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, 11, size=(1, seq))
     position = int(rng.integers(0, seq))
     target = {"token": 3, "pair": (3, 7), "direction": rng.standard_normal(11)}[kind]
-    values = enumerated(model, tokens, position, target_vector(target, 11))
-    trace = model.run(tokens[:, : position + 1])
-    search = Search(model, trace, target_vector(target, 11))
+    _check_child_bounds(model, tokens[:, : position + 1], target_vector(target, 11))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_child_bounds_hold_where_paths_of_three_heads_dominate(seed):
+    """Three layers and W_O scaled up: a child's largest completion is often two heads further,
+    the case the bound prices at ||W_OV||_2 before the last two heads."""
+    model = small_model(ta.Architecture((2, 2, 2)), seed, gain=4.0)
+    tokens = np.random.default_rng(seed).integers(0, 11, size=(1, 5))
+    _check_child_bounds(model, tokens, target_vector(3, 11))
+
+
+def _check_child_bounds(model, tokens, g):
+    """Every child's bounds, from each prefix's stream, against its completions' |c| one by one
+    (the query is the last position of ``tokens``)."""
+    values = enumerated(model, tokens, tokens.shape[1] - 1, g)
+    trace = model.run(tokens)
+    search = Search(model, trace, g)
     for prefix in values:
         start = prefix.heads[-1][0] + 1 if prefix.heads else 0
-        for m, h, total, _ in search.child_bounds(_stream(model, trace, prefix), start):
+        for m, h, total, largest in search.child_bounds(_stream(model, trace, prefix), start):
             child = (*prefix.heads, (m, h))
             completions = [
                 abs(v)
@@ -249,3 +284,4 @@ def test_each_child_bound_is_at_least_the_sum_of_the_childs_completions(case):
                 if p.source == prefix.source and p.heads[: len(child)] == child
             ]
             assert sum(completions) <= total
+            assert max(completions) <= largest

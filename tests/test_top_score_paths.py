@@ -4,6 +4,8 @@ is refused (API and command line)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 import tensoralgebra as ta
 from tensoralgebra.cli import main
 from tensoralgebra.numeric.bind import Bindings
-from tensoralgebra.numeric.score_search import score_sort_key
+from tensoralgebra.numeric.score_search import ScoreSearch, score_sort_key
+from tensoralgebra.numeric.score_sides import root_sides
 
 
 def model_of(arch, seed=0, dtype="float64", **sizes):
@@ -202,3 +205,76 @@ def test_the_command_prints_the_score_terms(capsys):
     out = capsys.readouterr().out
     assert "the top 5 score terms of L1H0 at query 5, key 2" in out
     assert "exact: the top 5 are certain" in out
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(case=cases, gains=st.lists(st.sampled_from([0.1, 1.0, 4.0]), min_size=3, max_size=3))
+def test_each_side_bound_is_at_least_the_sum_and_the_largest_of_its_completions(case, gains):
+    """Every open side prefix, split down to its leaves (its completions, vectors exact): the sum
+    bounds hold for the sum of their norms and the largest bounds for the largest, in the
+    d_head space (``||q||``) and the model space (what the head reads). Each layer's W_O is
+    scaled by its gain, so that any kind of completion can be the largest."""
+    heads, kind, seed, _, seq = case
+    query = int(np.random.default_rng(seed).integers(0, seq))
+    _check_sides(ta.Architecture(tuple(heads), **REAL[kind]), gains, seed, query)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_side_bounds_hold_where_a_later_layer_dominates(seed):
+    """Layer 0's heads small and layer 1's large: the largest completion of a prefix open from
+    layer 0 often skips it."""
+    _check_sides(ta.Architecture((2, 2, 1)), (0.1, 4.0, 1.0), seed, 4)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_side_bounds_hold_where_layernorm_scales_up(seed):
+    """Small embeddings under LayerNorm: the frozen scales 1/σ are large, and every bound must
+    carry them."""
+    arch = ta.Architecture((2, 2, 1), normalization="LN", biases=True)
+    _check_sides(arch, (0.05, 0.05, 1.0), seed, 4, embedding=0.05)
+
+
+def _check_sides(arch, gains, seed, query, embedding=1.0):
+    """Both sides' bounds of the last layer's head 0 at (query, query // 2), every prefix; and
+    the key side's bounds read in the direction of a few query sides' vectors."""
+    weights = ta.Weights.random(arch, d_model=8, d_head=3, d_vocab=11, n_ctx=8, seed=seed)
+    weights = dataclasses.replace(
+        weights,
+        W_O=tuple(g * w for g, w in zip(gains, weights.W_O)),
+        W_E=embedding * weights.W_E,
+        b_O=None if weights.b_O is None else tuple(embedding * b for b in weights.b_O),
+    )
+    model = ta.AttentionOnlyTransformer(weights)
+    tokens = np.random.default_rng(seed).integers(0, 11, size=(1, query + 1))
+    layer = arch.n_layers - 1
+    search = ScoreSearch(model, model.run(tokens), layer, 0, query, query // 2)
+    query_role, key_role = search.roles
+    vectors = [leaf.vector for root in root_sides(query_role) for leaf in _check_node(root)]
+    for root in root_sides(key_role):
+        _check_node(root)
+    for vector in vectors[:: max(1, len(vectors) // 4)]:
+        table = key_role.directed(vector)
+        for root in root_sides(key_role):
+            _check_node(root, (vector, table))
+
+
+def _check_node(node, direction=None) -> list:
+    """The leaves under ``node``, after checking its bounds against them: the norms of their
+    vectors and reads, or, given ``direction = (v, table)``, their ``|v · vector|`` against the
+    bounds :meth:`SideNode.directed` reads from ``table``."""
+    if node.is_leaf:
+        return [node]
+    leaf, *children = node.split()
+    leaves = [leaf] + [x for child in children for x in _check_node(child, direction)]
+    if direction is not None:
+        v, table = direction
+        sizes = [abs(float(v @ x.vector)) for x in leaves]
+        total, largest = node.directed(table)
+        assert sum(sizes) <= total * (1 + 1e-12) + 1e-300
+        assert max(sizes) <= largest * (1 + 1e-12) + 1e-300
+        return leaves
+    for space in (0, 1):
+        sizes = [x.bound[space] for x in leaves]
+        assert sum(sizes) <= node.bound[space] * (1 + 1e-12)
+        assert max(sizes) <= node.largest[space] * (1 + 1e-12)
+    return leaves

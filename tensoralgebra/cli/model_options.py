@@ -1,8 +1,9 @@
 """The model a command runs on: a random one of ``--heads`` and the size options, drawn with
-``--seed``, or the one saved in ``--model FILE.safetensors`` (whose file gives the architecture,
-sizes and dtype, so those options are refused beside it); and tokens drawn with ``--seed`` from
-another stream than the weights'. ``--model NAME`` loads a shipped model
-(:mod:`tensoralgebra.models`) when NAME is not a path. Shared by ``verify`` and ``top-paths``.
+``--seed`` at the scales of ``--init``, or the one saved in ``--model FILE.safetensors`` (whose
+file gives the architecture, sizes, dtype and values, so those options are refused beside it);
+and tokens drawn with ``--seed`` from another stream than the weights'. ``--model NAME`` loads a
+shipped model (:mod:`tensoralgebra.models`) when NAME is not a path. Shared by ``verify`` and
+``top-paths``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tensoralgebra as ta
 from tensoralgebra import validation
 from tensoralgebra.cli import options
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.numeric.weights import INITS
 
 #: The size options: (flag, default, largest accepted, what it is).
 SIZES = (
@@ -24,7 +26,7 @@ SIZES = (
     ("--n-ctx", 16, 4096, "context length (the tokens fill it)"),
 )
 #: What ``--model`` replaces: refused beside it.
-_FROM_THE_FILE = ("--heads", "--layers", "--positional", "--dtype")
+_FROM_THE_FILE = ("--heads", "--layers", "--positional", "--dtype", "--init")
 
 
 def add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -53,6 +55,12 @@ def add_model_options(parser: argparse.ArgumentParser, what: str) -> None:
         "--dtype", choices=("float64", "float32"), help="dtype of the random model (float64)"
     )
     parser.add_argument(
+        "--init",
+        choices=INITS,
+        help="initial scales of the random model: fan-in (default; activations of order one) "
+        "or gpt2 (GPT-2's: 0.02, and 0.02/sqrt(2 n_layers) for W_O)",
+    )
+    parser.add_argument(
         "--device",
         default="cpu",
         help="torch device to compute on: cpu (default), cuda, cuda:N where present",
@@ -71,7 +79,13 @@ def model_from_args(args: argparse.Namespace, command: str, batch: int):
                 f"{command} needs a model: --heads SPEC (a random one) or --model FILE.safetensors"
             )
         arch = options.concrete_architecture_from_args(args, command)
-        weights = ta.Weights.random(arch, **_sizes(args), seed=seed, dtype=args.dtype or "float64")
+        weights = ta.Weights.random(
+            arch,
+            **_sizes(args),
+            seed=seed,
+            dtype=args.dtype or "float64",
+            init=args.init or "fan-in",
+        )
     tokens = np.random.default_rng([seed, 1]).integers(  # not the weights' stream
         0, weights.d_vocab, size=(batch, weights.n_ctx)
     )

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     validation.positive_integer(args.term_budget, "--term-budget")
     validation.seed(args.sample_seed, "--sample-seed")
     model, tokens = model_options.model_from_args(args, "verify", BATCH)
-    check_order(model.weights.architecture, args.max_order, "--max-order")
+    check_order(model.architecture, args.max_order, "--max-order")
     report = ta.verify(
         model,
         tokens,

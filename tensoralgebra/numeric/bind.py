@@ -135,7 +135,9 @@ class Bindings:
             where = getattr(model, "device", "cpu") if device is None else device
             self.ops = _Torch(validation.device(where))
         self.device = self.ops.device
-        self.weights = weights = model.weights
+        # Bindings live for one evaluation or verify, which holds the model still: a view of its
+        # parameters, not a copy (at large vocabularies W_E and W_U are most of the memory).
+        self.weights = weights = model.weights_view()
         arch = weights.architecture
         traced = tuple(p.shape[1] for p in trace.patterns)
         if traced != arch.heads:

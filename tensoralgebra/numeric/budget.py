@@ -99,26 +99,33 @@ TERM_BUDGET = 2**19
 
 def verify_chunks(sizes: dict, n_layers: int, max_bytes: int) -> tuple[int, int]:
     """``(chunk, block)``: the most paths ``verify`` streams at once (a stack of them is held a
-    few times per layer deep) and the most sides a block product of score terms takes per
-    axis, both sized to a sixteenth of ``max_bytes``."""
+    few times per layer deep), sized to a thirty-second of ``max_bytes`` (larger chunks save
+    little time once a chunk's products are large, and raise the peak by as much), and the most
+    sides a block product of score terms takes per axis, sized to a sixteenth."""
     stream = sizes["batch"] * sizes["seq"] * sizes["d_model"] * sizes["itemsize"]
     pair = sizes["batch"] * sizes["seq"] ** 2 * sizes["itemsize"]
-    chunk = max(1, min(CHUNK, max_bytes // (16 * stream * (n_layers + 4))))
+    chunk = max(1, min(CHUNK, max_bytes // (32 * stream * (n_layers + 4))))
     block = max(1, min(1024, math.isqrt(max(1, max_bytes // (16 * 4 * pair)))))
     return chunk, block
 
 
 def held_sides(arch: Architecture, top: int | None, per_term: bool, budget: int, limits) -> dict:
     """The layer whose held side streams take most in ``verify``'s per-term checks: ``{"rows":
-    how many sides, "full": whether every pair is checked (or the rule-based expansion is, which
-    holds the restricted passes' streams too), "pairs": how many pairs are sampled, "count":
-    how many pairs there are}`` (all zero without heads)."""
-    most = {"rows": 0, "full": False, "pairs": 0, "count": 0}
+    how many sides, "wide": how many d_model-wide copies of each, "full": whether every pair is
+    checked (or the rule-based expansion is, which holds the restricted passes' streams too),
+    "pairs": how many pairs are sampled, "count": how many pairs there are}`` (all zero without
+    heads).
+
+    The copies: the stacks' streams; the restricted passes' too when every pair is checked or in
+    real architectures; and an idealised head's query sides when every term's value is looked
+    up one by one (the rule-based expansion's check)."""
+    most = {"rows": 0, "wide": 0, "full": False, "pairs": 0, "count": 0}
     for layer in range(arch.n_layers):
         if not arch.heads[layer]:
             continue
         n = paths_into(arch, layer, top)
-        full = (per_term and n * n <= budget) or n * n <= limits["expansion_limit"]
+        lookups = n * n <= limits["expansion_limit"]
+        full = (per_term and n * n <= budget) or lookups
         if full:
             rows, pairs = n, 0
         elif not per_term:
@@ -126,9 +133,17 @@ def held_sides(arch: Architecture, top: int | None, per_term: bool, budget: int,
         else:
             pairs = min(n * n, max(budget, _strata_need(arch, layer, top)))
             rows = min(n, 2 * (pairs + limits["expr_limit"]))
-        if rows * (3 if full else 1) > most["rows"] * (3 if most["full"] else 1):
-            most = {"rows": rows, "full": full, "pairs": pairs, "count": n * n}
+        wide = _copies(arch.is_idealised, full, lookups)
+        if rows * wide > most["rows"] * most["wide"]:
+            most = {"rows": rows, "wide": wide, "full": full, "pairs": pairs, "count": n * n}
     return most
+
+
+def _copies(idealised: bool, full: bool, lookups: bool) -> int:
+    """How many d_model-wide copies of its held sides a layer keeps (:func:`held_sides`)."""
+    if full:
+        return 2 + (idealised and lookups)
+    return 1 if idealised else 2
 
 
 def _strata_need(arch: Architecture, layer: int, top: int | None) -> int:
@@ -149,7 +164,9 @@ def verify_bytes(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, li
 def verify_parts(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, limits=None) -> dict:
     """What :func:`verify_bytes` counts, in bytes, part by part:
 
-    - ``weights``: the run's copy of the weights (the model's parameters are the caller's);
+    - ``weights``: the per-head products the run binds (``W_OV``, ``W_QK`` [d_model, d_model])
+      and, unless ``sizes["on_host"]`` (the parameters are read in place then), a host copy of
+      the weights;
     - ``traces``: the forward pass and the order-by-order ablated passes (logits, residual
       streams, patterns and scores);
     - ``sides``: one layer's held side streams, d_model wide: from the stacks, and from the
@@ -165,17 +182,15 @@ def verify_parts(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, li
     item, stream, pair = sizes["itemsize"], batch * seq * d_model, batch * seq * seq
     last = arch.n_layers if top is None else top
     held = held_sides(arch, top, per_term, budget, limits)
-    # Held rows: the stacks' streams; the restricted passes' too when every pair is checked or
-    # in real architectures; and idealised heads' query sides when every pair is checked.
-    wide = (3 if arch.is_idealised else 2) if held["full"] else 1 if arch.is_idealised else 2
     narrow = 0 if arch.is_idealised else 6 * sizes.get("d_head", d_model)
     one_pass = (arch.n_layers + 1) * stream + 2 * sum(arch.heads) * pair + batch * seq * d_vocab
     chunk, block = verify_chunks(sizes, arch.n_layers, sizes["max_bytes"])
     counted = Architecture(arch.heads, positional="standard" if arch.positional else None)
     return {
-        "weights": weights_bytes(counted, sizes, _Item(item)),
+        "weights": item * 2 * sum(arch.heads) * d_model**2
+        + (0 if sizes.get("on_host") else weights_bytes(counted, sizes, _Item(item))),
         "traces": item * (last + 1) * one_pass,
-        "sides": item * held["rows"] * batch * seq * (wide * d_model + narrow),
+        "sides": item * held["rows"] * batch * seq * (held["wide"] * d_model + narrow),
         "pairs": 3 * 8 * held["pairs"] + (held["count"] if held["pairs"] else 0),
         "fixed": item * ((last + 2) * stream + 4 * batch * seq * d_vocab),
         "chunks": item * ((arch.n_layers + 4) * chunk * stream + 4 * block * block * pair),

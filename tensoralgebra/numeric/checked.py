@@ -1,7 +1,7 @@
 """The checked arrays a model is made of: every weight and parameter goes through
 :func:`frozen_array` (a read-only numpy copy of the expected shape and a supported dtype, all of
-its entries finite) and per-layer stacks through :func:`per_layer`; what fails is a
-:class:`WeightsError` naming the array.
+its entries finite; a read-only view instead, inside :func:`sharing`) and per-layer stacks
+through :func:`per_layer`; what fails is a :class:`WeightsError` naming the array.
 
 >>> import numpy as np
 >>> frozen_array(np.zeros((2, 3)), "W_U", (3, 2), "d_vocab, d_model", None)  # doctest: +ELLIPSIS
@@ -12,7 +12,9 @@ tensoralgebra.numeric.checked.WeightsError: W_U has shape (2, 3), expected (3, 2
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -26,6 +28,21 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 class WeightsError(TensorAlgebraError):
     """Weights of the wrong shape, type or value; the message names the array."""
+
+
+_SHARING = contextvars.ContextVar("sharing", default=False)
+
+
+@contextlib.contextmanager
+def sharing() -> Iterator[None]:
+    """Within it, :func:`frozen_array` returns read-only *views* of the arrays it is given,
+    checked as ever, instead of copies: for a computation that holds its inputs unchanged while
+    it runs and would otherwise double their memory."""
+    token = _SHARING.set(True)
+    try:
+        yield
+    finally:
+        _SHARING.reset(token)
 
 
 def to_numpy(value: object, name: str) -> np.ndarray:
@@ -64,7 +81,7 @@ def frozen_array(value: object, name: str, expected: tuple, dims: str, dtype) ->
     if not np.isfinite(array).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise WeightsError(f"{name}{list(bad)} is {array[bad]}: weights must be finite")
-    array = np.array(array, copy=True)
+    array = array.view() if _SHARING.get() else np.array(array, copy=True)
     array.setflags(write=False)
     return array
 

@@ -116,11 +116,12 @@ class ExpressionChecks:
         name = f"scores L{layer}H{head}"
         self.forward_problems(layer, want, f"the forward pass's {name}", failures)
         n = count_score_paths(arch, layer, head, max_order=side_top)
-        sides = LayerSides(self, layer, side_top, n <= self.expansion_limit, set())
+        fits = n <= self.expansion_limit
+        sides = LayerSides(self, layer, side_top, fits, set(), fits)
         sides.walk()
         hs = HeadSides(sides, head)
         bound = self.score_bound(sides, head)
-        values = self.score_values(sides, hs, head) if n <= self.expansion_limit else {}
+        values = self.score_values(sides, hs, head) if fits else {}
         return (
             name,
             want,

@@ -36,6 +36,7 @@ from torch import nn
 from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.attention import AttentionLayer, layer_norm, param
+from tensoralgebra.numeric.checked import sharing
 from tensoralgebra.numeric.parameters import real_parts
 from tensoralgebra.numeric.tokens import check_keep, check_tokens
 from tensoralgebra.numeric.trace import Recorder, Trace
@@ -108,8 +109,21 @@ class AttentionOnlyTransformer(nn.Module):
 
     @property
     def weights(self) -> Weights:
-        """The current parameter values as :class:`Weights` (validated again: finite, shapes)."""
+        """The current parameter values as :class:`Weights` (validated again: finite, shapes),
+        copied: they stay as they are whatever happens to the model later."""
+        return self._weights()
 
+    def weights_view(self) -> Weights:
+        """The current parameter values as :class:`Weights` without a copy where the parameters
+        are on the host: read-only numpy views of their storage, validated as :attr:`weights`.
+        They follow the parameters, so they are for one computation during which the model is
+        not changed (evaluating and verifying bind their symbols to them, which at
+        attn-only-4l's shapes saves the 0.2 GB a copy of ``W_E`` and ``W_U`` takes); keep
+        :attr:`weights` instead."""
+        with sharing():
+            return self._weights()
+
+    def _weights(self) -> Weights:
         def per_layer(name):
             values = [getattr(layer, name) for layer in self.layers]
             return None if not values or any(v is None for v in values) else values

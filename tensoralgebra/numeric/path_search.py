@@ -8,52 +8,20 @@ direction in logit space) reads at query position ``i`` the sum of the paths' co
 
 where ``r_p`` [seq, d_model] is the stream the path carries (§2; one head more is
 ``r_{(p,h)} = A^h r_p W_OV^{hT}``). There are ``Π_l (1 + |H_l|)`` paths per source; this module
-never enumerates them. It searches the tree of path prefixes best first, ordered by an upper
-bound on the sum of ``|c|`` over every completion of a prefix.
-
-**The bound.** For a stream ``r`` let ``n[j] = ||r[j]||_2`` (its row norms, [seq]). A head
-maps row norms to at most ``||W_OV^h||_2 A^h n`` (entrywise: the triangle inequality, and
-``A^h ≥ 0``), so the row norms of every choice a layer offers (skip, or one of its heads) sum to
-at most ``F_l n`` with ``F_l = Id + Σ_h ||W_OV^h||_2 A^h``. Write ``t = (m, h)`` for a head,
-``α_t = A^t[i, :]`` and ``v_t = W_OV^{tT} u`` (what the target reads through ``t``). A completion
-of a prefix ``p`` (further heads in layers ``l..L-1``) is one of three kinds:
-
-* no further head: ``|u · r_p[i]| ≤ ||u|| n_p[i]`` (Cauchy–Schwarz);
-* exactly one, ``t``: ``u · r[i] = Σ_k α_t[k] r_p[k] · v_t``, so ``|c| ≤ ||v_t|| α_t · n_p``;
-* two or more, the last two ``t'`` then ``t``, with the stream ``r''`` before ``t'`` a
-  completion of ``p`` through layers ``l..m'-1``: ``u · r[i] = Σ_{k,j} α_t[k] A^{t'}[k, j]
-  r''[j] · (W_OV^{t'T} v_t)``, so ``|c| ≤ b_{t't} (α_t A^{t'}) · n''`` with
-  ``b_{t't} = ||W_OV^{t'T} v_t||``; summed over ``t`` this is ``w_{t'} · n''``,
-  ``w_{t'} = β_{t'} A^{t'}``, ``β_{t'} = Σ_{t later} b_{t't} α_t``; and the row norms ``n''`` of
-  all such ``r''`` sum to at most ``F_{m'-1} ⋯ F_l n_p``.
-
-Hence ``Σ_c |c| ≤ T_l · n_p`` with
-
-    T_l = ||u|| e_i + D_l + H_l,   D_l = Σ_{t in layers ≥ l} ||v_t|| α_t,
-    H_l = Σ_{t' in layer l} β_{t'} A^{t'} + H_{l+1} F_l,   H_L = 0,
-
-a non-negative vector over positions. Against the bound by operator norms alone (``H`` replaced by
-``G_l = Σ_h ||v_{l,h}|| α_{l,h} + G_{l+1} F_l``, which prices every head but the last at
-``||W_OV||_2``), the last *two* heads are read exactly in the target's direction:
-``b_{t't} ≤ ||W_OV^{t'}||_2 ||v_t||``, and for a head of rank d_head in d_model dimensions the
-ratio is about ``sqrt(d_head / d_model)``. Since ``A^h`` is row-stochastic, ``T_l · n_p`` is at
-most ``||u||_2 Π_{m ≥ l} (1 + Σ_h ||W_OV^{m,h}||_2) max_j n_p[j]``. Every bound is widened by a
-rounding margin (:func:`margin`) so that it holds for the computed values too.
-
-A child ``p + t`` (``t = (m, h)``) waits in the frontier with the bound ``K_t · n_p``, computed
-from its parent's row norms before its own stream is, by the same three kinds for the child:
-``K_t = ||v_t|| α_t + (β_t + ||W_OV^t||_2 H_{m+1}) A^t`` (itself; one more head, read exactly
-through ``t``; two or more, the child's row norms being at most ``||W_OV^t||_2 A^t n_p``). The
-frontier is ordered by a bound on the largest single completion, ``V_l · n`` with
-``V_l = max(V_{l+1}, max_h ||W_OV^{l,h}||_2 V_{l+1} A^{l,h})`` entrywise, ``V_L = ||u|| e_i``
-(or the sum bound, when smaller). Taking a child from the frontier computes its stream (one
-*expansion*), its exact contribution, and its children's bounds. The search stops when the
-largest bound left is below the k-th largest ``|c|`` found (the top k are then certain:
-``exact``), when the frontier is empty, or after ``max_expansions`` expansions (best effort).
-The **certificate** bounds the total ``|c|`` of every path not returned: the sum of the
-frontier's bounds plus the ``|c|`` of paths evaluated but not returned (widened by the rounding
-margin too). Everything runs in torch on the model's device (bounds in float64); per expansion
-only scalars come back to the host.
+never enumerates them. It searches the tree of path prefixes best first: a prefix ``p`` (further
+heads allowed in layers ``l..L-1``) has the stream's row norms ``n_p`` [seq], and
+:mod:`~tensoralgebra.numeric.path_bounds` gives vectors ``T_l``, ``V_l`` with ``T_l · n_p`` at
+least the sum, and ``V_l · n_p`` at least the largest, of ``|c|`` over its completions (the last
+two heads read exactly in the target's direction, earlier ones priced at ``||W_OV||_2``). A child
+``p + t`` waits in the frontier with the bounds ``K_t · n_p`` and ``KV_t · n_p``, computed from its
+parent's row norms before its own stream is, and the frontier is ordered by the smaller of the
+two. Taking a child from the frontier computes its stream (one *expansion*), its exact
+contribution, and its children's bounds. The search stops when the largest bound left is below
+the k-th largest ``|c|`` found (the top k are then certain: ``exact``), when the frontier is
+empty, or after ``max_expansions`` expansions (best effort). The **certificate** bounds the total
+``|c|`` of every path not returned: the sum of the frontier's sum bounds plus the ``|c|`` of paths
+evaluated but not returned (widened by the rounding margin too). Everything runs in torch on the
+model's device (bounds in float64); per expansion only scalars come back to the host.
 
 >>> import tensoralgebra as ta
 >>> model = ta.AttentionOnlyTransformer(ta.Weights.random(
@@ -76,6 +44,7 @@ from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric import budget
 from tensoralgebra.numeric.model import check_model
+from tensoralgebra.numeric.path_bounds import path_bounds
 from tensoralgebra.numeric.path_search_report import (
     MAX_EXPANSIONS,
     TopPaths,
@@ -114,13 +83,13 @@ def top_paths(
     refused. Returns a :class:`~tensoralgebra.numeric.path_search_report.TopPaths`.
     """
     model = check_model(model, "top_paths")
-    if not model.weights.is_idealised:
+    if not model.weights_view().is_idealised:
         # The search's streams and bounds are the idealised model's: token and position sources,
         # patterns only. LayerNorm scales, constant sources and shortformer positions are not in
         # them, so the answer would be wrong rather than refused.
         raise TensorAlgebraError(
             "top_paths is not yet supported for models with LayerNorm, biases or shortformer "
-            f"positions ({model.weights.architecture!r}); ta.verify and ta.evaluate are"
+            f"positions ({model.architecture!r}); ta.verify and ta.evaluate are"
         )
     array = model.tokens(tokens)
     k = validation.positive_integer(k, "k")
@@ -219,12 +188,6 @@ def _check_memory(model, rows: int, expansions: int, max_bytes: int) -> None:
     raise budget.refusal(what, nbytes, max_bytes, "max_expansions" if fit else None, fit, note)
 
 
-def margin(dtype: torch.dtype, n_layers: int, width: int) -> float:
-    """Bounds are multiplied by this: each computed stream entry and norm may be off by about
-    ``width · eps`` relatively per layer, so the computed values could exceed the exact bound."""
-    return 1.0 + 8.0 * (n_layers + 2) * width * torch.finfo(dtype).eps
-
-
 def sort_key(path: LogitPath, sources: tuple[str, ...]) -> tuple:
     """The order of :func:`~tensoralgebra.logit_paths`: by order, layers, heads, then source."""
     return (path.order, path.layers, tuple(h for _, h in path.heads), sources.index(path.source))
@@ -247,7 +210,9 @@ class Search:
             self.W_O = [layer.W_O for layer in model.layers]  # [n_heads, d_model, d_head]
             self.patterns = [model.host_tensor(p[0]) for p in trace.patterns]
             self.heads = [(m, h) for m, n in enumerate(self.arch.heads) for h in range(n)]
-            self.T, self.V, self.K, self.KV = self._bounds()
+            bounds = path_bounds(self.u, self.W_V, self.W_O, self.patterns, self.rows, self.dtype)
+        self.T, self.V, self.K, self.KV = bounds.T, bounds.V, bounds.K, bounds.KV
+        self.margin = bounds.margin
         self.first = np.searchsorted([m for m, _ in self.heads], np.arange(self.arch.n_layers + 1))
         self.frontier: list = []
         self.found: list[tuple[LogitPath, float]] = []
@@ -255,66 +220,6 @@ class Search:
         with torch.no_grad():
             for source, stream in self._sources(model, trace.tokens[0]):
                 self._evaluate(LogitPath((), source), stream, 0)
-
-    def _bounds(self):
-        """``T_l``, ``V_l`` [L+1, rows] and ``K``, ``KV`` [heads, rows] (module docstring),
-        float64 on the device."""
-        f64 = dict(dtype=torch.float64, device=self.device)
-        u, i, rows, L = self.u.double(), self.rows - 1, self.rows, self.arch.n_layers
-        ov = torch.tensor(
-            [
-                ov_norm(W_O[h].double(), W_V[h].double())
-                for W_V, W_O in zip(self.W_V, self.W_O)
-                for h in range(len(W_V))
-            ],
-            **f64,
-        )
-        reads = [
-            torch.einsum("m,hmd,hdn->hn", u, W_O.double(), W_V.double())
-            for W_V, W_O in zip(self.W_V, self.W_O)
-        ]
-        v = torch.cat([torch.zeros((0, u.shape[0]), **f64), *reads])  # W_OV^{tT} u: [heads, d]
-        alpha = torch.cat(
-            [torch.zeros((0, rows), **f64), *(p[:, i].double() for p in self.patterns)]
-        )
-        self.margin = margin_ = margin(self.dtype, L, max(rows, u.shape[0]))
-        last = margin_ * float(torch.linalg.vector_norm(u)) * _unit(rows, i, f64)
-        D = torch.zeros(rows, **f64)  # Σ over heads of layers ≥ l of ||v_t|| α_t
-        H = torch.zeros(rows, **f64)
-        T, V, K, KV = [last], [last], [None] * len(self.heads), [None] * len(self.heads)
-        direct = torch.linalg.vector_norm(v, dim=-1)[:, None] * alpha  # [heads, rows]
-        for layer in reversed(range(L)):
-            lo, hi = self.first_of(layer), self.first_of(layer + 1)
-            A = self.patterns[layer].double()  # [n_heads, rows, rows]
-            beta = self._second(layer, v[hi:], alpha[hi:])  # [n_heads, rows]
-            for h in range(hi - lo):
-                K[lo + h] = margin_ * (direct[lo + h] + (beta[h] + ov[lo + h] * H) @ A[h])
-                KV[lo + h] = ov[lo + h] * (V[0] @ A[h])
-            F = torch.eye(rows, **f64) + torch.einsum("h,hjk->jk", ov[lo:hi], A)
-            H = torch.einsum("hj,hjk->k", beta, A) + H @ F
-            D = D + direct[lo:hi].sum(0)
-            T.insert(0, last + margin_ * (D + H))
-            through = ov[lo:hi, None] * (V[0] @ A)  # [heads, rows]
-            V.insert(0, torch.max(torch.vstack([V[0][None], through]), dim=0).values)
-        empty = torch.zeros((0, rows), **f64)
-        K, KV = (torch.stack(xs) if xs else empty for xs in (K, KV))
-        return torch.stack(T), torch.stack(V), K, KV
-
-    def first_of(self, layer: int) -> int:
-        """The index of layer ``layer``'s first head in :attr:`heads`."""
-        return sum(self.arch.heads[:layer])
-
-    def _second(self, layer: int, v: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """``β_t = Σ_{t2} ||W_OV^{tT} v_{t2}|| α_{t2}`` [n_heads, rows] for the heads ``t`` of
-        ``layer``, over the heads ``t2`` of later layers (``v`` [later, d_model], ``α`` [later,
-        rows]): the read of a completion whose last two heads are ``t`` then ``t2``."""
-        W_O, W_V = self.W_O[layer].double(), self.W_V[layer].double()
-        if not len(v):
-            return torch.zeros((len(W_O), self.rows), dtype=torch.float64, device=self.device)
-        X = torch.einsum("hmd,tm->htd", W_O, v)  # W_O^{tT} v_{t2}: [heads, later, d_head]
-        gram = W_V @ W_V.transpose(-1, -2)  # ||W_V^T x||² = x (W_V W_V^T) x
-        squares = torch.einsum("htd,hde,hte->ht", X, gram, X).clamp(min=0)
-        return squares.sqrt() @ alpha
 
     def _sources(self, model, tokens: np.ndarray):
         ids = torch.from_numpy(np.array(tokens)).to(self.device)
@@ -387,18 +292,5 @@ class Search:
         )
 
 
-def ov_norm(W_O: torch.Tensor, W_V: torch.Tensor) -> float:
-    """``||W_O W_V||_2`` [d_model, d_head] × [d_head, d_model] without forming the d_model²
-    product: with ``W_V^T = Q R`` (Q orthonormal columns), ``||W_O W_V|| = ||W_O R^T||``."""
-    _, R = torch.linalg.qr(W_V.T)
-    return float(torch.linalg.matrix_norm(W_O @ R.T, ord=2))
-
-
 def _row_norms(stream: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(stream, dim=-1).double()
-
-
-def _unit(rows: int, i: int, f64: dict) -> torch.Tensor:
-    e = torch.zeros(rows, **f64)
-    e[i] = 1.0
-    return e

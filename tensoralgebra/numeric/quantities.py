@@ -156,17 +156,20 @@ class Run(ExpressionChecks, Yardsticks):
         need_all = (per_term and pairs is None) or rule
         codes = np.concatenate([np.zeros(0, np.int64) if pairs is None else pairs, expr_codes])
         wanted = {int(i) for i in np.unique(np.concatenate([codes // nk, codes % nk]))}
-        sides = LayerSides(self, layer, side_top, need_all, wanted)
+        sides = LayerSides(self, layer, side_top, need_all, wanted, rule)
         sides.walk()
-        return [
-            self.scores(sides, head, top, per_term, (pairs, how, expr_codes, rule))
-            for head in range(self.arch.heads[layer])
-        ]
+        # A score term's side through no W_QK is the same for every head of the layer: the
+        # evaluator keeps such sides from one head to the next, and is cleared once a layer.
+        self.evaluator.clear()
+        checks = []
+        for head in range(self.arch.heads[layer]):
+            checks.append(self.scores(sides, head, top, per_term, (pairs, how, expr_codes, rule)))
+            budget.release_freed()  # a head's blocks of sides, before the next head's
+        return checks
 
     def scores(self, sides, head, top, per_term, plan_) -> Check:
         pairs, how, expr_codes, rule = plan_
         layer, side_top = sides.layer, sides.side_top
-        self.evaluator.clear()
         failures, notes = Messages(), Messages()
         want = (self.reference if top is None else self.ablated(top)).head_scores(layer, head)
         what = f"the forward pass's scores of L{layer}H{head}"

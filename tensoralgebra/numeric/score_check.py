@@ -26,8 +26,11 @@ class LayerSides:
     """The sides of layer ``layer``'s heads' score terms: sums and sizes of all of them, and the
     streams of those some head checks, from the stacks and from restricted passes."""
 
-    def __init__(self, run, layer: int, side_top: int | None, need_all: bool, wanted):
+    def __init__(self, run, layer: int, side_top: int | None, need_all: bool, wanted, lookups):
         self.run, self.b, self.arch, self.layer = run, run.b, run.arch, layer
+        # Every term's value will be looked up one by one (the rule-based expansion's check):
+        # worth holding each head's query sides then, and only then (they are d_model wide).
+        self.lookups = lookups
         self.q_paths = score_sides(self.arch, layer, "query", side_top)
         self.k_paths = score_sides(self.arch, layer, "key", side_top)
         n_extra = (not self.arch.is_idealised and self.arch.positional == "shortformer") + bool(
@@ -122,8 +125,7 @@ class HeadSides:
         if arch.is_idealised:
             self.form, self.w_q, self.w_k = ideal_forms(run, layer, head)
             self.total_q, self.total_k = sides.sum @ self.form, sides.sum
-            # Every pair checked: few sides, each term's value looked up one by one.
-            self.q = sides.stack @ self.form if sides.hold_conventional else None
+            self.q = sides.stack @ self.form if sides.lookups else None
             return
         streams = [p for p in sides.row]
         q, self.total_q = self._stack_side(W_Q, "query", extras_q)
@@ -225,13 +227,13 @@ def check_head(run, sides: LayerSides, head: int, pairs, bar, floor: float, whol
 def side_norms(hs: HeadSides) -> tuple[torch.Tensor, ...]:
     """``(||q - q'||, ||q'||, ||k||, ||k - k'||)`` of every held row, each the largest over
     positions: [rows, batch] (NaN where a side holds a NaN); gathered during the walk when the
-    layer's restricted streams are not held, else computed :data:`ROWS` rows at a time, so that
-    no side is held whole beyond the layer's streams."""
+    layer's restricted streams are not held, else computed :func:`block_rows` rows at a time, so
+    that no side is held whole beyond the layer's streams."""
     if hs.sides.head_norms is not None:
         return tuple(hs.sides.head_norms[hs.head])
-    parts = []
-    for start in range(0, hs.count, ROWS):
-        rows = torch.arange(start, min(hs.count, start + ROWS))
+    parts, step = [], block_rows(hs)
+    for start in range(0, hs.count, step):
+        rows = torch.arange(start, min(hs.count, start + step))
         parts.append(four_norms(*(hs.side(w, rows) for w in ("q", "cq", "k", "ck"))))
     if not parts:
         empty = torch.zeros((0, hs.sides.b.batch), dtype=hs.total_q.dtype)
@@ -250,8 +252,17 @@ def four_norms(q, cq, k, ck) -> tuple[torch.Tensor, ...]:
     return largest(q - cq), largest(cq), largest(k), largest(k - ck)
 
 
-#: Side rows whose norms :func:`side_norms` computes at once.
-ROWS = 64
+#: The bytes of one block of sides [rows, batch, seq, d] computed at once (a few such blocks
+#: are alive together: the sides both ways and their differences).
+BLOCK_BYTES = 4 * 2**20
+
+
+def block_rows(hs: HeadSides) -> int:
+    """How many side rows (or terms) :func:`side_norms` and :func:`exact_errors` take at once:
+    a block of :data:`BLOCK_BYTES` of d_model-wide sides, at least one row."""
+    b = hs.sides.b
+    row = b.batch * b.seq * b.weights.d_model * hs.total_q.element_size()
+    return max(1, BLOCK_BYTES // max(row, 1))
 
 
 def side_bounds(norms, qi: torch.Tensor, kj: torch.Tensor) -> torch.Tensor:
@@ -263,11 +274,12 @@ def side_bounds(norms, qi: torch.Tensor, kj: torch.Tensor) -> torch.Tensor:
 
 def exact_errors(hs: HeadSides, qi, kj, whole: float, floor: float):
     """``(rel, abs, index)`` of the worst of the terms of rows ``qi``, ``kj`` [m], each computed
-    from the stacks' sides and from the conventional ones, entry by entry, :data:`ROWS` terms
+    from the stacks' sides and from the conventional ones, entry by entry, :func:`block_rows` terms
     at a time (their sides are d_model wide in idealised architectures)."""
     worst = (None, None, None)
-    for start in range(0, len(qi), ROWS):
-        q, k = qi[start : start + ROWS], kj[start : start + ROWS]
+    step = block_rows(hs)
+    for start in range(0, len(qi), step):
+        q, k = qi[start : start + step], kj[start : start + step]
         got = hs.side("q", q) @ hs.side("k", k).transpose(-1, -2)
         want = hs.side("cq", q) @ hs.side("ck", k).transpose(-1, -2)
         err, size = entry_errors(got, want)

@@ -189,11 +189,23 @@ class ScoreSearch:
         if q.is_leaf and k.is_leaf:
             self.found.append((self.term(q.path, k.path), float(q.vector @ k.vector)))
             return
-        bound = q.bound[0] * k.bound[0]
-        if math.isfinite(q.bound[1]) and math.isfinite(k.bound[1]):
-            bound = min(bound, self.qk * q.bound[1] * k.bound[1])
+        bound, largest = (self._product(q.bound, k.bound), self._product(q.largest, k.largest))
+        leaf = _leaf_of(q, k)
+        directed = leaf is not None and leaf.table is not None
+        if directed:
+            total, most = (k if leaf is q else q).directed(leaf.table)
+            bound, largest = min(bound, total), min(largest, most)
         self._count += 1
-        heapq.heappush(self.frontier, (-bound, self._count, q, k))
+        entry = (-min(largest, bound), self._count, q, k, bound, directed)
+        heapq.heappush(self.frontier, entry)
+
+    def _product(self, q: tuple[float, float], k: tuple[float, float]) -> float:
+        """A bound on ``|q · k|`` (summed, or the largest) from the sides' bounds: the product
+        of the d_head-space ones, or ``||W_QK||`` times the model-space ones when smaller."""
+        bound = q[0] * k[0]
+        if math.isfinite(q[1]) and math.isfinite(k[1]):
+            bound = min(bound, self.qk * q[1] * k[1])
+        return bound
 
     def term(self, q: LogitPath, k: LogitPath) -> ScorePath:
         arch = self.arch
@@ -210,7 +222,16 @@ class ScoreSearch:
         while self.frontier and self.expansions < max_expansions:
             if len(best) == k and -self.frontier[0][0] < best[0]:
                 return
-            _, _, q, key = heapq.heappop(self.frontier)
+            _, _, q, key, _, directed = heapq.heappop(self.frontier)
+            leaf = _leaf_of(q, key)
+            if leaf is not None and not directed:
+                # A leaf against an open side: read the open side in the leaf's direction (one
+                # table per leaf, made when first needed), and let the pair wait again.
+                if leaf.table is None:
+                    with torch.no_grad():
+                        leaf.table = (key if leaf is q else q).role.directed(leaf.vector)
+                self._pair(q, key)
+                continue
             before = len(self.found)
             with torch.no_grad():
                 self._split(q, key)
@@ -245,7 +266,7 @@ class ScoreSearch:
     def result(self, k: int, total: float, max_expansions: int) -> TopScorePaths:
         top, certificate, exact = ranked(
             self.found, lambda t: score_sort_key(t, self.arch), k,
-            (-e[0] for e in self.frontier), (-e[0] for e in self.frontier), self.margin,
+            (-e[0] for e in self.frontier), (e[4] for e in self.frontier), self.margin,
         )  # fmt: skip
         return TopScorePaths(
             paths=tuple(p for p, _ in top),
@@ -263,6 +284,13 @@ class ScoreSearch:
             k=k,
             max_expansions=max_expansions,
         )
+
+
+def _leaf_of(q: SideNode, k: SideNode) -> SideNode | None:
+    """The leaf of a pair of a leaf and an open side (``None`` otherwise)."""
+    if q.is_leaf != k.is_leaf:
+        return q if q.is_leaf else k
+    return None
 
 
 def score_sort_key(term: ScorePath, arch) -> tuple:

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from tensoralgebra.numeric.path_search import margin
+from tensoralgebra.numeric.path_bounds import PathBounds, margin, path_bounds
 from tensoralgebra.numeric.real_symbols import real_matrix
 from tensoralgebra.paths import LogitPath, bias_layer
 from tensoralgebra.scores import KEY_BIAS, QUERY_BIAS, side_sources
@@ -49,13 +49,32 @@ class Streams:
         self.tilde_norm = float(torch.linalg.matrix_norm(self.tilde_left(eye, layer), ord=2))
         self.margin = margin(model.W_E.dtype, layer, max(self.rows, model.W_E.shape[0]))
         self.cache: dict[LogitPath, torch.Tensor] = {}
-        self._weights = None
+        self._weights = self._W_V_tilde = None
+
+    def W_V_tilde(self) -> list[torch.Tensor]:
+        """``W_V W̃_m`` [n_heads, d_head, d_model] float64 for the layers before the head's."""
+        if self._W_V_tilde is None:
+            self._W_V_tilde = [
+                self.tilde_right(self.model.layers[m].W_V.double(), m) for m in range(self.layer)
+            ]
+        return self._W_V_tilde
+
+    def ov_per_layer(self) -> list[torch.Tensor]:
+        """The heads' ``ρ = ||W_OV W̃_m||_2`` per layer ([n_heads] each), float64."""
+        return [
+            torch.tensor(
+                self.ov[self.first[m] : self.first[m + 1]],
+                dtype=torch.float64,
+                device=self.model.device,
+            )
+            for m in range(self.layer)
+        ]
 
     @property
     def weights(self):
         """The model's :class:`~tensoralgebra.Weights` (for its constants), made once."""
         if self._weights is None:
-            self._weights = self.model.weights
+            self._weights = self.model.weights_view()
         return self._weights
 
     def _scale(self, model, trace, m: int) -> torch.Tensor:
@@ -103,7 +122,8 @@ class Streams:
 
 class Role:
     """One side (``"query"`` at position ``pos`` with ``W = W_Q^h``, or ``"key"`` with
-    ``W_K^h``): ``T`` [2, layer+1, rows] and ``K`` [2, heads before layer, rows] (float64)."""
+    ``W_K^h``): the sum bounds ``T`` [2, layer+1, rows] and ``K`` [2, heads before layer, rows],
+    and the largest-side bounds ``V`` and ``KV`` of the same shapes (float64)."""
 
     def __init__(self, streams: Streams, W: torch.Tensor, pos: int, side: str, head: int):
         self.streams, self.pos, self.side, self.head = streams, pos, side, head
@@ -111,6 +131,7 @@ class Role:
         layer, rows, dev = streams.layer, streams.rows, streams.model.device
         P = streams.tilde_right(W.double(), layer)  # [d_head, d_model]
         s_i = float(streams.scales[layer][pos])
+        self.P, self.s = P, s_i
         read_P = []
         for (m, h), R in zip(streams.heads, streams.R):
             W_O = streams.model.layers[m].W_O[h].double()
@@ -120,31 +141,54 @@ class Role:
         base = torch.tensor(base, dtype=torch.float64, device=dev)
         e = torch.zeros(rows, dtype=torch.float64, device=dev)
         e[pos] = 1.0
-        last = streams.margin * s_i * base[:, None] * e  # [2, rows]
+        margin = streams.margin
+        last = margin * s_i * base[:, None] * e  # [2, rows]
         ov = torch.tensor(streams.ov, dtype=torch.float64, device=dev)
         G, T, K = torch.zeros_like(last), [last], [None] * len(streams.heads)
+        W_, V, KV = torch.zeros_like(last), [last], [None] * len(streams.heads)
         for m in reversed(range(layer)):
             A = streams.A[m].double()  # [n_heads, rows, rows]
             lo, hi = streams.first[m], streams.first[m + 1]
+            own = s_i * reads[:, lo:hi, None] * A[None, :, pos]  # [2, n_heads, rows]
+            through_G = ov[lo:hi, None] * torch.einsum("pj,hjk->phk", G, A)
+            through_W = ov[lo:hi, None] * torch.einsum("pj,hjk->phk", W_, A)
             for h in range(hi - lo):  # the child's own path, then its completions
-                K[lo + h] = streams.margin * (
-                    s_i * reads[:, lo + h, None] * A[h, pos] + ov[lo + h] * (G @ A[h])
-                )
+                K[lo + h] = margin * (own[:, h] + through_G[:, h])
+                KV[lo + h] = margin * torch.maximum(own[:, h], through_W[:, h])
             F = torch.eye(rows, dtype=torch.float64, device=dev) + torch.einsum(
                 "h,hjk->jk", ov[lo:hi], A
             )
-            G = s_i * torch.einsum("ph,hk->pk", reads[:, lo:hi], A[:, pos]) + G @ F
-            T.insert(0, last + streams.margin * G)
-        self.T = torch.stack(T, dim=1)
+            G = own.sum(1) + G @ F
+            T.insert(0, last + margin * G)
+            # W_m: the largest over completions with a head in layers ≥ m (the last one read
+            # exactly, earlier ones priced at ρ), by the layer-m choice: skip, last, or before.
+            W_ = torch.maximum(W_, torch.maximum(own.amax(1), through_W.amax(1)))
+            V.insert(0, torch.maximum(last, margin * W_))
+        self.T, self.V = torch.stack(T, dim=1), torch.stack(V, dim=1)
         empty = torch.zeros((2, 0, rows), dtype=torch.float64, device=dev)
         self.K = torch.stack(K, dim=1) if K else empty
+        self.KV = torch.stack(KV, dim=1) if KV else empty
+
+    def directed(self, other: torch.Tensor) -> PathBounds:
+        """The bounds of :mod:`~tensoralgebra.numeric.path_bounds` for ``|other · side|`` over
+        this side's paths, ``other`` [d_head] a vector of the other side: the side's read
+        ``s_l[pos] (r[pos] W̃_l^T) W^T`` dotted with it is ``r[pos] · u`` for
+        ``u = s_l[pos] W̃_l^T W^T other``, a logit-path read at row ``pos``."""
+        streams = self.streams
+        u = self.s * (other.double() @ self.P)
+        layer = streams.layer
+        return path_bounds(
+            u, streams.W_V_tilde(), [streams.model.layers[m].W_O.double() for m in range(layer)],
+            streams.A, streams.rows, streams.model.W_E.dtype, position=self.pos,
+            ov=streams.ov_per_layer(),
+        )  # fmt: skip
 
     def leaf(self, path: LogitPath, read: torch.Tensor | None, vector: torch.Tensor) -> SideNode:
         """A side that is one path: its vector [d_head] exact; ``read`` [d_model] its model-space
         read (``None`` for the head's own constant, which has none)."""
         size = math.inf if read is None else float(torch.linalg.vector_norm(read))
         bound = (float(torch.linalg.vector_norm(vector)), size)
-        return SideNode(self, path, None, bound, vector=vector)
+        return SideNode(self, path, None, bound, bound, vector=vector)
 
     def from_stream(self, path: LogitPath, stream: torch.Tensor) -> SideNode:
         """The leaf of a stream path: ``s_l[pos] (r[pos] W̃_l^T)`` read by ``W``."""
@@ -159,18 +203,37 @@ class Role:
             return self.from_stream(path, stream)
         n = torch.linalg.vector_norm(stream, dim=-1).double()
         bound = tuple((self.T[:, start] @ n).tolist())
-        return SideNode(self, path, start, bound)
+        largest = tuple((self.V[:, start] @ n).tolist())
+        return SideNode(self, path, start, bound, largest, reach=("T", start, n))
 
 
 class SideNode:
     """A side prefix: a leaf (one path, ``vector`` exact) or open (the path and its completions
-    with heads from layer ``start``); ``bound`` = (d_head-space, model-space) sum bounds."""
+    with heads from layer ``start``); ``bound`` = (d_head-space, model-space) bounds on the sum
+    of its sides' norms, ``largest`` on the largest one's. An open side's ``reach`` says what its
+    bounds are made of, ``(table, row, norms)``: row ``row`` of the bound tables ``T``/``V``
+    (the prefix's own stream's row norms) or ``K``/``KV`` (its parent's), so that
+    :meth:`directed` can read the same row of another table. A leaf's ``table`` is the
+    :class:`~tensoralgebra.numeric.path_bounds.PathBounds` of the other side read in its
+    direction, once computed."""
 
-    __slots__ = ("_split", "bound", "parent", "path", "role", "start", "vector")
+    __slots__ = (
+        "_split", "bound", "largest", "parent", "path", "reach", "role", "start", "table", "vector",
+    )  # fmt: skip
 
-    def __init__(self, role, path, start, bound, vector=None, parent=None):
+    def __init__(self, role, path, start, bound, largest, vector=None, parent=None, reach=None):
         self.role, self.path, self.start, self.bound = role, path, start, bound
+        self.largest = tuple(min(x, total) for x, total in zip(largest, bound))
         self.vector, self.parent, self._split = vector, parent, None
+        self.reach, self.table = reach, None
+
+    def directed(self, table: PathBounds) -> tuple[float, float]:
+        """``(sum, largest)`` bounds on ``|v · side|`` over this open side's completions, for
+        the vector ``v`` whose :meth:`Role.directed` table ``table`` is."""
+        kind, row, norms = self.reach
+        total, most = (table.T, table.V) if kind == "T" else (table.K, table.KV)
+        total, most = float(total[row] @ norms), float(most[row] @ norms)
+        return total, min(most, total)
 
     @property
     def is_leaf(self) -> bool:
@@ -185,13 +248,17 @@ class SideNode:
             stream = streams.stream(self.path, self.parent)
             n = torch.linalg.vector_norm(stream, dim=-1).double()
             lo = streams.first[self.start]
-            children = (role.K[:, lo:] @ n).T.tolist()
+            sums, largest = ((X[:, lo:] @ n).T.tolist() for X in (role.K, role.KV))
             nodes = [role.from_stream(self.path, stream)]
-            for (m, h), bound in zip(streams.heads[lo:], children):
+            for (m, h), bound, most in zip(streams.heads[lo:], sums, largest):
                 path = LogitPath(
                     (*self.path.heads, (m, h)), self.path.source, self.path.normalization
                 )
-                nodes.append(SideNode(role, path, m + 1, tuple(bound), parent=self.path))
+                reach = ("K", lo + len(nodes) - 1, n)
+                node = SideNode(
+                    role, path, m + 1, tuple(bound), tuple(most), parent=self.path, reach=reach
+                )
+                nodes.append(node)
             self._split = nodes
         return self._split
 

@@ -116,8 +116,7 @@ def verify(
     limits["term_budget"] = validation.positive_integer(term_budget, "term_budget")
     limits["seed"] = validation.seed(sample_seed, "sample_seed")
     limits["max_bytes"] = max_bytes
-    # Sizes from the model itself: model.weights copies every weight (Bindings holds the one
-    # copy the run needs).
+    # Sizes from the model itself: model.weights would copy every weight (Bindings holds a view).
     d_model, d_vocab = model.W_E.shape
     dtype = str(model.W_E.dtype).removeprefix("torch.")
     tol = (
@@ -135,7 +134,7 @@ def verify(
         "batch": array.shape[0],
         "seq": array.shape[1],
     }
-    need = {**sizes, "itemsize": np.dtype(dtype).itemsize}
+    need = {**sizes, "itemsize": np.dtype(dtype).itemsize, "on_host": model.device.type == "cpu"}
     checked = per_term and expansion is None
     budget.check_verify(arch, top, checked, need, max_bytes, limits["term_budget"], limits)
     limits["chunk"], limits["block"] = budget.verify_chunks(need, n, max_bytes)

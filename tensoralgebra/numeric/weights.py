@@ -20,6 +20,7 @@ tensoralgebra.numeric.checked.WeightsError: W_U has shape (11, 3), expected (11,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -241,12 +242,17 @@ class Weights:
         normalization: str | None = None,
         biases: bool | None = None,
         positional: str | None = None,
+        init: str = "fan-in",
     ) -> Weights:
-        """Gaussian weights for ``arch`` (concrete), scaled so activations stay of order one.
+        """Gaussian weights for ``arch`` (concrete), scaled by ``init``.
 
-        Read matrices have entries of variance ``1/d_model``, write matrices ``1/d_head``, the
-        embeddings ``1``; ``W_pos`` exists when ``arch.positional == "standard"`` or
-        ``positional`` (default: ``arch.positional``) is ``"standard"`` or ``"shortformer"``.
+        ``init="fan-in"`` (the default) keeps activations of order one: read matrices have entries
+        of variance ``1/d_model``, write matrices ``1/d_head``, the embeddings ``1``.
+        ``init="gpt2"`` draws GPT-2's scales: standard deviation 0.02 for ``W_E``, ``W_U``, ``W_Q``,
+        ``W_K``, ``W_V``, ``0.02 / sqrt(2 · n_layers)`` for the writes ``W_O`` (GPT-2's residual
+        projections) and 0.01 for ``W_pos``. Both draw the same standard normals in the same order,
+        so they differ by the scales alone. ``W_pos`` exists when ``arch.positional == "standard"``
+        or ``positional`` (default: ``arch.positional``) is ``"standard"`` or ``"shortformer"``.
         ``normalization="LN"`` draws LayerNorm weights near 1 and small LayerNorm biases,
         ``biases=True`` small non-zero biases (:func:`~tensoralgebra.numeric.parameters.draw`);
         they are drawn after the matrices, so the matrices do not depend on them. Sizes are
@@ -283,20 +289,21 @@ class Weights:
         counted = Architecture(arch.heads, positional="standard" if positional else None)
         budget.check_weights(counted, sizes, dtype, max_bytes)
         d_model, d_head, d_vocab, n_ctx = sizes.values()
+        init = validation.choice(init, "init", INITS, error=WeightsError)
 
         def draw(shape, scale):
             return _gaussian(rng, shape, scale, dtype)
 
-        read, write = d_model**-0.5, d_head**-0.5
+        embed, read, write, position = _scales(init, d_model, d_head, arch.n_layers)
         heads = arch.heads
         matrices = dict(  # (drawn in this order, as they always were)
-            W_E=draw((d_model, d_vocab), 1.0),
+            W_E=draw((d_model, d_vocab), embed),
             W_U=draw((d_vocab, d_model), read),
             W_Q=[draw((h, d_head, d_model), read) for h in heads],
             W_K=[draw((h, d_head, d_model), read) for h in heads],
             W_V=[draw((h, d_head, d_model), read) for h in heads],
             W_O=[draw((h, d_model, d_head), write) for h in heads],
-            W_pos=draw((d_model, n_ctx), 1.0) if positional else None,
+            W_pos=draw((d_model, n_ctx), position) if positional else None,
         )
         real = parameters.draw(rng, heads, sizes, dtype, normalization, biases)
         return cls(
@@ -372,6 +379,17 @@ def _dtype(value: object) -> np.dtype:
     if dtype is None or dtype not in DTYPES:  # (np.dtype compares equal to None: float64)
         raise WeightsError(f"dtype is {value!r}: expected 'float32' or 'float64'")
     return dtype
+
+
+#: The initial scales :meth:`Weights.random` draws.
+INITS = ("fan-in", "gpt2")
+
+
+def _scales(init: str, d_model: int, d_head: int, n_layers: int) -> tuple[float, ...]:
+    """The standard deviations of (``W_E``, read matrices, ``W_O``, ``W_pos``) for ``init``."""
+    if init == "gpt2":
+        return 0.02, 0.02, 0.02 / math.sqrt(2 * max(n_layers, 1)), 0.01
+    return 1.0, d_model**-0.5, d_head**-0.5, 1.0
 
 
 #: Entries drawn at once by :func:`_gaussian` (8 MiB of float64).
