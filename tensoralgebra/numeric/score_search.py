@@ -129,7 +129,8 @@ def top_score_paths(
 
 def score_search_bytes(model, layer: int, rows: int, expansions: int) -> int:
     """What a search holds at most: the forward pass of one sequence, the bound matrices, and
-    per split pair one stream [rows, d_model] and one frontier entry per head before ``layer``."""
+    per split pair one stream [rows, d_model], one frontier entry per head before ``layer`` and
+    one leaf's bounds read in its direction (``T``, ``V``, ``K``, ``KV``, float64)."""
     d_vocab, d_model = model.W_U.shape
     itemsize = model.W_U.dtype.itemsize
     arch = model.architecture
@@ -137,7 +138,8 @@ def score_search_bytes(model, layer: int, rows: int, expansions: int) -> int:
     traced = itemsize * (2 * heads * rows * rows + (2 * arch.n_layers + 1) * rows * d_model)
     traced += 3 * itemsize * rows * d_vocab + 8 * heads * rows * rows
     bounds = 8 * 4 * (before + layer + 1) * rows
-    per = itemsize * rows * d_model + ENTRY_BYTES * (before + 2)
+    directed = 8 * 2 * (before + layer + 1) * rows
+    per = itemsize * rows * d_model + ENTRY_BYTES * (before + 2) + directed
     return traced + bounds + (expansions + len(arch.sources) + layer + 2) * per
 
 
