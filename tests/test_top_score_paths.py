@@ -249,27 +249,26 @@ def _check_sides(arch, gains, seed, query, embedding=1.0):
     layer = arch.n_layers - 1
     search = ScoreSearch(model, model.run(tokens), layer, 0, query, query // 2)
     query_role, key_role = search.roles
-    vectors = [leaf.vector for root in root_sides(query_role) for leaf in _check_node(root)]
+    leaves = [leaf for root in root_sides(query_role) for leaf in _check_node(root)]
     for root in root_sides(key_role):
         _check_node(root)
-    for vector in vectors[:: max(1, len(vectors) // 4)]:
-        table = key_role.directed(vector)
+    for leaf in leaves[:: max(1, len(leaves) // 4)]:
+        leaf.table = key_role.directed(leaf.vector)
         for root in root_sides(key_role):
-            _check_node(root, (vector, table))
+            _check_node(root, leaf)
 
 
-def _check_node(node, direction=None) -> list:
+def _check_node(node, other=None) -> list:
     """The leaves under ``node``, after checking its bounds against them: the norms of their
-    vectors and reads, or, given ``direction = (v, table)``, their ``|v · vector|`` against the
-    bounds :meth:`SideNode.directed` reads from ``table``."""
+    vectors and reads, or, given a leaf ``other`` of the other side with its directed table,
+    their ``|other.vector · vector|`` against the bounds :meth:`SideNode.directed` gives."""
     if node.is_leaf:
         return [node]
     leaf, *children = node.split()
-    leaves = [leaf] + [x for child in children for x in _check_node(child, direction)]
-    if direction is not None:
-        v, table = direction
-        sizes = [abs(float(v @ x.vector)) for x in leaves]
-        total, largest = node.directed(table)
+    leaves = [leaf] + [x for child in children for x in _check_node(child, other)]
+    if other is not None:
+        sizes = [abs(float(other.vector @ x.vector)) for x in leaves]
+        total, largest = node.directed(other)
         assert sum(sizes) <= total * (1 + 1e-12) + 1e-300
         assert max(sizes) <= largest * (1 + 1e-12) + 1e-300
         return leaves

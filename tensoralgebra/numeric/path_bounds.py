@@ -71,13 +71,16 @@ import torch
 class PathBounds:
     """``T``, ``V`` [L+1, rows] (row ``l``: the sum and the largest over completions with
     further heads in layers ``l..L-1``), ``K``, ``KV`` [heads, rows] (a child's sum and largest,
-    from its parent's row norms), and the rounding ``margin`` they include."""
+    from its parent's row norms), ``K_rest``, ``KV_rest`` (the same without the child's own
+    path: for a caller who knows it exactly), and the rounding ``margin`` they include."""
 
     T: torch.Tensor
     V: torch.Tensor
     K: torch.Tensor
     KV: torch.Tensor
     margin: float
+    K_rest: torch.Tensor
+    KV_rest: torch.Tensor
 
 
 def path_bounds(
@@ -107,7 +110,7 @@ def path_bounds(
     last = margin_ * float(torch.linalg.vector_norm(u)) * _unit(rows, i, f64)
     zero = torch.zeros(rows, **f64)
     D, H, R, Dmax = zero, zero, zero, zero
-    T, V, K, KV = [last], [last], [], []
+    T, V, K, KV, K_rest, KV_rest = [last], [last], [], [], [], []
     for layer in reversed(range(L)):
         later_v = torch.cat([zero[:0].reshape(0, u.shape[0]), *reads[layer + 1 :]])
         later_alpha = torch.cat([zero[:0].reshape(0, rows), *(a[:, i] for a in A[layer + 1 :])])
@@ -117,8 +120,11 @@ def path_bounds(
         s = torch.einsum("hj,hjk->hk", _max(weighted, 1, rows), A[layer])
         through_R = ov[layer][:, None] * torch.einsum("j,hjk->hk", R, A[layer])
         ahead = beta + ov[layer][:, None] * H  # one more head read exactly, then the rest
-        K.insert(0, margin_ * (direct[layer] + torch.einsum("hj,hjk->hk", ahead, A[layer])))
+        rest = torch.einsum("hj,hjk->hk", ahead, A[layer])
+        K.insert(0, margin_ * (direct[layer] + rest))
         KV.insert(0, margin_ * torch.maximum(torch.maximum(direct[layer], s), through_R))
+        K_rest.insert(0, margin_ * rest)
+        KV_rest.insert(0, margin_ * torch.maximum(s, through_R))
         F = torch.eye(rows, **f64) + torch.einsum("h,hjk->jk", ov[layer], A[layer])
         H = torch.einsum("hj,hjk->k", beta, A[layer]) + H @ F
         D = D + direct[layer].sum(0)
@@ -127,8 +133,8 @@ def path_bounds(
         T.insert(0, last + margin_ * (D + H))
         V.insert(0, torch.maximum(last, margin_ * torch.maximum(Dmax, R)))
     empty = torch.zeros((0, rows), **f64)
-    K, KV = (torch.cat(xs) if xs else empty for xs in (K, KV))
-    return PathBounds(torch.stack(T), torch.stack(V), K, KV, margin_)
+    K, KV, K_rest, KV_rest = (torch.cat(xs) if xs else empty for xs in (K, KV, K_rest, KV_rest))
+    return PathBounds(torch.stack(T), torch.stack(V), K, KV, margin_, K_rest, KV_rest)
 
 
 def second_reads(W_O: torch.Tensor, W_V: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -27,16 +27,29 @@ head ``(m', h')`` (row norms map through a head to at most ``ρ_{m',h'} Â n``,
 waits with ``K_{m,h} · n_p``, ``K_{m,h} = ||P W_OV^{m,h} W̃_m|| s_l[i] Â^{m,h}[i, :] +
 ρ_{m,h} G_{m+1} Â^{m,h}`` (its own path, then its completions), computed from its parent's stream.
 
+**Largest sides.** The same kinds bound the largest ``||q_c||`` over a prefix's completions
+(``V``, ``KV``: the entrywise maximum of the kinds' vectors, as ``V_l`` in
+:mod:`~tensoralgebra.numeric.path_bounds`). When a prefix is split, its children's own sides
+are computed at once, exactly (a child's stream at the read position is
+``(Â^{m,h}[pos, :] (r_p W̃_m^T)) W_V^T W_O^T``): each child is bounded by its own side's norm
+plus (or, for the largest, at most) what its completions through further heads add.
+
 **Pair bounds.** For any sets ``Q``, ``K`` of sides, by Cauchy–Schwarz twice,
 ``Σ_{q∈Q, k∈K} |q · k| ≤ (Σ ||q||)(Σ ||k||)``, and as ``q · k = ρ_q W_QK ρ_k^T`` for the model-space
-reads ``ρ``, also ``≤ ||W_QK^h||_2 (Σ ||ρ_q||)(Σ ||ρ_k||)``. A pair of open prefixes waits with the
-smaller of the two products (never above the second, the ``||W_QK||`` bound). The head's own
-constants have no model-space read: they use the first. Expanding a pair splits one open side
-(the one with the larger bound) into its own path (a leaf, its vector exact) and its children;
-a pair of leaves is a term, evaluated exactly (``q · k``). The search stops as ``top_paths``
-does: the top ``k`` certain (``exact``), the frontier empty, or ``max_expansions`` pairs
-split (best effort). The **certificate** is the sum of the frontier's pair bounds plus the
-``|value|`` of terms evaluated but not returned. Bounds are widened by a rounding margin.
+reads ``ρ``, also ``≤ ||W_QK^h||_2 (Σ ||ρ_q||)(Σ ||ρ_k||)``; the largest term of a pair is
+bounded by the same products of the largest sides. A pair of one side that is a single path
+(its vector ``v`` exact) and an open one is bounded better: ``v · k_c`` is the read
+``u · r_c[pos]`` of the open side's stream with ``u = s_l[pos] W̃_l^T W^T v``, so the logit-path
+bounds of :mod:`~tensoralgebra.numeric.path_bounds` apply, read in ``v``'s direction (one table
+per such leaf, made when a pair of it first reaches the top of the frontier; a child's own side
+read exactly, ``|v · own|``). The frontier is ordered by the pair's bound on its largest term.
+The head's own constants have no model-space read: they use the first product. Expanding a pair
+splits one open side (the one with the larger sum bound) into its own path (a leaf, its vector
+exact) and its children; a pair of leaves is a term, evaluated exactly (``q · k``). The search
+stops as ``top_paths`` does: the top ``k`` certain (``exact``), the frontier empty, or
+``max_expansions`` pairs split (best effort). The **certificate** is the sum of the frontier's
+pair sum bounds plus the ``|value|`` of terms evaluated but not returned. Bounds are widened by
+a rounding margin.
 
 Everything runs in torch on the model's device and dtype (bounds in float64 there); per step
 only the bound scalars the frontier orders by come back to the host.
@@ -195,7 +208,7 @@ class ScoreSearch:
         leaf = _leaf_of(q, k)
         directed = leaf is not None and leaf.table is not None
         if directed:
-            total, most = (k if leaf is q else q).directed(leaf.table)
+            total, most = (k if leaf is q else q).directed(leaf)
             bound, largest = min(bound, total), min(largest, most)
         self._count += 1
         entry = (-min(largest, bound), self._count, q, k, bound, directed)

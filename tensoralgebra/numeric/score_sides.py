@@ -146,6 +146,7 @@ class Role:
         ov = torch.tensor(streams.ov, dtype=torch.float64, device=dev)
         G, T, K = torch.zeros_like(last), [last], [None] * len(streams.heads)
         W_, V, KV = torch.zeros_like(last), [last], [None] * len(streams.heads)
+        K_rest, KV_rest = [None] * len(streams.heads), [None] * len(streams.heads)
         for m in reversed(range(layer)):
             A = streams.A[m].double()  # [n_heads, rows, rows]
             lo, hi = streams.first[m], streams.first[m + 1]
@@ -155,6 +156,7 @@ class Role:
             for h in range(hi - lo):  # the child's own path, then its completions
                 K[lo + h] = margin * (own[:, h] + through_G[:, h])
                 KV[lo + h] = margin * torch.maximum(own[:, h], through_W[:, h])
+                K_rest[lo + h], KV_rest[lo + h] = margin * through_G[:, h], margin * through_W[:, h]
             F = torch.eye(rows, dtype=torch.float64, device=dev) + torch.einsum(
                 "h,hjk->jk", ov[lo:hi], A
             )
@@ -166,8 +168,27 @@ class Role:
             V.insert(0, torch.maximum(last, margin * W_))
         self.T, self.V = torch.stack(T, dim=1), torch.stack(V, dim=1)
         empty = torch.zeros((2, 0, rows), dtype=torch.float64, device=dev)
-        self.K = torch.stack(K, dim=1) if K else empty
-        self.KV = torch.stack(KV, dim=1) if KV else empty
+        self.K, self.KV, self.K_rest, self.KV_rest = (
+            torch.stack(X, dim=1) if X else empty for X in (K, KV, K_rest, KV_rest)
+        )
+
+    def children(self, stream: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model-space reads [children, d_model] and the vectors [children, d_head] of the
+        paths one head longer than a prefix with this ``stream`` [rows, d_model], through each
+        head of layers ``start..layer-1`` in turn, all at once (the child's stream at ``pos``
+        is ``(Â^{m,h}[pos, :] (r W̃_m^T)) W_V^T W_O^T``, by linearity)."""
+        streams, pos = self.streams, self.pos
+        rows = []
+        for m in range(start, streams.layer):
+            attention = streams.model.layers[m]
+            y = streams.A[m][:, pos, :] @ streams.tilde_rows(stream, m)  # [n_heads, d_model]
+            z = torch.einsum("hd,hed->he", y, attention.W_V)  # [n_heads, d_head]
+            rows.append(torch.einsum("he,hme->hm", z, attention.W_O))  # [n_heads, d_model]
+        at = torch.cat(rows) if rows else stream[:0]
+        read = streams.tilde_rows(at, streams.layer) * streams.scales[streams.layer][pos].to(
+            at.dtype
+        )
+        return read, read @ self.W.T
 
     def directed(self, other: torch.Tensor) -> PathBounds:
         """The bounds of :mod:`~tensoralgebra.numeric.path_bounds` for ``|other · side|`` over
@@ -218,21 +239,35 @@ class SideNode:
     direction, once computed."""
 
     __slots__ = (
-        "_split", "bound", "largest", "parent", "path", "reach", "role", "start", "table", "vector",
+        "_split", "bound", "largest", "own", "parent", "path", "reach", "role", "start", "table",
+        "vector",
     )  # fmt: skip
 
-    def __init__(self, role, path, start, bound, largest, vector=None, parent=None, reach=None):
+    def __init__(
+        self, role, path, start, bound, largest, vector=None, parent=None, reach=None, own=None
+    ):
         self.role, self.path, self.start, self.bound = role, path, start, bound
         self.largest = tuple(min(x, total) for x, total in zip(largest, bound))
         self.vector, self.parent, self._split = vector, parent, None
-        self.reach, self.table = reach, None
+        self.reach, self.table, self.own = reach, None, own
 
-    def directed(self, table: PathBounds) -> tuple[float, float]:
+    def directed(self, leaf: SideNode) -> tuple[float, float]:
         """``(sum, largest)`` bounds on ``|v · side|`` over this open side's completions, for
-        the vector ``v`` whose :meth:`Role.directed` table ``table`` is."""
+        the vector ``v`` of ``leaf`` (an other side's), from its :meth:`Role.directed` table.
+        A child whose own side is known reads it exactly: ``|v · own|``, widened by the
+        rounding the own side and the leaf it becomes may differ by."""
         kind, row, norms = self.reach
+        table = leaf.table
         total, most = (table.T, table.V) if kind == "T" else (table.K, table.KV)
         total, most = float(total[row] @ norms), float(most[row] @ norms)
+        if self.own is not None:
+            v, own = leaf.vector.double(), self.own.double()
+            slack = (self.role.streams.margin - 1.0) * float(
+                torch.linalg.vector_norm(v) * torch.linalg.vector_norm(own)
+            )
+            exact = self.role.streams.margin * (abs(float(v @ own)) + slack)
+            total = min(total, exact + float(table.K_rest[row] @ norms))
+            most = min(most, max(exact, float(table.KV_rest[row] @ norms)))
         return total, min(most, total)
 
     @property
@@ -248,16 +283,22 @@ class SideNode:
             stream = streams.stream(self.path, self.parent)
             n = torch.linalg.vector_norm(stream, dim=-1).double()
             lo = streams.first[self.start]
-            sums, largest = ((X[:, lo:] @ n).T.tolist() for X in (role.K, role.KV))
+            read, vectors = role.children(stream, self.start)
+            # Each child's own side exactly (widened by the margin), then its completions.
+            own = streams.margin * torch.stack(
+                [torch.linalg.vector_norm(x.double(), dim=-1) for x in (vectors, read)]
+            )  # [2, children]
+            sums = torch.minimum(role.K[:, lo:] @ n, own + role.K_rest[:, lo:] @ n)
+            most = torch.minimum(role.KV[:, lo:] @ n, torch.maximum(own, role.KV_rest[:, lo:] @ n))
             nodes = [role.from_stream(self.path, stream)]
-            for (m, h), bound, most in zip(streams.heads[lo:], sums, largest):
+            for i, (m, h) in enumerate(streams.heads[lo:]):
                 path = LogitPath(
                     (*self.path.heads, (m, h)), self.path.source, self.path.normalization
                 )
-                reach = ("K", lo + len(nodes) - 1, n)
                 node = SideNode(
-                    role, path, m + 1, tuple(bound), tuple(most), parent=self.path, reach=reach
-                )
+                    role, path, m + 1, tuple(sums[:, i].tolist()), tuple(most[:, i].tolist()),
+                    parent=self.path, reach=("K", lo + i, n), own=vectors[i],
+                )  # fmt: skip
                 nodes.append(node)
             self._split = nodes
         return self._split
