@@ -58,6 +58,7 @@ def main() -> None:
         init=ARGS.init,
     )
     model = ta.AttentionOnlyTransformer(weights)
+    del weights  # the model holds its own parameters
     tokens = np.random.default_rng(1).integers(0, D_VOCAB, size=(1, SEQ))
     print(
         f"model built in {time.perf_counter() - start:.1f} s: {arch!r}, d_model {D_MODEL}, "

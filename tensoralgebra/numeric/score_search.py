@@ -141,9 +141,10 @@ def top_score_paths(
 
 
 def score_search_bytes(model, layer: int, rows: int, expansions: int) -> int:
-    """What a search holds at most: the forward pass of one sequence, the bound matrices, and
-    per split pair one stream [rows, d_model], one frontier entry per head before ``layer`` and
-    one leaf's bounds read in its direction (``T``, ``V``, ``K``, ``KV``, float64)."""
+    """What a search holds at most: the forward pass of one sequence, the bound matrices and the
+    float64 weights the directed bounds read, and per split pair one stream [rows, d_model], one
+    frontier entry per head before ``layer``, its children's own sides and one leaf's bounds read
+    in its direction (``T``, ``V``, ``K``, ``KV``, float64)."""
     d_vocab, d_model = model.W_U.shape
     itemsize = model.W_U.dtype.itemsize
     arch = model.architecture
@@ -151,8 +152,11 @@ def score_search_bytes(model, layer: int, rows: int, expansions: int) -> int:
     traced = itemsize * (2 * heads * rows * rows + (2 * arch.n_layers + 1) * rows * d_model)
     traced += 3 * itemsize * rows * d_vocab + 8 * heads * rows * rows
     bounds = 8 * 4 * (before + layer + 1) * rows
-    directed = 8 * 2 * (before + layer + 1) * rows
-    per = itemsize * rows * d_model + ENTRY_BYTES * (before + 2) + directed
+    # the directed bounds' float64 inputs (W_V W̃, W_O, patterns), made once
+    bounds += 8 * before * (2 * d_model * model.d_head + rows * rows)
+    directed = 8 * 2 * (before + layer + 1) * rows  # one leaf's table
+    children = itemsize * before * model.d_head  # a split's children's own sides
+    per = itemsize * rows * d_model + ENTRY_BYTES * (before + 2) + directed + children
     return traced + bounds + (expansions + len(arch.sources) + layer + 2) * per
 
 

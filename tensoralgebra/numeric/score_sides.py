@@ -49,26 +49,22 @@ class Streams:
         self.tilde_norm = float(torch.linalg.matrix_norm(self.tilde_left(eye, layer), ord=2))
         self.margin = margin(model.W_E.dtype, layer, max(self.rows, model.W_E.shape[0]))
         self.cache: dict[LogitPath, torch.Tensor] = {}
-        self._weights = self._W_V_tilde = None
+        self._weights = self._directed = None
 
-    def W_V_tilde(self) -> list[torch.Tensor]:
-        """``W_V W̃_m`` [n_heads, d_head, d_model] float64 for the layers before the head's."""
-        if self._W_V_tilde is None:
-            self._W_V_tilde = [
-                self.tilde_right(self.model.layers[m].W_V.double(), m) for m in range(self.layer)
-            ]
-        return self._W_V_tilde
-
-    def ov_per_layer(self) -> list[torch.Tensor]:
-        """The heads' ``ρ = ||W_OV W̃_m||_2`` per layer ([n_heads] each), float64."""
-        return [
-            torch.tensor(
-                self.ov[self.first[m] : self.first[m + 1]],
-                dtype=torch.float64,
-                device=self.model.device,
+    def directed_inputs(self) -> tuple[list, list, list, list]:
+        """What :meth:`Role.directed` hands :func:`~tensoralgebra.numeric.path_bounds.path_bounds`
+        for the layers before the head's, float64, made once: ``W_V W̃_m`` [n_heads, d_head,
+        d_model], ``W_O`` [n_heads, d_model, d_head], the patterns ``Â`` [n_heads, rows, rows]
+        and the heads' ``ρ = ||W_OV W̃_m||_2`` [n_heads]."""
+        if self._directed is None:
+            layers, f64 = range(self.layer), dict(dtype=torch.float64, device=self.model.device)
+            self._directed = (
+                [self.tilde_right(self.model.layers[m].W_V.double(), m) for m in layers],
+                [self.model.layers[m].W_O.double() for m in layers],
+                [self.A[m].double() for m in layers],
+                [torch.tensor(self.ov[self.first[m] : self.first[m + 1]], **f64) for m in layers],
             )
-            for m in range(self.layer)
-        ]
+        return self._directed
 
     @property
     def weights(self):
@@ -197,12 +193,9 @@ class Role:
         ``u = s_l[pos] W̃_l^T W^T other``, a logit-path read at row ``pos``."""
         streams = self.streams
         u = self.s * (other.double() @ self.P)
-        layer = streams.layer
-        return path_bounds(
-            u, streams.W_V_tilde(), [streams.model.layers[m].W_O.double() for m in range(layer)],
-            streams.A, streams.rows, streams.model.W_E.dtype, position=self.pos,
-            ov=streams.ov_per_layer(),
-        )  # fmt: skip
+        W_V, W_O, A, ov = streams.directed_inputs()
+        dtype = streams.model.W_E.dtype
+        return path_bounds(u, W_V, W_O, A, streams.rows, dtype, position=self.pos, ov=ov)
 
     def leaf(self, path: LogitPath, read: torch.Tensor | None, vector: torch.Tensor) -> SideNode:
         """A side that is one path: its vector [d_head] exact; ``read`` [d_model] its model-space
