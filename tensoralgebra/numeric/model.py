@@ -119,7 +119,18 @@ class AttentionOnlyTransformer(nn.Module):
         They follow the parameters, so they are for one computation during which the model is
         not changed (evaluating and verifying bind their symbols to them, which at
         attn-only-4l's shapes saves the 0.2 GB a copy of ``W_E`` and ``W_U`` takes); keep
-        :attr:`weights` instead."""
+        :attr:`weights` instead.
+
+        >>> import numpy as np, tensoralgebra as ta
+        >>> model = ta.AttentionOnlyTransformer(ta.Weights.random(
+        ...     ta.Architecture((1,)), d_model=4, d_head=2, d_vocab=5, n_ctx=3))
+        >>> view, copy = model.weights_view(), model.weights
+        >>> parameter = model.W_U.detach().numpy()
+        >>> np.shares_memory(view.W_U, parameter), np.shares_memory(copy.W_U, parameter)
+        (True, False)
+        >>> view.W_U.flags.writeable
+        False
+        """
         with sharing():
             return self._weights()
 

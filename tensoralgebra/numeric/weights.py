@@ -266,6 +266,13 @@ class Weights:
         Traceback (most recent call last):
           ...
         tensoralgebra.errors.ExpansionLimitError: ... would take 128,000,000,000,512 bytes, ...
+
+        GPT-2's scales (``W_O``'s is ``0.02 / sqrt(2 · 2)`` for two layers):
+
+        >>> arch = ta.Architecture((2, 2))
+        >>> w = ta.Weights.random(arch, d_model=256, d_head=16, d_vocab=300, n_ctx=8, init="gpt2")
+        >>> round(float(w.W_U.std()), 3), round(float(w.W_O[0].std() * 2), 3)  # 0.02/sqrt(4)
+        (0.02, 0.02)
         """
         if not isinstance(arch, Architecture) or arch.is_schematic:
             raise WeightsError(f"Weights.random needs a concrete Architecture, got {arch!r}")
