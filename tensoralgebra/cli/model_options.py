@@ -16,7 +16,7 @@ import tensoralgebra as ta
 from tensoralgebra import validation
 from tensoralgebra.cli import options
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.numeric.weights import INITS
+from tensoralgebra.numeric.random_weights import INITS
 
 #: The size options: (flag, default, largest accepted, what it is).
 SIZES = (

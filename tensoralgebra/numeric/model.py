@@ -37,6 +37,7 @@ from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.numeric.attention import AttentionLayer, layer_norm, param
 from tensoralgebra.numeric.checked import sharing
+from tensoralgebra.numeric.model_weights import OPTIONAL_PER_LAYER, weights_of
 from tensoralgebra.numeric.parameters import real_parts
 from tensoralgebra.numeric.tokens import check_keep, check_tokens
 from tensoralgebra.numeric.trace import Recorder, Trace
@@ -111,7 +112,7 @@ class AttentionOnlyTransformer(nn.Module):
     def weights(self) -> Weights:
         """The current parameter values as :class:`Weights` (validated again: finite, shapes),
         copied: they stay as they are whatever happens to the model later."""
-        return self._weights()
+        return weights_of(self)
 
     def weights_view(self) -> Weights:
         """The current parameter values as :class:`Weights` without a copy where the parameters
@@ -132,31 +133,7 @@ class AttentionOnlyTransformer(nn.Module):
         False
         """
         with sharing():
-            return self._weights()
-
-    def _weights(self) -> Weights:
-        def per_layer(name):
-            values = [getattr(layer, name) for layer in self.layers]
-            return None if not values or any(v is None for v in values) else values
-
-        layers = {n: [getattr(layer, n) for layer in self.layers] for n in ("W_Q", "W_K", "W_V")}
-        layers["W_O"] = [layer.W_O for layer in self.layers]
-        layers.update({n: per_layer(n) for n in ("b_Q", "b_K", "b_V", "b_O", "ln_w", "ln_b")})
-        if not self.layers:  # no layer to say which per-layer parameters exist
-            layers.update(_no_layers(self))
-        return Weights(
-            W_E=self.W_E,
-            W_U=self.W_U,
-            **layers,
-            W_pos=self.W_pos,
-            n_ctx=self.n_ctx,
-            b_U=self.b_U,
-            ln_final_w=self.ln_final_w,
-            ln_final_b=self.ln_final_b,
-            normalization=self.normalization,
-            eps=self.eps,
-            positional=self.positional,
-        )
+            return weights_of(self)
 
     def tokens(self, tokens: object) -> np.ndarray:
         """``tokens`` checked for this model: int64 [batch, seq], ``seq ≤ n_ctx``."""
@@ -445,11 +422,5 @@ def check_model(model: object, caller: str) -> AttentionOnlyTransformer:
 
 
 def _layer_extras(weights: Weights, index: int) -> dict:
-    names = ("b_Q", "b_K", "b_V", "b_O", "ln_w", "ln_b")
+    names = OPTIONAL_PER_LAYER
     return {n: getattr(weights, n)[index] for n in names if getattr(weights, n) is not None}
-
-
-def _no_layers(model: AttentionOnlyTransformer) -> dict:
-    """A model without layers still says whether it has biases and LayerNorm weights."""
-    empty = {"b_Q": [], "b_K": [], "b_V": [], "b_O": []} if model.b_U is not None else {}
-    return {**empty, **({"ln_w": [], "ln_b": []} if model.ln_final_w is not None else {})}

@@ -50,7 +50,7 @@ from tensoralgebra.numeric.path_search_report import (
     TopPaths,
     describe_target,
     keep_best,
-    ranked,
+    search_fields,
 )
 from tensoralgebra.paths import LogitPath
 
@@ -272,23 +272,10 @@ class Search:
     def result(self, k, total, position, target, max_expansions) -> TopPaths:
         """The :class:`TopPaths` of the search so far."""
         sources = self.arch.sources
-        top, certificate, exact = ranked(
-            self.found, lambda p: sort_key(p, sources), k,
-            (-e[0] for e in self.frontier), (e[2] for e in self.frontier), self.margin,
-        )  # fmt: skip
+        sums = (e[2] for e in self.frontier)
+        fields = search_fields(self, lambda p: sort_key(p, sources), k, sums)
         return TopPaths(
-            paths=tuple(p for p, _ in top),
-            contributions=tuple(c for _, c in top),
-            certificate=certificate,
-            total=total,
-            exact=exact,
-            expansions=self.expansions,
-            evaluated=len(self.found),
-            frontier=len(self.frontier),
-            position=position,
-            target=target,
-            k=k,
-            max_expansions=max_expansions,
+            **fields, total=total, position=position, target=target, max_expansions=max_expansions
         )
 
 

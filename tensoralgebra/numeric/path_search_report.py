@@ -238,3 +238,21 @@ def ranked(found, key, k: int, largest, sums, margin: float) -> tuple[list, floa
     left = max(largest, default=0.0)
     exact = not largest or (len(top) == k and left < abs(top[-1][1]))
     return top, sum(sums) + margin * sum(abs(c) for _, c in rest), exact
+
+
+def search_fields(search, key, k: int, sums) -> dict:
+    """The fields a search's result shares (:class:`TopPaths`, :class:`TopScorePaths`), from
+    ``search.found``, its frontier (entries ordered by minus their largest-term bound first),
+    ``search.expansions`` and ``search.margin``; ``sums``: the frontier's sum bounds."""
+    largest = (-entry[0] for entry in search.frontier)
+    top, certificate, exact = ranked(search.found, key, k, largest, sums, search.margin)
+    return {
+        "paths": tuple(p for p, _ in top),
+        "contributions": tuple(c for _, c in top),
+        "certificate": certificate,
+        "exact": exact,
+        "expansions": search.expansions,
+        "evaluated": len(search.found),
+        "frontier": len(search.frontier),
+        "k": k,
+    }

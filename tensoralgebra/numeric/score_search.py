@@ -81,7 +81,7 @@ from tensoralgebra.numeric.path_search_report import (
     MAX_EXPANSIONS,
     TopScorePaths,
     keep_best,
-    ranked,
+    search_fields,
 )
 from tensoralgebra.numeric.score_sides import Role, SideNode, Streams, root_sides
 from tensoralgebra.paths import LogitPath
@@ -283,26 +283,12 @@ class ScoreSearch:
             self._pair(q, part) if first else self._pair(part, key)
 
     def result(self, k: int, total: float, max_expansions: int) -> TopScorePaths:
-        top, certificate, exact = ranked(
-            self.found, lambda t: score_sort_key(t, self.arch), k,
-            (-e[0] for e in self.frontier), (e[4] for e in self.frontier), self.margin,
-        )  # fmt: skip
+        sums = (e[4] for e in self.frontier)
+        fields = search_fields(self, lambda t: score_sort_key(t, self.arch), k, sums)
         return TopScorePaths(
-            paths=tuple(p for p, _ in top),
-            contributions=tuple(c for _, c in top),
-            certificate=certificate,
-            total=total,
-            exact=exact,
-            expansions=self.expansions,
-            evaluated=len(self.found),
-            frontier=len(self.frontier),
-            layer=self.layer,
-            head=self.head,
-            query=self.query,
-            key=self.key,
-            k=k,
-            max_expansions=max_expansions,
-        )
+            **fields, total=total, layer=self.layer, head=self.head, query=self.query,
+            key=self.key, max_expansions=max_expansions,
+        )  # fmt: skip
 
 
 def _leaf_of(q: SideNode, k: SideNode) -> SideNode | None:
