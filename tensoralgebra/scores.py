@@ -35,6 +35,7 @@ QK   A^{L0H0} ⊗ A^{L0H0} ⊗ W_E^T W_OV^{L0H0 T} W_QK^{L1H0} W_OV^{L0H0} W_E
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from math import isqrt
@@ -147,26 +148,36 @@ class ScorePath(NamedTuple):
         """``A_q ⊗ A_k ⊗ W_src_q^T W_q^T W_QK^h W_k W_src_k`` (in Σs for schematic heads); a
         constant side reads ``1`` and its constant, with ``W_Q^T`` or ``W_K`` for ``W_QK``."""
         q, k = self.query, self.key
-        q_positions, q_weights = self._side(q)
-        k_positions, k_weights = self._side(k)
+        q_positions, q_weights = _side_nodes(q, self.head, self.layer, self.shortformer, True)
+        k_positions, k_weights = _side_nodes(k, self.head, self.layer, self.shortformer, False)
         q_own, k_own = q.source == QUERY_BIAS, k.source == KEY_BIAS
-        middle = [W_QK(self.head)] if not (q_own or k_own) else []
-        middle += [Transpose(W_Q(self.head))] if k_own and not q_own else []
-        middle += [W_K(self.head)] if q_own and not k_own else []
-        form = (*(Transpose(w) for w in q_weights[::-1]), *middle, *k_weights)
-        term = Kron((_chain(q_positions), _chain(k_positions), Product(form)))
+        middle = (W_QK(self.head),) if not (q_own or k_own) else ()
+        middle += (Transpose(W_Q(self.head)),) if k_own and not q_own else ()
+        middle += (W_K(self.head),) if q_own and not k_own else ()
+        term = Kron((q_positions, k_positions, Product(q_weights + middle + k_weights)))
         return bind_heads(term, [q, k])
-
-    def _side(self, side: LogitPath) -> tuple[list[Expr], list[Expr]]:
-        if side.source in (QUERY_BIAS, KEY_BIAS):
-            own = {QUERY_BIAS: (c_Q, b_Q), KEY_BIAS: (c_K, b_K)}[side.source]
-            return [ones], [own[0 if side.normalization == "LN" else 1](self.head)]
-        if self.shortformer and side.source == "position":
-            return [], [W_pos]
-        return side.factors(ln_symbols(side.normalization, self.layer))
 
     def __str__(self) -> str:
         return f"{self.kind}: query {self.query}, key {self.key}"
+
+
+@functools.lru_cache(maxsize=2**14)
+def _side_nodes(
+    side: LogitPath, head: Head | HeadVar, layer: int | None, shortformer: bool, query: bool
+) -> tuple[Expr, tuple[Expr, ...]]:
+    """A score term's side: the chain of its position factors, and its model-space factors as
+    the form reads them (a query side's transposed, latest last). Kept for the few thousand
+    sides last asked for: each side is in as many terms as the other side has paths."""
+    if side.source in (QUERY_BIAS, KEY_BIAS):
+        own = {QUERY_BIAS: (c_Q, b_Q), KEY_BIAS: (c_K, b_K)}[side.source]
+        positions, weights = [ones], [own[0 if side.normalization == "LN" else 1](head)]
+    elif shortformer and side.source == "position":
+        positions, weights = [], [W_pos]
+    else:
+        positions, weights = side.factors(ln_symbols(side.normalization, layer))
+    if query:
+        return _chain(positions), tuple(Transpose(w) for w in weights[::-1])
+    return _chain(positions), tuple(weights)
 
 
 def scoring_head(arch: Architecture, layer: int, head: int | str | None) -> Head | HeadVar:

@@ -73,8 +73,17 @@ def as_head(pair: tuple[object, object]) -> Head:
 
 
 def _per_head(name: str, rows: Space, cols: Space, doc: str):
+    # The symbol of each head asked for so far: paths' expressions ask for the same few over and
+    # over (one per head of the model), and a lookup is what constructing an interned node ends
+    # in anyway. Keyed by validated heads only, never by a raw pair (``(True, 0) == (1, 0)``).
+    made: dict[Head | HeadVar, MatrixSymbol] = {}
+
     def make(head: Index | tuple[int, int]) -> MatrixSymbol:
-        return MatrixSymbol(name, rows, cols, _head_index(head))
+        symbol = made.get(head) if isinstance(head, (Head, HeadVar)) else None
+        if symbol is None:
+            index = _head_index(head)
+            symbol = made[index] = MatrixSymbol(name, rows, cols, index)
+        return symbol
 
     make.__name__ = make.__qualname__ = name
     make.__doc__ = f"{doc}; ``head`` is a ``(layer, head)`` pair, a Head or a HeadVar."

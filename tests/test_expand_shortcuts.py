@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import tensoralgebra as ta
 from expr_strategies import any_expression
 from tensoralgebra.expr import shortcuts
-from tensoralgebra.expr.nodes import Expr, Kron, MatrixSymbol, Product, Sum, Zero
+from tensoralgebra.expr.nodes import Bilinear, Expr, Kron, MatrixSymbol, Product, Sum, Zero
 from tensoralgebra.expr.spaces import MODEL, POSITIONS, VOCAB, Space
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.strategies import architectures
@@ -98,6 +98,42 @@ def test_the_mixed_product_shortcut_multiplies_out_every_logit_term(arch):
     assert all(out is not None for out in taken)
     assert {type(out) for out in taken} <= {Kron}
     assert [shortcuts.distributed_product(t) for t in terms] == list(terms)
+
+
+@settings(max_examples=20, deadline=None)
+@given(arch=architectures(max_layers=3, max_heads=2, min_layers=1), data=st.data())
+def test_the_mixed_product_shortcut_multiplies_out_every_score_term(arch, data):
+    """Each distributed score term (a bilinear form of products of layers) has its normal
+    children multiplied out by the shortcut into one Kronecker term."""
+    layer = data.draw(st.sampled_from(range(arch.n_layers)))
+    if not arch.heads[layer]:
+        return
+    passes = dict(expand_module._passes(None))
+    distributed = passes["distribute"](passes["transpose"](ta.scores(arch, layer, 0)))
+    scores = shortcuts.bilinear_product()
+    for term in ta.terms(distributed):
+        assert type(term) is Bilinear
+        normal = term.with_children(tuple(map(passes["mixed product"], term.children)))
+        taken = scores(normal)
+        assert type(taken) is Kron and len(taken.args) == 3
+        assert identical(taken, pass_by_pass(term, False)[2])
+
+
+def test_a_score_term_whose_sides_are_no_chains_of_symbols_is_left_to_the_rules():
+    """A sum in the form (or a zero, or a Kronecker product of other than three factors) is no
+    chain of atoms: the bilinear shortcut declines, and the rules (with or without it) agree."""
+    from tensoralgebra.symbols import W_E, W_QK, Id_positions
+
+    stream = Kron((Id_positions, W_E))
+    summed = Kron((Id_positions, Id_positions, Sum((W_QK((1, 0)), W_QK((1, 1))))))
+    for form in (
+        summed,
+        Kron((Id_positions, Id_positions, Zero(W_QK((1, 0)).rows, W_QK((1, 0)).cols))),
+    ):
+        term = Bilinear(stream, form, stream)
+        assert shortcuts.bilinear_product()(term) is None
+        assert_shortcuts_agree(term)
+    assert shortcuts.bilinear_product()(stream) is None
 
 
 def test_kronecker_products_that_fit_only_as_a_whole_are_left_to_the_rules():

@@ -124,8 +124,9 @@ def test_an_overflowing_forward_pass_warns_and_fails_verify_saying_where():
 
 def test_an_evaluator_returning_nan_fails_every_check_it_touches(monkeypatch):
     m = model()
-    value = evaluation.Evaluator.value
+    value, values = evaluation.Evaluator.value, evaluation.Evaluator.values
     monkeypatch.setattr(evaluation.Evaluator, "value", lambda self, e: value(self, e) * np.nan)
+    monkeypatch.setattr(evaluation.Evaluator, "values", lambda self, e: values(self, e) * np.nan)
     report = ta.verify(m, TOKENS)
     assert not report.ok
     for check in report.checks:

@@ -76,7 +76,7 @@ def _passes(record: Recorder | None, shortcuts: bool = True) -> list[tuple[str, 
     """The passes in order; ``shortcuts=False`` leaves every step to the rules (what the
     shortcuts are tested against: the result is the same)."""
     distribute = shortcuts_module.distributed_product if shortcuts else None
-    mixed = shortcuts_module.layer_product() if shortcuts else None
+    mixed = shortcuts_module.mixed_product() if shortcuts else None
     return [
         ("transpose", innermost(_TRANSPOSE, record)),
         ("distribute", innermost(_DISTRIBUTE, record, distribute)),
@@ -119,9 +119,10 @@ def _check_size(expr: Expr, max_terms: int | None, who: str) -> None:
 
 
 @contextmanager
-def _without_cycle_collection():
+def cycle_collection_paused():
     """Pause the cyclic garbage collector: expressions are trees (no cycles to collect), and an
-    expansion allocates enough of them to trigger it again and again for nothing."""
+    expansion (or a check of its terms) allocates enough of them to trigger it again and again
+    for nothing, each time walking every object the process holds."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -143,7 +144,7 @@ def expand(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> Expr:
     Id ⊗ W_U W_E + A^{L0H0} ⊗ W_U W_OV^{L0H0} W_E
     """
     _check_size(expr, max_terms, "expand")
-    with _without_cycle_collection():
+    with cycle_collection_paused():
         for _, strategy in _passes(None):
             expr = strategy(expr)
     return expr
@@ -174,7 +175,7 @@ def expansion_steps(expr: Expr, *, max_terms: int | None = MAX_TERMS) -> list[St
     _check_size(expr, max_terms, "expansion_steps")
     steps = [Step("factored", expr, ())]
     log: list[Application] = []
-    with _without_cycle_collection():
+    with cycle_collection_paused():
         for name, strategy in _passes(log.append):
             out = strategy(expr)
             if out != expr:

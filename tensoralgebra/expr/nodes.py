@@ -33,6 +33,7 @@ from operator import attrgetter
 
 from tensoralgebra.errors import SpaceMismatchError, TensorAlgebraError
 from tensoralgebra.expr.indices import HeadSet, HeadVar, Index
+from tensoralgebra.expr.interning import Interning, interned
 from tensoralgebra.expr.spaces import AnySpace, DirectSum, Space, join, tensor
 
 _set = object.__setattr__
@@ -49,17 +50,29 @@ def register_printer(fmt: str, printer: Callable[[Expr], str]) -> None:
     PRINTERS[fmt] = printer
 
 
-class Expr:
-    """Base of all nodes: structural equality, a cached hash, spaces, and operator sugar.
+def _no_fields(node: Expr) -> tuple:
+    return ()
 
-    Subclasses list their fields in ``_fields``; equality and hashing compare exactly those.
+
+class Expr(metaclass=Interning):
+    """Base of all nodes: structural equality, a hash, spaces, and operator sugar.
+
+    Subclasses list their fields in ``_fields``; two nodes are equal when they are of one type
+    with equal fields. Nodes are interned when constructed, so equal nodes are one object: ``==``
+    is ``is``, and hashing costs what hashing an identity does (the hash is not stable from
+    one process to the next, as a string's is not).
     """
 
-    __slots__ = ("_hash", "cols", "rows")
+    __slots__ = ("__weakref__", "cols", "rows")
     _fields: tuple[str, ...] = ()
 
     rows: AnySpace
     cols: AnySpace
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # The fields as one value (one field) or a tuple: what interning keys a node by.
+        cls._fields_of = attrgetter(*cls._fields) if cls._fields else staticmethod(_no_fields)
 
     def _key(self) -> tuple:
         return tuple(getattr(self, f) for f in self._fields)
@@ -74,16 +87,11 @@ class Expr:
     def __eq__(self, other: object) -> bool:
         if self is other:
             return True
-        if type(self) is not type(other):
-            return NotImplemented if not isinstance(other, Expr) else False
-        return hash(self) == hash(other) and self._key() == other._key()
+        return False if isinstance(other, Expr) else NotImplemented
 
-    def __hash__(self) -> int:
-        try:
-            return self._hash
-        except AttributeError:  # computed on first use: most intermediate nodes never need it
-            _set(self, "_hash", hash((type(self).__name__, self._key())))
-            return self._hash
+    # Equal nodes are one object, so identity's hash (computed in C, where a method would be
+    # a Python call inside every hash of a tuple of nodes) is a structural hash.
+    __hash__ = object.__hash__
 
     def __reduce__(self):
         return (type(self), self._key())
@@ -251,7 +259,7 @@ class _Nary(Expr):
         _set(node, "args", args)
         _set(node, "rows", rows)
         _set(node, "cols", cols)
-        return node
+        return interned(node)
 
 
 class Product(_Nary):
@@ -395,7 +403,20 @@ def _factors(space: AnySpace, n: int, who: Expr, what: str) -> list[tuple]:
     return [p.factors for p in parts]
 
 
+#: ``_bilinear_spaces`` by the operands' spaces (interned): an expansion makes thousands of
+#: bilinear forms over the same few spaces.
+_BILINEAR_SPACES: dict[tuple, tuple[AnySpace, AnySpace]] = {}
+
+
 def _bilinear_spaces(query: Expr, form: Expr, key: Expr) -> tuple[AnySpace, AnySpace]:
+    spaces = (query.rows, query.cols, form.rows, form.cols, key.rows, key.cols)
+    known = _BILINEAR_SPACES.get(spaces)
+    if known is None:
+        known = _BILINEAR_SPACES[spaces] = _check_bilinear(query, form, key)
+    return known
+
+
+def _check_bilinear(query: Expr, form: Expr, key: Expr) -> tuple[AnySpace, AnySpace]:
     if isinstance(form.rows, DirectSum) or isinstance(form.cols, DirectSum):
         raise SpaceMismatchError(f"the form {form} must act on one space, not a direct sum")
     (r0, r1, r2), (c0, c1, c2) = (_factors(s, 3, form, "the form")[0] for s in form.shape)

@@ -7,8 +7,10 @@ children are normal; the shortcut returns the node's normal form under the pass'
 
 - :func:`distributed_product`, for the distribute pass: a product that no distribution rule
   rewrites is its own normal form, known at a glance;
-- :func:`layer_product`, for the mixed-product pass: a product of layers (Kronecker products of
-  symbols, with identities between them) multiplied out to its term at once.
+- :func:`mixed_product`, for the mixed-product pass: a product of layers (Kronecker products of
+  symbols, with identities between them) multiplied out to its term at once
+  (:func:`layer_product`), and a score term (a bilinear form of such terms) likewise
+  (:func:`bilinear_product`).
 
 Each gives exactly what the rules give: the test suite runs every pass with and without them on
 random expressions and on the logits and scores of random architectures.
@@ -28,6 +30,7 @@ from operator import attrgetter
 
 from tensoralgebra.expr.engine import Rule
 from tensoralgebra.expr.nodes import (
+    Bilinear,
     Expr,
     Identity,
     IndexedSum,
@@ -125,3 +128,91 @@ def _chain(factors: tuple[Expr, ...]) -> Expr:
     if len(kept) == 1:
         return kept[0]
     return Product.trusted(tuple(kept), kept[0].rows, kept[-1].cols)
+
+
+def _atoms(chain: Expr) -> tuple[Expr, ...] | None:
+    """The atoms of a normal chain (an atom, or a product of atoms), or ``None`` for anything
+    else."""
+    if type(chain) is Product:
+        return chain.args if all(map(_is_atom, chain.args)) else None
+    return (chain,) if _is_atom(chain) else None
+
+
+def _transposed(atom: Expr) -> Expr:
+    """An atom's transpose in normal form: ``Id^T = Id``, ``(a^T)^T = a``."""
+    kind = type(atom)
+    if kind is Identity:
+        return atom
+    return atom.arg if kind is Transpose else Transpose(atom)
+
+
+def _normal_chain(atoms: tuple[Expr, ...], rows) -> Expr:
+    """What the rules make of a product of ``atoms`` (acting on ``rows``): the product of
+    those that are not identities; the identity on ``rows`` if all are."""
+    kept = tuple(a for a in atoms if type(a) is not Identity)
+    if not kept:
+        return Identity(rows)
+    return kept[0] if len(kept) == 1 else Product.trusted(kept, kept[0].rows, kept[-1].cols)
+
+
+def bilinear_product() -> Rule:
+    """A shortcut for the mixed-product pass (one per pass, like :func:`layer_product`): the
+    normal form of a score term ``(B_q ⊗ W_q)^T·(F_q ⊗ F_k ⊗ M)·(B_k ⊗ W_k)`` whose six
+    factors are chains of atoms.
+
+    The rules would apply ``bilinear_mixed_product``, giving ``F_q B_q ⊗ F_k B_k ⊗
+    W_q^T M W_k``, then flatten each product, push the transpose of ``W_q`` down to its atoms
+    (reversing them; ``Id^T = Id``, ``(a^T)^T = a``), drop identities (a product of nothing
+    but identities is one), and make ``Id ⊗ Id ⊗ Id`` the identity: that is what this
+    computes, each side's part once for all the terms that share it. Anything else is left to
+    the rules.
+    """
+    # By id() of a query side's weights (kept alive by the pass's memo): its atoms transposed
+    # and reversed, or None if it is no chain of atoms.
+    transposed: dict[int, tuple[Expr, ...] | None] = {}
+
+    def shortcut(expr: Expr) -> Expr | None:
+        if type(expr) is not Bilinear:
+            return None
+        query, form, key = expr.query, expr.form, expr.key
+        if not (_kron(query, 2) and _kron(form, 3) and _kron(key, 2)):
+            return None
+        (b_q, w_q), (f_q, f_k, m), (b_k, w_k) = query.args, form.args, key.args
+        w_q_t = transposed.get(id(w_q), _UNSEEN)
+        if w_q_t is _UNSEEN:
+            atoms = _atoms(w_q)
+            w_q_t = transposed[id(w_q)] = (
+                None if atoms is None else tuple(map(_transposed, reversed(atoms)))
+            )
+        parts = [_atoms(x) for x in (f_q, b_q, f_k, b_k, m, w_k)]
+        if w_q_t is None or None in parts:
+            return None
+        a_f_q, a_b_q, a_f_k, a_b_k, a_m, a_w_k = parts
+        factors = (
+            _normal_chain(a_f_q + a_b_q, f_q.rows),
+            _normal_chain(a_f_k + a_b_k, f_k.rows),
+            _normal_chain(w_q_t + a_m + a_w_k, m.rows),
+        )
+        if all(type(f) is Identity for f in factors):
+            return Identity(expr.rows)
+        return Kron(factors)
+
+    return shortcut
+
+
+def _kron(expr: Expr, n: int) -> bool:
+    return type(expr) is Kron and len(expr.args) == n
+
+
+def mixed_product() -> Rule:
+    """The mixed-product pass's shortcut: :func:`layer_product` for products,
+    :func:`bilinear_product` for bilinear forms (one of each per pass)."""
+    layers, scores = layer_product(), bilinear_product()
+
+    def shortcut(expr: Expr) -> Expr | None:
+        kind = type(expr)
+        if kind is Product:
+            return layers(expr)
+        return scores(expr) if kind is Bilinear else None
+
+    return shortcut

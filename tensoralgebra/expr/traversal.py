@@ -12,7 +12,7 @@ A^{L0H1}
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from tensoralgebra.errors import TensorAlgebraError
 from tensoralgebra.expr.indices import Head, HeadVar, Index
@@ -141,8 +141,20 @@ def instantiate(expr: Expr, heads: Sequence[int]) -> Expr:
     >>> instantiate(IndexedSum(h, HeadSet((0, 1)), A_h), heads=(1, 2))
     A^{L0H0} + A^{L1H0} + A^{L1H1}
     """
+    done: dict[int, Expr] = {}  # by id(): equal sub-trees are one node, written out once
+
+    def each(node: Expr) -> Expr:
+        out = done.get(id(node))
+        if out is None:
+            out = done[id(node)] = _instantiate(node, heads, each)
+        return out
+
+    return each(expr)
+
+
+def _instantiate(expr: Expr, heads: Sequence[int], recurse: Callable[[Expr], Expr]) -> Expr:
     if isinstance(expr, IndexedSum):
-        body = instantiate(expr.body, heads)
+        body = recurse(expr.body)
         terms = []
         for layer in expr.over.layers:
             if layer >= len(heads):
@@ -154,4 +166,4 @@ def instantiate(expr: Expr, heads: Sequence[int]) -> Expr:
         if not terms:
             return Zero(expr.rows, expr.cols)
         return terms[0] if len(terms) == 1 else Sum(terms)
-    return map_children(expr, lambda c: instantiate(c, heads))
+    return map_children(expr, recurse)

@@ -176,7 +176,9 @@ def verify_parts(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, li
     - ``pairs``: the sampled pair codes (int64, a few copies) and their mask;
     - ``fixed``: the logits' sums by order and a few logits [batch, seq, d_vocab];
     - ``chunks``: the streamed chunks and block products (:func:`verify_chunks`);
-    - ``cache``: the evaluator's cache of shared sides (:func:`evaluator_cache`)."""
+    - ``cache``: the evaluator's cache of shared sides (:func:`evaluator_cache`);
+    - ``terms``: a batch of the symbolic checks' term values, their expected values and their
+      differences (:func:`term_batch` bytes, four times)."""
     limits = limits or {"expr_limit": 256, "expansion_limit": 4096}
     batch, seq, d_model, d_vocab = (sizes[k] for k in ("batch", "seq", "d_model", "d_vocab"))
     item, stream, pair = sizes["itemsize"], batch * seq * d_model, batch * seq * seq
@@ -195,7 +197,14 @@ def verify_parts(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, li
         "fixed": item * ((last + 2) * stream + 4 * batch * seq * d_vocab),
         "chunks": item * ((arch.n_layers + 4) * chunk * stream + 4 * block * block * pair),
         "cache": evaluator_cache(sizes["max_bytes"]),
+        "terms": 4 * term_batch(sizes["max_bytes"]),
     }
+
+
+def term_batch(max_bytes: int) -> int:
+    """The bytes of term values the symbolic checks of ``verify`` compare at once: 8 MiB, or a
+    sixty-fourth of ``max_bytes`` if that is less (one term at a time at least)."""
+    return min(2**23, max_bytes // 64)
 
 
 def evaluator_cache(max_bytes: int) -> int:
@@ -254,17 +263,42 @@ def release_freed() -> None:
     elsewhere). Streaming allocates and frees arrays of a few megabytes chunk after chunk; glibc
     serves them from its heap once it has freed one as large (its mmap threshold adapts), and the
     heap's free pages then stay resident: at the shapes of a 4-layer, 8-head model the resident
-    set grew by 6 MB a chunk, to twice what was in use, without this."""
-    if _TRIM is not None:
-        _TRIM(0)
+    set grew by 6 MB a chunk, to twice what was in use, without this. Trimming walks the whole
+    heap, so it is skipped while the heap holds less than :data:`TRIM_FLOOR` free (small models,
+    whose chunks are small: there it would cost more than the memory it returns)."""
+    if _TRIM is None:
+        return
+    if _FREE is not None and _FREE().fordblks < TRIM_FLOOR:
+        return
+    _TRIM(0)
 
 
-def _malloc_trim():
+#: The free bytes in the C heap below which :func:`release_freed` leaves them there.
+TRIM_FLOOR = 2**23
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33 and later): sizes of its heap, ``fordblks`` free."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _libc(symbol: str, restype=None):
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
+        function = getattr(ctypes.CDLL(name), symbol) if name else None
     except (OSError, AttributeError):
         return None
+    if function is not None and restype is not None:
+        function.restype = restype
+    return function
 
 
-_TRIM = _malloc_trim()
+_TRIM = _libc("malloc_trim")
+_FREE = _libc("mallinfo2", _MallInfo2)

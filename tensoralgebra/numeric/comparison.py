@@ -40,6 +40,30 @@ def scale(term: np.ndarray, whole: np.ndarray, floor: float = 0.0) -> float:
     return float(max(largest_entry(term), largest_entry(whole), floor))
 
 
+def term_errors(
+    got: np.ndarray, want: np.ndarray, whole: float, floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`errors` of many terms at once: ``got`` and ``want`` [n, ...] (term ``i``'s values
+    in row ``i``), each term's error relative to the largest of its ``max |want_i|``, ``whole``
+    (``max |whole|``, of the quantity the terms are parts of: :func:`scale`) and ``floor``.
+    Returns ``(abs [n], rel [n])``; a row holding a NaN has NaN for both.
+
+    >>> a, r = term_errors(np.array([[1.0, 2.0], [0.0, np.nan]]), np.ones((2, 2)), 4.0)
+    >>> a.tolist(), r.tolist()
+    ([1.0, nan], [0.25, nan])
+    """
+    n = len(want)
+    # inf - inf is NaN, and a tiny scale overflows: both are the answer, not a problem here.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        diff = np.abs(np.asarray(got) - np.asarray(want)).reshape(n, -1)
+        err = np.max(diff, axis=1, initial=0.0)  # NaN wherever a row holds one, as errors()
+        own = np.max(np.abs(np.asarray(want)).reshape(n, -1), axis=1, initial=0.0)
+        # A NaN ``whole`` is ignored, as Python's max ignores a NaN that comes second in scale().
+        size = np.maximum(own, max(whole, floor) if whole == whole else floor)
+        rel = np.where(size > 0, err / np.where(size > 0, size, 1.0), err)
+    return err, rel
+
+
 def largest_entry(array: np.ndarray) -> float:
     """``max |array|`` (0 for an empty array; NaN if it holds a NaN, as numpy's max)."""
     out = 0.0

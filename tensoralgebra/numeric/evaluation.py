@@ -82,6 +82,7 @@ class Evaluator:
         self.on_positions = _OnPositions(self)
         self.scores = _Scores(self)
         self.cache_bytes = cache_bytes
+        self._splits: dict[tuple, int] = {}  # where score_term splits, by the factors' spaces
         self.clear()
 
     def clear(self) -> None:
@@ -122,6 +123,27 @@ class Evaluator:
             "⊗ source (score terms)"
         )
 
+    def values(self, exprs: list[Expr]):
+        """The values of terms of one quantity (one shape), [len(exprs), ...] (see
+        :meth:`value`). Score terms ``A_q ⊗ A_k ⊗ M`` of a concrete evaluator are taken through
+        their sides (:meth:`score_sides`, kept as :meth:`remember` says), multiplied in one
+        batched product per shape of sides; any other term is evaluated on its own."""
+        out: list = [None] * len(exprs)
+        groups: dict[tuple, list] = {}
+        for i, expr in enumerate(exprs):
+            if self.concrete and type(expr) is Kron and len(expr.args) == _factors(expr.cols) == 3:
+                query, key = self.score_sides(*expr.args)
+                groups.setdefault((query.shape, key.shape), []).append((i, query, key))
+            else:
+                out[i] = self.value(expr)
+        stack = self.b.ops.stack
+        for group in groups.values():
+            at, queries, keys = zip(*group)
+            products = stack(list(queries)) @ stack(list(keys)).swapaxes(-1, -2)
+            for i, value in zip(at, products):
+                out[i] = value
+        return stack(out)
+
     def one_hot(self, source: Space):
         """The one-hots of a source, [batch, seq, dim(source)] (rarely needed: only when no
         matrix reads the source, as in ``Id ⊗ Id``)."""
@@ -135,6 +157,13 @@ class Evaluator:
 
     def score_term(self, a_q: Expr, a_k: Expr, m: Expr):
         """``A_q X_q M X_k^T A_k^T``, [batch, seq, seq]."""
+        query, key = self.score_sides(a_q, a_k, m)
+        return query @ key.swapaxes(-1, -2)
+
+    def score_sides(self, a_q: Expr, a_k: Expr, m: Expr):
+        """The two sides of the score term ``A_q ⊗ A_k ⊗ M``, split where ``M`` is narrowest:
+        ``(A_q X_q M_left^T, A_k X_k M_right)`` [batch, seq, d] whose product (the second
+        transposed) is the term."""
         factors = m.args if type(m) is Product else (m,)
         # The expansion writes the query path's chain transposed, first: splitting after it
         # (where that is as narrow as anywhere) lets terms of one query path share their query
@@ -142,15 +171,19 @@ class Evaluator:
         query_chain = next(
             (i for i, f in enumerate(factors) if type(f) is not Transpose), len(factors)
         )
-        split = min(
-            range(len(factors) + 1),
-            # The narrowest middle, and a matrix on each side where possible (no one-hots).
-            key=lambda i: (
-                _dim(factors[i - 1].cols if i else m.rows, self.b.sizes),
-                i in (0, len(factors)),
-                i != query_chain,
-            ),
-        )
+        # The narrowest middle, and a matrix on each side where possible (no one-hots): the
+        # same for every term whose factors act between the same spaces.
+        spaces = (m.rows, *[f.cols for f in factors], query_chain)
+        split = self._splits.get(spaces)
+        if split is None:
+            split = self._splits[spaces] = min(
+                range(len(factors) + 1),
+                key=lambda i: (
+                    _dim(spaces[i], self.b.sizes),
+                    i in (0, len(factors)),
+                    i != query_chain,
+                ),
+            )
         left, right = factors[:split], factors[split:]
         query = self.remember(
             ("query", a_q, left, m.rows),
@@ -160,7 +193,7 @@ class Evaluator:
             ("key", a_k, right, m.cols),
             lambda: self.on_positions(a_k, self._side(right, m.cols, transpose=False)),
         )
-        return query @ key.swapaxes(-1, -2)
+        return query, key
 
     def _side(self, factors: tuple, source, transpose: bool):
         if not factors:

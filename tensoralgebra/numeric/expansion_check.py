@@ -24,13 +24,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Sum
 from tensoralgebra.expr.traversal import instantiate
 from tensoralgebra.numeric.arrays import first_nonfinite
 
 #: The most terms of the rule-based expansion ``verify`` evaluates for one quantity (the logits,
-#: or one head's scores). Expanding by the rules and evaluating takes about half a millisecond
-#: a term, so this keeps the check to a few seconds; above it the report says it was skipped.
+#: or one head's scores). Expanding by the rules and evaluating takes some tens of microseconds
+#: a term, so this keeps the check to a fraction of a second a quantity; above it the report
+#: says it was skipped.
 EXPANSION_LIMIT = 4096
 #: How many terms a message lists before "and N more".
 LISTED = 3
@@ -104,46 +107,85 @@ def compare_terms(
     terms: Iterable[Expr],
     known: dict,
     values: dict,
-    evaluate: Callable[[Expr], object],
-    error: Callable[[object, object], tuple[float, float]],
+    evaluate: Callable[[list[Expr]], np.ndarray],
+    error: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     name: Callable[[object], str],
     label: str,
     strict: bool,
+    batch_bytes: int = 2**23,
 ) -> TermComparison:
     """Evaluate ``terms`` and match them with the enumerated terms.
 
     ``known`` maps each enumerated term's expression to its key (a
     :class:`~tensoralgebra.LogitPath` or :class:`~tensoralgebra.ScorePath`, of any order);
-    ``values`` maps the keys in scope (order ≤ max_order) to their values. Matched terms out of
-    scope are skipped. ``error(got, want)`` is ``(abs, rel)``; ``name(key)`` names a term.
-    ``strict``: terms that match no enumerated term are failures (the rule-based expansion must
-    give exactly the enumerated terms); otherwise they are compared by value only, in the sum.
+    ``values`` maps the keys in scope (order ≤ max_order) to their values (a ``many(keys)``
+    method, if it has one, gives several at once [n, ...]). Matched terms out of scope are
+    skipped. ``evaluate(exprs)`` gives the values of a list of terms [n, ...];
+    ``error(got, want)`` is ``(abs [n], rel [n])`` of ``n`` terms' values; ``name(key)`` names
+    a term. ``strict``: terms that match no enumerated term are failures (the rule-based
+    expansion must give exactly the enumerated terms); otherwise they are compared by value
+    only, in the sum. Matched terms are evaluated and compared a batch of at most
+    ``batch_bytes`` of values at a time (their expected values and the differences take as
+    much again, a few times).
     """
     failures, notes = Messages(), Messages()
     seen: Counter = Counter()
     total, unknown, evaluated, worst_seen = None, [], 0, (None, None, None)
-    by_key = {}
+    by_key: dict = {}
+    keys: list = []  # matched terms not yet evaluated: their keys and expressions
+    exprs: list = []
+    per_batch = 1  # until a term's size is known
+
+    def compare_batch() -> None:
+        nonlocal total, worst_seen, per_batch
+        got = np.asarray(evaluate(exprs))
+        per_batch = max(1, batch_bytes // max(1, got[0].nbytes))
+        many = getattr(values, "many", None)
+        want = many(keys) if many is not None else np.stack([values[k] for k in keys])
+        err, rel = error(got, want)
+        where = [None] * len(keys)
+        bad = ~np.isfinite(got.reshape(len(keys), -1)).all(axis=1)
+        for i in np.flatnonzero(bad):
+            where[i] = first_nonfinite(got[i])
+            failures.add(f"{label}'s term {name(keys[i])}: value {where[i]}")
+        by_key.update(zip(keys, zip(err.tolist(), rel.tolist(), where)))
+        i = _worst_row(rel)
+        worst_seen = worse(worst_seen, (float(rel[i]), float(err[i]), name(keys[i])))
+        part = got.sum(axis=0)
+        total = part if total is None else total + part
+        keys.clear()
+        exprs.clear()
+
     for term in terms:
         key = known.get(term)
         if key is not None and key not in values:
             continue
-        value = evaluate(term)
         evaluated += 1
-        where = first_nonfinite(value)
-        if where:
-            failures.add(f"{label}'s term {name(key) if key else term}: value {where}")
-        total = value if total is None else total + value
         if key is None:
+            value = np.asarray(evaluate([term]))[0]
+            where = first_nonfinite(value)
+            if where:
+                failures.add(f"{label}'s term {term}: value {where}")
             unknown.append(term)
+            total = value if total is None else total + value
             continue
         seen[key] += 1
-        err, rel = error(value, values[key])
-        by_key[key] = (err, rel, where)
-        worst_seen = worse(worst_seen, (rel, err, name(key)))
+        keys.append(key)
+        exprs.append(term)
+        if len(keys) >= per_batch:
+            compare_batch()
+    if keys:
+        compare_batch()
     _count_problems(label, values, seen, unknown, strict, failures, notes, name)
     return TermComparison(
         evaluated, total, worst_seen, sum(seen.values()), len(unknown), failures, notes, by_key
     )
+
+
+def _worst_row(rel: np.ndarray) -> int:
+    """The row with the largest ``rel``, a NaN counting as the largest."""
+    nan = np.isnan(rel)
+    return int(np.argmax(nan)) if nan.any() else int(np.argmax(rel))
 
 
 def _count_problems(label, values, seen, unknown, strict, failures, notes, name) -> None:

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from tensoralgebra.errors import ExpansionLimitError
-from tensoralgebra.expr.expand import expand
+from tensoralgebra.expr.expand import cycle_collection_paused, expand
 from tensoralgebra.expr.traversal import count_terms
+from tensoralgebra.numeric import budget
 from tensoralgebra.numeric import comparison as cmp
-from tensoralgebra.numeric.arrays import worst
+from tensoralgebra.numeric.arrays import first_nonfinite, worst
 from tensoralgebra.numeric.expansion_check import (
     Messages,
     compare_terms,
@@ -42,8 +43,8 @@ class ExpressionChecks:
         notes.add(
             f"the rule-based expansion was not checked: {what} has {count:,} terms, over "
             f"expansion_limit={self.expansion_limit:,} (or its values over a quarter of the "
-            "memory budget; raise it to check them: expanding and evaluating takes about half a "
-            "millisecond a term)"
+            "memory budget; raise it to check them: expanding and evaluating takes some tens of "
+            "microseconds a term)"
         )
 
     def expr_error(self, key, value, failures) -> tuple[float, float]:
@@ -83,8 +84,9 @@ class ExpressionChecks:
                 f"expansion_limit={self.expansion_limit:,}: compared by value only"
             )
         result = compare_terms(
-            flat_terms(expr, self.arch.heads), known, values, self.evaluate,
+            flat_terms(expr, self.arch.heads), known, values, self.evaluate_many,
             self.term_error(want, bound), cmp.name, "the expression", strict=False,
+            batch_bytes=budget.term_batch(self.max_bytes),
         )  # fmt: skip
         cmp.merge(result, failures, notes)
         total = np.zeros_like(want) if result.total is None else result.total
@@ -134,20 +136,20 @@ class ExpressionChecks:
         """``ta.expand(factored)``'s terms evaluated and matched with the enumerated ones:
         ``expanded`` (how many) and ``expanded_rel`` (the worst of their sum against the forward
         pass and of each term against its enumerated term's value)."""
-        values, want, bound = against
         count = count_terms(factored)
         if count > self.expansion_limit:
-            notes.add(
-                f"the rule-based expansion was not checked: {what} has {count:,} terms, over "
-                f"expansion_limit={self.expansion_limit:,} (raise it to check them: expanding and "
-                "evaluating takes about half a millisecond a term)"
-            )
+            self._skipped(count, what, notes)
             return {}
+        with cycle_collection_paused():
+            return self._rule_based(factored, enumerate_terms, against, failures, notes)
+
+    def _rule_based(self, factored, enumerate_terms, against, failures, notes) -> dict:
+        values, want, bound = against
         known = {t.expr: t for t in enumerate_terms()}
         terms = flat_terms(expand(factored, max_terms=None), self.arch.heads)
         result = compare_terms(
-            terms, known, values, self.evaluate, self.term_error(want, bound), cmp.name,
-            "ta.expand", strict=True,
+            terms, known, values, self.evaluate_many, self.term_error(want, bound), cmp.name,
+            "ta.expand", strict=True, batch_bytes=budget.term_batch(self.max_bytes),
         )  # fmt: skip
         cmp.merge(result, failures, notes)
         self.done = result.by_key  # the printed expressions these terms are need no second look
@@ -159,24 +161,37 @@ class ExpressionChecks:
 
     # --- values -------------------------------------------------------------------------------
 
-    def exprs(self, keys, value_of, whole, floor, failures) -> dict:
+    def exprs(self, keys, values_of, whole, floor, failures) -> dict:
         """The printed expressions of ``keys`` (key, where) evaluated and compared with
-        ``value_of(where)``. A key the rule-based expansion matched (:attr:`done`) was
-        evaluated there already from an equal expression, against the same value and scale:
-        its error is taken from there, not computed twice."""
-        worst_rel = []
+        ``values_of(wheres)`` [n, ...], a batch at a time. A key the rule-based expansion
+        matched (:attr:`done`) was evaluated there already from an equal expression, against
+        the same value and scale: its error is taken from there, not computed twice."""
+        with cycle_collection_paused():
+            return self._exprs(keys, values_of, whole, floor, failures)
+
+    def _exprs(self, keys, values_of, whole, floor, failures) -> dict:
+        worst_rel, todo = [], []
         for key, at in keys:
-            what = f"the expression of term {cmp.name(key)}"  # (the term itself is checked already)
-            if key in self.done:
-                _, rel, where = self.done[key]
-                if where:
-                    failures.add(f"{what}: {where}")
-                worst_rel.append(rel)
+            if key not in self.done:
+                todo.append((key, at))
                 continue
-            got, value = self.evaluate(key.expr), value_of(at)
-            worst_rel.append(
-                self.compare(got, value, cmp.scale(value, whole, floor), failures, None, what)[1]
-            )
+            _, rel, where = self.done[key]
+            if where:  # (the term itself is checked already)
+                failures.add(f"the expression of term {cmp.name(key)}: {where}")
+            worst_rel.append(rel)
+        largest = cmp.largest_entry(whole)
+        batch, per_batch, start = budget.term_batch(self.max_bytes), 1, 0
+        while start < len(todo):
+            stop = start + per_batch
+            got = self.evaluate_many([key.expr for key, _ in todo[start:stop]])
+            per_batch = max(1, batch // max(1, got[0].nbytes))
+            want = values_of([at for _, at in todo[start:stop]])
+            bad = ~np.isfinite(got.reshape(len(got), -1)).all(axis=1)
+            for i in np.flatnonzero(bad):
+                where = first_nonfinite(got[i])
+                failures.add(f"the expression of term {cmp.name(todo[start + i][0])}: {where}")
+            worst_rel += cmp.term_errors(got, want, largest, floor)[1].tolist()
+            start = stop
         return {"exprs": len(keys), "expr_rel": worst(worst_rel)}
 
     def deferred_exprs(self, stream, done, failures) -> list[float]:
@@ -194,6 +209,11 @@ class ExpressionChecks:
             else:
                 stream.expr_rel.append(self.expr_error(path, values[path], failures))
         return rels
+
+    def evaluate_many(self, exprs: list) -> np.ndarray:
+        """The values of terms of one quantity, [len(exprs), ...] (score terms' products
+        batched: :meth:`~tensoralgebra.numeric.evaluation.Evaluator.values`)."""
+        return self.numpy(self.evaluator.values(exprs))
 
     def evaluate(self, expr) -> np.ndarray:
         """The value of a term: every term evaluated here is concrete (an enumerated term's

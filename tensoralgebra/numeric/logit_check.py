@@ -33,15 +33,24 @@ from tensoralgebra.symbols import W_U
 
 class LazyValues(dict):
     """``{key: value}`` whose values are computed when looked up (``compute(key)``), so that a
-    check matching terms holds their streams, not their logits."""
+    check matching terms holds their streams, not their logits; :meth:`many` computes several
+    at once (``compute_many(keys)``, [n, ...], when given)."""
 
-    def __init__(self, keys, compute):
+    def __init__(self, keys, compute, compute_many=None):
         super().__init__((k, None) for k in keys)
-        self.compute = compute
+        self.compute, self.compute_many = compute, compute_many
 
     def __getitem__(self, key):
         dict.__getitem__(self, key)  # a KeyError for unknown keys
         return self.compute(key)
+
+    def many(self, keys: list) -> np.ndarray:
+        """The values of ``keys``, [len(keys), ...]."""
+        for key in keys:
+            dict.__getitem__(self, key)
+        if self.compute_many is None:
+            return np.stack([self.compute(key) for key in keys])
+        return self.compute_many(keys)
 
 
 class LogitStream:
@@ -193,8 +202,13 @@ def logit_values(stream: LogitStream) -> LazyValues:
             return stream.constant().numpy()
         return stream.logit(held[path])
 
+    def compute_many(paths):
+        if unembedding in paths:  # the one constant: rare enough to take alone
+            return np.stack([compute(path) for path in paths])
+        return stream.logit(torch.stack([held[path] for path in paths]))
+
     keys = list(held) + ([unembedding] if stream.arch.biases else [])
-    return LazyValues(keys, compute)
+    return LazyValues(keys, compute, compute_many)
 
 
 def enumerated_logits(arch):

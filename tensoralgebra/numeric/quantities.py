@@ -35,6 +35,7 @@ from tensoralgebra.numeric.score_check import (
     LayerSides,
     check_head,
     pair_value,
+    pair_values,
     plan,
     score_path,
 )
@@ -216,7 +217,7 @@ class Run(ExpressionChecks, Yardsticks):
             self._skipped(count_terms(factored), label, notes)
         ij = [(int(c) // nk, int(c) % nk) for c in expr_codes]
         keys = [(score_path(sides, head, i, j), (i, j)) for i, j in ij]
-        fields |= self.exprs(keys, lambda at: pair_value(hs, *at), want, bound, failures)
+        fields |= self.exprs(keys, lambda ats: pair_values(hs, ats), want, bound, failures)
         failures.extend(rule_failures)
         expected = count_score_paths(self.arch, layer, head, max_order=side_top)
         errors = self.compare(hs.total().numpy(), want, bound, failures, None)
@@ -227,7 +228,11 @@ class Run(ExpressionChecks, Yardsticks):
     def score_values(self, sides, hs, head) -> LazyValues:
         nq, nk = len(sides.q_paths), len(sides.k_paths)
         keys = {score_path(sides, head, i, j): (i, j) for i in range(nq) for j in range(nk)}
-        return LazyValues(keys, lambda key: pair_value(hs, *keys[key]))
+        return LazyValues(
+            keys,
+            lambda key: pair_value(hs, *keys[key]),
+            lambda some: pair_values(hs, [keys[key] for key in some]),
+        )
 
     def _final_size(self) -> float:
         """``max_i ||read(x)_i||`` of the forward pass's final stream (what the terms sum to)."""

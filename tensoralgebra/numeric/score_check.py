@@ -138,6 +138,7 @@ class HeadSides:
     def side(self, which: str, rows) -> torch.Tensor:
         """The sides ``which`` (``"q"``, ``"k"``: the stacks'; ``"cq"``, ``"ck"``: the
         restricted passes') of ``rows`` (held rows, then extras), [len(rows), batch, seq, d]."""
+        rows = torch.from_numpy(np.asarray(rows, dtype=np.int64))  # (numpy indices are slow)
         if not self.sides.arch.is_idealised:
             return self.held[which][rows]
         if which == "q" and self.q is not None:
@@ -314,8 +315,15 @@ def _ij(i: torch.Tensor, j: torch.Tensor, at: int) -> tuple[int, int]:
 
 def pair_value(hs: HeadSides, i: int, j: int) -> np.ndarray:
     """The stacks' value of the term of query side ``i`` and key side ``j`` [batch, seq, seq]."""
-    qi, kj = hs.sides.rows([i]), hs.sides.rows([j])
-    return (hs.side("q", qi) @ hs.side("k", kj).transpose(-1, -2))[0].numpy()
+    return pair_values(hs, [(i, j)])[0]
+
+
+def pair_values(hs: HeadSides, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """The stacks' values of the terms of (query side, key side) ``pairs``, one batched product
+    [len(pairs), batch, seq, seq]."""
+    i, j = zip(*pairs) if pairs else ((), ())
+    qi, kj = hs.sides.rows(list(i)), hs.sides.rows(list(j))
+    return (hs.side("q", qi) @ hs.side("k", kj).transpose(-1, -2)).numpy()
 
 
 def score_path(sides: LayerSides, head: int, i: int, j: int) -> ScorePath:

@@ -36,7 +36,11 @@ class Yardsticks:
         return cmp.errors(got, want, cmp.scale(want, want, floor))
 
     def term_error(self, want, bound):
-        return lambda got, expected: cmp.errors(got, expected, cmp.scale(expected, want, bound))
+        """``error(got, expected)`` for
+        :func:`~tensoralgebra.numeric.expansion_check.compare_terms`: terms' errors [n] relative
+        to their own size, ``want``'s (the quantity's) or ``bound``."""
+        whole = cmp.largest_entry(want)
+        return lambda got, expected: cmp.term_errors(got, expected, whole, bound)
 
     def check(self, name, terms, expected, errors, fields, failures, notes=None) -> Check:
         notes = () if notes is None else notes.as_tuple()
