@@ -153,3 +153,30 @@ def test_importing_the_package_stays_light_and_everything_public_resolves():
         "assert not missing, missing\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_threads_making_equal_nodes_at_once_get_one_node():
+    """Construction is a lookup then a registration: under a lock, so that threads racing to
+    make the same new node all end with the one node (and structural equality holds)."""
+    import sys
+    import threading
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        symbols = [MatrixSymbol(f"t{i}", M, M) for i in range(200)]
+        made: list[list] = [[] for _ in range(4)]
+
+        def make(out):
+            for i in range(len(symbols) - 1):
+                out.append(Product((symbols[i], symbols[i + 1])))
+
+        threads = [threading.Thread(target=make, args=(out,)) for out in made]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for results in zip(*made):
+        assert all(r is results[0] for r in results)

@@ -95,3 +95,39 @@ def test_without_malloc_trim_nothing_is_trimmed(monkeypatch):
     monkeypatch.setattr(budget, "_TRIM", None)
     monkeypatch.setattr(budget, "_FREE", _Heap(2**30))
     budget.release_freed()  # nothing to call: no error
+
+
+@pytest.mark.parametrize("block", [1, 3, 10, 2**20])
+def test_term_errors_by_blocks_equal_the_whole(monkeypatch, block):
+    rng = np.random.default_rng(2)
+    got, want = rng.standard_normal((3, 4, 7)), rng.standard_normal((3, 4, 7))
+    got[2, 3, 6] = np.nan
+    whole = cmp.term_errors(got, want, 0.5, 0.1)
+    monkeypatch.setattr(cmp, "BLOCK", block)
+    for blocked, full in zip(cmp.term_errors(got, want, 0.5, 0.1), whole):
+        np.testing.assert_array_equal(blocked, full)
+
+
+def test_the_symbolic_checks_hold_a_batch_of_sides_at_a_time(monkeypatch):
+    """With batches of a few kilobytes the symbolic checks stack no more sides than that at
+    once (a pair's sides over), and find what one large batch finds."""
+    weights = ta.Weights.random(
+        ta.Architecture((2, 2, 2)), d_model=6, d_head=3, d_vocab=7, n_ctx=5, seed=1
+    )
+    model, tokens = ta.AttentionOnlyTransformer(weights), [[1, 2, 3, 4], [4, 3, 2, 1]]
+    whole = ta.verify(model, tokens)
+    stacked, multiply = [], Evaluator._multiply
+
+    def spy(self, waiting, out):
+        stacked.append(sum(q.nbytes + k.nbytes for g in waiting.values() for _, q, k in g))
+        multiply(self, waiting, out)
+
+    monkeypatch.setattr(Evaluator, "_multiply", spy)
+    monkeypatch.setattr(budget, "term_batch", lambda max_bytes: 2000)
+    small = ta.verify(model, tokens)
+    pair = 2 * 2 * 4 * 6 * 8  # a query and a key side [batch, seq, d_model], float64
+    assert small.ok and len(stacked) > 10 and max(stacked) <= 2000 + pair
+    for a, b in zip(small.checks, whole.checks):
+        assert (a.name, a.expanded, a.exprs) == (b.name, b.expanded, b.exprs)
+        for field in ("expanded_rel", "expr_rel", "sum_rel"):
+            assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-6, abs=1e-15)

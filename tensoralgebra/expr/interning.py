@@ -18,28 +18,50 @@ True
 
 from __future__ import annotations
 
+import _weakref
+import threading
 import weakref
+from functools import partial
 
 #: Every live node by its type and fields (weakly: the table keeps nothing alive).
-_NODES: dict[tuple, weakref.KeyedRef] = {}
+_NODES: dict[tuple, weakref.ref] = {}
+_look_up = _NODES.get
+# Registering takes the lock, so that two threads making equal nodes at once end with one node.
+_LOCK = threading.Lock()
 
 
-def _forget(ref: weakref.KeyedRef) -> None:
-    # Only the entry still holding this (now dead) reference: an equal node made since has its own.
-    if _NODES.get(ref.key) is ref:
-        del _NODES[ref.key]
+def _forget(table: dict, key: tuple) -> None:
+    # Only if the entry is still a dead reference: an equal node made since has its own.
+    ref = table.get(key)
+    if ref is not None and ref() is None:
+        del table[key]
+
+
+# What a dead node's reference calls: the C function the standard library's weak dictionaries
+# use (it deletes the entry only if it still holds a dead reference, all at once), so that a
+# node's death costs no Python call; the same in Python where it is missing.
+_remove_dead = getattr(_weakref, "_remove_dead_weakref", _forget)
 
 
 def interned(node):
     """The live node equal to ``node`` (``node`` itself, now registered, if there is none)."""
     key = (type(node), node._fields_of(node))
-    ref = _NODES.get(key)
+    ref = _look_up(key)
     if ref is not None:
         found = ref()
         if found is not None:
             return found
-    _NODES[key] = weakref.KeyedRef(node, _forget, key)
+    with _LOCK:
+        ref = _look_up(key)
+        found = None if ref is None else ref()
+        if found is not None:
+            return found
+        _NODES[key] = weakref.ref(node, partial(_drop, key))
     return node
+
+
+def _drop(key: tuple, ref: weakref.ref) -> None:
+    _remove_dead(_NODES, key)
 
 
 def is_live(kind: type, fields) -> bool:

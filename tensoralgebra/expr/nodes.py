@@ -84,13 +84,10 @@ class Expr(metaclass=Interning):
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        return False if isinstance(other, Expr) else NotImplemented
-
-    # Equal nodes are one object, so identity's hash (computed in C, where a method would be
-    # a Python call inside every hash of a tuple of nodes) is a structural hash.
+    # Equal nodes are one object, so identity's equality and hash are structural ones, and
+    # they are computed in C: a Python method would be a call inside every comparison or hash
+    # of a tuple of nodes (a dictionary of terms, a memo keyed by sub-trees).
+    __eq__ = object.__eq__
     __hash__ = object.__hash__
 
     def __reduce__(self):

@@ -177,8 +177,9 @@ def verify_parts(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, li
     - ``fixed``: the logits' sums by order and a few logits [batch, seq, d_vocab];
     - ``chunks``: the streamed chunks and block products (:func:`verify_chunks`);
     - ``cache``: the evaluator's cache of shared sides (:func:`evaluator_cache`);
-    - ``terms``: a batch of the symbolic checks' term values, their expected values and their
-      differences (:func:`term_batch` bytes, four times)."""
+    - ``terms``: a batch of the symbolic checks' term values and their expected values, and
+      the score terms' sides waiting for their batched product, stacked (:func:`term_batch`
+      bytes, four times)."""
     limits = limits or {"expr_limit": 256, "expansion_limit": 4096}
     batch, seq, d_model, d_vocab = (sizes[k] for k in ("batch", "seq", "d_model", "d_vocab"))
     item, stream, pair = sizes["itemsize"], batch * seq * d_model, batch * seq * seq
@@ -202,9 +203,10 @@ def verify_parts(arch, top, per_term, sizes: dict, budget: int = TERM_BUDGET, li
 
 
 def term_batch(max_bytes: int) -> int:
-    """The bytes of term values the symbolic checks of ``verify`` compare at once: 8 MiB, or a
-    sixty-fourth of ``max_bytes`` if that is less (one term at a time at least)."""
-    return min(2**23, max_bytes // 64)
+    """The bytes of term values (or of score terms' sides) the symbolic checks of ``verify``
+    take at once: 4 MiB, or a 256th of ``max_bytes`` if that is less (one term at a time at
+    least). Larger batches save little: a batch is there to spread Python's cost per product."""
+    return min(2**22, max_bytes // 256)
 
 
 def evaluator_cache(max_bytes: int) -> int:
@@ -274,7 +276,7 @@ def release_freed() -> None:
 
 
 #: The free bytes in the C heap below which :func:`release_freed` leaves them there.
-TRIM_FLOOR = 2**23
+TRIM_FLOOR = 2**22
 
 
 class _MallInfo2(ctypes.Structure):

@@ -52,12 +52,18 @@ def term_errors(
     >>> a.tolist(), r.tolist()
     ([1.0, nan], [0.25, nan])
     """
+    got, want = np.asarray(got), np.asarray(want)
     n = len(want)
+    got, want = got.reshape(n, -1), want.reshape(n, -1)
+    err, own = np.zeros(n), np.zeros(n)
+    step = max(1, BLOCK // max(1, n))  # columns at a time: temporaries of BLOCK entries at most
     # inf - inf is NaN, and a tiny scale overflows: both are the answer, not a problem here.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        diff = np.abs(np.asarray(got) - np.asarray(want)).reshape(n, -1)
-        err = np.max(diff, axis=1, initial=0.0)  # NaN wherever a row holds one, as errors()
-        own = np.max(np.abs(np.asarray(want)).reshape(n, -1), axis=1, initial=0.0)
+        for start in range(0, got.shape[1], step):
+            g, w = got[:, start : start + step], want[:, start : start + step]
+            # NaN wherever a row holds one, as errors()
+            err = np.maximum(err, np.max(np.abs(g - w), axis=1, initial=0.0))
+            own = np.maximum(own, np.max(np.abs(w), axis=1, initial=0.0))
         # A NaN ``whole`` is ignored, as Python's max ignores a NaN that comes second in scale().
         size = np.maximum(own, max(whole, floor) if whole == whole else floor)
         rel = np.where(size > 0, err / np.where(size > 0, size, 1.0), err)

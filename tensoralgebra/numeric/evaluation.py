@@ -72,8 +72,15 @@ class Evaluator:
     :attr:`scores` (three-factor operators and bilinear forms).
     """
 
-    def __init__(self, bindings: Bindings, cache_bytes: int = 0, concrete: bool = False):
+    def __init__(
+        self,
+        bindings: Bindings,
+        cache_bytes: int = 0,
+        concrete: bool = False,
+        batch_bytes: int = 2**23,
+    ):
         self.b = bindings
+        self.batch_bytes = batch_bytes  # the most sides :meth:`values` holds for its products
         # concrete: every expression given has no sum over heads left (enumerated terms, or
         # terms of an instantiated expansion), so none is walked again to write them out.
         self.concrete = concrete
@@ -126,23 +133,36 @@ class Evaluator:
     def values(self, exprs: list[Expr]):
         """The values of terms of one quantity (one shape), [len(exprs), ...] (see
         :meth:`value`). Score terms ``A_q ⊗ A_k ⊗ M`` of a concrete evaluator are taken through
-        their sides (:meth:`score_sides`, kept as :meth:`remember` says), multiplied in one
-        batched product per shape of sides; any other term is evaluated on its own."""
+        their sides (:meth:`score_sides`, kept as :meth:`remember` says), multiplied in batched
+        products, one per shape of sides, as soon as the sides waiting take ``batch_bytes``;
+        any other term is evaluated on its own."""
         out: list = [None] * len(exprs)
-        groups: dict[tuple, list] = {}
+        waiting: dict[tuple, list] = {}
+        held = 0
         for i, expr in enumerate(exprs):
             if self.concrete and type(expr) is Kron and len(expr.args) == _factors(expr.cols) == 3:
                 query, key = self.score_sides(*expr.args)
-                groups.setdefault((query.shape, key.shape), []).append((i, query, key))
+                waiting.setdefault((query.shape, key.shape), []).append((i, query, key))
+                held += query.nbytes + key.nbytes
+                if held >= self.batch_bytes:
+                    self._multiply(waiting, out)
+                    held = 0
             else:
                 out[i] = self.value(expr)
+        if len(exprs) == 1 and out[0] is not None:
+            return out[0][None]  # one term (a logit term can be large): a view, not a copy
+        self._multiply(waiting, out)
+        return self.b.ops.stack(out)
+
+    def _multiply(self, waiting: dict, out: list) -> None:
+        """The score terms of ``waiting`` sides into ``out``, a batched product per shape."""
         stack = self.b.ops.stack
-        for group in groups.values():
+        for group in waiting.values():
             at, queries, keys = zip(*group)
             products = stack(list(queries)) @ stack(list(keys)).swapaxes(-1, -2)
             for i, value in zip(at, products):
                 out[i] = value
-        return stack(out)
+        waiting.clear()
 
     def one_hot(self, source: Space):
         """The one-hots of a source, [batch, seq, dim(source)] (rarely needed: only when no

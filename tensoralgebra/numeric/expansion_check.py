@@ -136,8 +136,15 @@ def compare_terms(
     exprs: list = []
     per_batch = 1  # until a term's size is known
 
+    def add(value) -> None:  # to the sum, in place once it is ours (a term can be large)
+        nonlocal total
+        if total is None:
+            total = np.array(value, copy=True)
+        else:
+            total += value
+
     def compare_batch() -> None:
-        nonlocal total, worst_seen, per_batch
+        nonlocal worst_seen, per_batch
         got = np.asarray(evaluate(exprs))
         per_batch = max(1, batch_bytes // max(1, got[0].nbytes))
         many = getattr(values, "many", None)
@@ -151,8 +158,7 @@ def compare_terms(
         by_key.update(zip(keys, zip(err.tolist(), rel.tolist(), where)))
         i = _worst_row(rel)
         worst_seen = worse(worst_seen, (float(rel[i]), float(err[i]), name(keys[i])))
-        part = got.sum(axis=0)
-        total = part if total is None else total + part
+        add(got[0] if len(got) == 1 else got.sum(axis=0))
         keys.clear()
         exprs.clear()
 
@@ -167,7 +173,7 @@ def compare_terms(
             if where:
                 failures.add(f"{label}'s term {term}: value {where}")
             unknown.append(term)
-            total = value if total is None else total + value
+            add(value)
             continue
         seen[key] += 1
         keys.append(key)

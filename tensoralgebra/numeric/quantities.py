@@ -61,7 +61,9 @@ class Run(ExpressionChecks, Yardsticks):
         self.max_bytes = limits["max_bytes"]
         self.chunk, self.block = limits["chunk"], limits["block"]
         cache = budget.evaluator_cache(self.max_bytes)
-        self.evaluator = Evaluator(bindings, cache, concrete=True)
+        self.evaluator = Evaluator(
+            bindings, cache, concrete=True, batch_bytes=budget.term_batch(self.max_bytes)
+        )
         self.by_order: dict = {}  # k -> the keep_order=k trace
         self.torch_dtype = torch.float32 if str(bindings.dtype) == "float32" else torch.float64
         self.final_scale = model.frozen_scale(reference, None)

@@ -319,11 +319,20 @@ def pair_value(hs: HeadSides, i: int, j: int) -> np.ndarray:
 
 
 def pair_values(hs: HeadSides, pairs: list[tuple[int, int]]) -> np.ndarray:
-    """The stacks' values of the terms of (query side, key side) ``pairs``, one batched product
-    [len(pairs), batch, seq, seq]."""
+    """The stacks' values of the terms of (query side, key side) ``pairs`` [len(pairs), batch,
+    seq, seq]: batched products, of as many pairs at a time as have sides of
+    :func:`~tensoralgebra.numeric.budget.term_batch` bytes."""
     i, j = zip(*pairs) if pairs else ((), ())
     qi, kj = hs.sides.rows(list(i)), hs.sides.rows(list(j))
-    return (hs.side("q", qi) @ hs.side("k", kj).transpose(-1, -2)).numpy()
+    if not len(pairs):
+        return (hs.side("q", qi) @ hs.side("k", kj).transpose(-1, -2)).numpy()
+    parts, start, step = [], 0, 1  # the step sized from the first pair's sides
+    while start < len(pairs):
+        q, k = hs.side("q", qi[start : start + step]), hs.side("k", kj[start : start + step])
+        parts.append((q @ k.transpose(-1, -2)).numpy())
+        start += step
+        step = max(1, budget.term_batch(hs.sides.run.max_bytes) // (q.nbytes // len(q) * 2))
+    return np.concatenate(parts)
 
 
 def score_path(sides: LayerSides, head: int, i: int, j: int) -> ScorePath:
