@@ -37,9 +37,10 @@ def _forget(table: dict, key: tuple) -> None:
         del table[key]
 
 
-# What a dead node's reference calls: the C function the standard library's weak dictionaries
-# use (it deletes the entry only if it still holds a dead reference, all at once), so that a
-# node's death costs no Python call; the same in Python where it is missing.
+# How a dead node's entry goes: the C function the standard library's weak dictionaries use,
+# which deletes the entry only if it still holds a dead reference, in one step (so without the
+# lock: an equal node registered meanwhile is never dropped); the same in Python where it is
+# missing.
 _remove_dead = getattr(_weakref, "_remove_dead_weakref", _forget)
 
 

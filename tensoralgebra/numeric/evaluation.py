@@ -77,7 +77,7 @@ class Evaluator:
         bindings: Bindings,
         cache_bytes: int = 0,
         concrete: bool = False,
-        batch_bytes: int = 2**23,
+        batch_bytes: int = 2**22,
     ):
         self.b = bindings
         self.batch_bytes = batch_bytes  # the most sides :meth:`values` holds for its products

@@ -112,7 +112,7 @@ def compare_terms(
     name: Callable[[object], str],
     label: str,
     strict: bool,
-    batch_bytes: int = 2**23,
+    batch_bytes: int = 2**22,
 ) -> TermComparison:
     """Evaluate ``terms`` and match them with the enumerated terms.
 
@@ -125,8 +125,8 @@ def compare_terms(
     a term. ``strict``: terms that match no enumerated term are failures (the rule-based
     expansion must give exactly the enumerated terms); otherwise they are compared by value
     only, in the sum. Matched terms are evaluated and compared a batch of at most
-    ``batch_bytes`` of values at a time (their expected values and the differences take as
-    much again, a few times).
+    ``batch_bytes`` of values at a time (one term at least; their expected values take as much
+    again).
     """
     failures, notes = Messages(), Messages()
     seen: Counter = Counter()
@@ -139,7 +139,7 @@ def compare_terms(
     def add(value) -> None:  # to the sum, in place once it is ours (a term can be large)
         nonlocal total
         if total is None:
-            total = np.array(value, copy=True)
+            total = np.array(value, copy=True)  # (a term's value may be held elsewhere)
         else:
             total += value
 
