@@ -190,15 +190,24 @@ def path_key(term: Expr, seen: dict | None = None) -> tuple:
     if type(body) is not Kron:
         return (0,)
     factors = body.args
-    if len(factors) == 2:  # a logit term: one path (comprehensions cost a call each)
-        path = _path_heads(factors[0], sets, seen)
-        paths, layers, orders = (path,), (tuple(map(_LAYER, path)),), (-len(path),)
-    else:
+    if sets:  # head variables: their layers come from this term's Σ chain
         paths = tuple([_path_heads(f, sets, seen) for f in factors[:-1]])
-        layers = tuple([tuple(map(_LAYER, p)) for p in paths])
-        orders = tuple([-len(p) for p in paths])
+    else:  # a position factor's path is its own: terms sharing the factor share the answer
+        paths = tuple([_concrete_path(f, seen) for f in factors[:-1]])
+    layers = tuple([tuple(map(_LAYER, p)) for p in paths])
+    orders = tuple([-len(p) for p in paths])
     ends = _end_ranks(factors[-1], seen)
     return (sum(map(len, paths)), orders, layers, paths, ends, _source_ranks(body))
+
+
+def _concrete_path(factor: Expr, seen: dict) -> tuple[tuple[int, int], ...]:
+    """:func:`_path_heads` of a position factor with no head variable, kept by id() in ``seen``
+    (under a key of its own kind: leaves are kept there by their id() alone)."""
+    key = ("path", id(factor))
+    path = seen.get(key)
+    if path is None:
+        path = seen[key] = _path_heads(factor, {}, seen)
+    return path
 
 
 @rule(Sum)

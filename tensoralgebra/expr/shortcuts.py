@@ -167,9 +167,29 @@ def bilinear_product() -> Rule:
     computes, each side's part once for all the terms that share it. Anything else is left to
     the rules.
     """
-    # By id() of a query side's weights (kept alive by the pass's memo): its atoms transposed
-    # and reversed, or None if it is no chain of atoms.
+    # By id() of the nodes met (kept alive by the pass's memo meanwhile): a chain's atoms other
+    # than identities (None if it is no chain of atoms), a query side's weights' transposed and
+    # reversed, and the normal product of two chains.
+    kept: dict[int, tuple[Expr, ...] | None] = {}
     transposed: dict[int, tuple[Expr, ...] | None] = {}
+    positions: dict[tuple[int, int], Expr] = {}
+
+    def atoms(chain: Expr) -> tuple[Expr, ...] | None:
+        out = kept.get(id(chain), _UNSEEN)
+        if out is _UNSEEN:
+            found = _atoms(chain)
+            out = kept[id(chain)] = (
+                None if found is None else tuple(a for a in found if type(a) is not Identity)
+            )
+        return out
+
+    def position_chain(f: Expr, b: Expr) -> Expr | None:
+        out = positions.get((id(f), id(b)), _UNSEEN)
+        if out is _UNSEEN:
+            a_f, a_b = atoms(f), atoms(b)
+            out = None if a_f is None or a_b is None else _normal_chain(a_f + a_b, f.rows)
+            positions[(id(f), id(b))] = out
+        return out
 
     def shortcut(expr: Expr) -> Expr | None:
         if type(expr) is not Bilinear:
@@ -180,19 +200,15 @@ def bilinear_product() -> Rule:
         (b_q, w_q), (f_q, f_k, m), (b_k, w_k) = query.args, form.args, key.args
         w_q_t = transposed.get(id(w_q), _UNSEEN)
         if w_q_t is _UNSEEN:
-            atoms = _atoms(w_q)
+            found = atoms(w_q)
             w_q_t = transposed[id(w_q)] = (
-                None if atoms is None else tuple(map(_transposed, reversed(atoms)))
+                None if found is None else tuple(map(_transposed, reversed(found)))
             )
-        parts = [_atoms(x) for x in (f_q, b_q, f_k, b_k, m, w_k)]
-        if w_q_t is None or None in parts:
+        a_m, a_w_k = atoms(m), atoms(w_k)
+        p_q, p_k = position_chain(f_q, b_q), position_chain(f_k, b_k)
+        if w_q_t is None or a_m is None or a_w_k is None or p_q is None or p_k is None:
             return None
-        a_f_q, a_b_q, a_f_k, a_b_k, a_m, a_w_k = parts
-        factors = (
-            _normal_chain(a_f_q + a_b_q, f_q.rows),
-            _normal_chain(a_f_k + a_b_k, f_k.rows),
-            _normal_chain(w_q_t + a_m + a_w_k, m.rows),
-        )
+        factors = (p_q, p_k, _normal_chain(w_q_t + a_m + a_w_k, m.rows))
         if all(type(f) is Identity for f in factors):
             return Identity(expr.rows)
         return Kron(factors)
