@@ -70,6 +70,18 @@ def _from_torch(value, name: str, error: type[Exception]) -> np.ndarray:
         ) from None
 
 
+def nonfinite_rows(rows: np.ndarray) -> dict[int, str]:
+    """``{i: where}`` for each row ``i`` of ``rows`` [n, ...] holding NaN or ±inf (where: as
+    :func:`first_nonfinite` says it); empty when every value is finite.
+
+    >>> nonfinite_rows(np.array([[1.0, 2.0], [0.0, np.nan]]))
+    {1: '[1] is nan'}
+    """
+    rows = np.asarray(rows)
+    bad = ~np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
+    return {int(i): first_nonfinite(rows[i]) for i in np.flatnonzero(bad)}
+
+
 def first_nonfinite(array: np.ndarray) -> str | None:
     """Where ``array`` first holds NaN or ±inf, as ``'[i, j] is nan'``; ``None`` if nowhere."""
     array = np.asarray(array)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralgebra.numeric.arrays import first_nonfinite
+from tensoralgebra.numeric.arrays import nonfinite_rows
 from tensoralgebra.numeric.expansion_check import Messages
 from tensoralgebra.paths import count_logit_paths
 from tensoralgebra.scores import ScorePath
@@ -147,10 +147,10 @@ class Enumerated:
 
 def chunk_problems(chunk: np.ndarray, names: list, failures: Messages) -> None:
     """A failure naming the first term of ``chunk`` [n, ...] whose value is not finite."""
-    bad = ~np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)
-    if bad.any():
-        first = int(np.argmax(bad))
-        failures.add(f"term {names[first]}: value {first_nonfinite(chunk[first])}")
+    bad = nonfinite_rows(chunk)
+    if bad:
+        first = min(bad)
+        failures.add(f"term {names[first]}: value {bad[first]}")
 
 
 def total(values: dict):

@@ -28,7 +28,7 @@ import numpy as np
 
 from tensoralgebra.expr.nodes import Expr, IndexedSum, Sum
 from tensoralgebra.expr.traversal import instantiate
-from tensoralgebra.numeric.arrays import first_nonfinite
+from tensoralgebra.numeric.arrays import first_nonfinite, nonfinite_rows
 
 #: The most terms of the rule-based expansion ``verify`` evaluates for one quantity (the logits,
 #: or one head's scores). Expanding by the rules and evaluating takes some tens of microseconds
@@ -150,11 +150,10 @@ def compare_terms(
         many = getattr(values, "many", None)
         want = many(keys) if many is not None else np.stack([values[k] for k in keys])
         err, rel = error(got, want)
-        where = [None] * len(keys)
-        bad = ~np.isfinite(got.reshape(len(keys), -1)).all(axis=1)
-        for i in np.flatnonzero(bad):
-            where[i] = first_nonfinite(got[i])
-            failures.add(f"{label}'s term {name(keys[i])}: value {where[i]}")
+        bad = nonfinite_rows(got)
+        for i, where in bad.items():
+            failures.add(f"{label}'s term {name(keys[i])}: value {where}")
+        where = [bad.get(i) for i in range(len(keys))]
         by_key.update(zip(keys, zip(err.tolist(), rel.tolist(), where)))
         i = _worst_row(rel)
         worst_seen = worse(worst_seen, (float(rel[i]), float(err[i]), name(keys[i])))

@@ -16,7 +16,7 @@ from tensoralgebra.expr.expand import cycle_collection_paused, expand
 from tensoralgebra.expr.traversal import count_terms
 from tensoralgebra.numeric import budget
 from tensoralgebra.numeric import comparison as cmp
-from tensoralgebra.numeric.arrays import first_nonfinite, worst
+from tensoralgebra.numeric.arrays import nonfinite_rows, worst
 from tensoralgebra.numeric.expansion_check import (
     Messages,
     compare_terms,
@@ -186,9 +186,7 @@ class ExpressionChecks:
             got = self.evaluate_many([key.expr for key, _ in todo[start:stop]])
             per_batch = max(1, batch // max(1, got[0].nbytes))
             want = values_of([at for _, at in todo[start:stop]])
-            bad = ~np.isfinite(got.reshape(len(got), -1)).all(axis=1)
-            for i in np.flatnonzero(bad):
-                where = first_nonfinite(got[i])
+            for i, where in nonfinite_rows(got).items():
                 failures.add(f"the expression of term {cmp.name(todo[start + i][0])}: {where}")
             worst_rel += cmp.term_errors(got, want, largest, floor)[1].tolist()
             start = stop
