@@ -92,6 +92,40 @@ def test_equal_nodes_are_one_object_however_they_are_made():
     assert Product((x, y)) is again and again == Product.trusted((x, y), M, M)
 
 
+def test_a_product_over_a_live_ones_operands_is_found_before_any_check(monkeypatch):
+    """Products, Kronecker products and sums called with a tuple of nodes look the node up
+    first: no validation runs for one that exists, and anything else is built and checked."""
+    x, y = MatrixSymbol("x", M, M), MatrixSymbol("y", M, M)
+    a, k = Product((x, y)), Kron((x, y))
+
+    def refuse(self, args):
+        raise AssertionError("validated again")
+
+    monkeypatch.setattr(Product, "__init__", refuse)
+    monkeypatch.setattr(Kron, "__init__", refuse)
+    assert Product((x, y)) is a and Kron((x, y)) is k
+    with pytest.raises(AssertionError, match="validated again"):
+        Product([x, y])  # (not a tuple: built, and checked, as always)
+    with pytest.raises(AssertionError, match="validated again"):
+        Product((y, x))
+
+
+@pytest.mark.parametrize(
+    ("operands", "error", "fragment"),
+    [
+        ((W_U, [1, 2]), TensorAlgebraError, "takes expressions, got list"),
+        ((W_U, {"a": 1}), TensorAlgebraError, "takes expressions, got dict"),
+        ((W_U, float("nan")), TensorAlgebraError, "takes expressions, got float"),
+        ((W_U,), TensorAlgebraError, "at least two operands, got 1"),
+    ],
+)
+def test_operands_that_are_no_nodes_get_the_constructors_error(operands, error, fragment):
+    """(never a hashing error from the look-up: only nodes are looked up)"""
+    for kind in (Product, Kron, Sum):
+        with pytest.raises(error, match=fragment):
+            kind(operands)
+
+
 def test_sum_order_matters_structurally():
     assert Sum((W_U, W_U)) == Sum((W_U, W_U))
     x, y = MatrixSymbol("x", M, M), MatrixSymbol("y", M, M)

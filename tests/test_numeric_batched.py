@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tensoralgebra as ta
-from tensoralgebra.numeric import budget
+from tensoralgebra.numeric import budget, evaluation
 from tensoralgebra.numeric import comparison as cmp
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.evaluation import Evaluator
@@ -40,12 +40,25 @@ def test_term_errors_are_each_terms_errors_against_its_scale(shape, data, whole,
         np.testing.assert_array_equal([err[i], rel[i]], one)
 
 
-@settings(max_examples=25, deadline=None)
-@given(arch=architectures(max_layers=3, max_heads=2, min_layers=1), seed=st.integers(0, 2**16))
+@st.composite
+def any_architectures(draw) -> ta.Architecture:
+    """Concrete architectures of 1..3 layers, with any positions, normalization and biases."""
+    base = draw(architectures(max_layers=3, max_heads=2, min_layers=1))
+    return ta.Architecture(
+        base.heads,
+        positional=draw(st.sampled_from(("standard", "shortformer", None))),
+        normalization=draw(st.sampled_from((None, "LN", "LNPre"))),
+        biases=draw(st.booleans()),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(arch=any_architectures(), seed=st.integers(0, 2**16))
 def test_score_terms_evaluated_together_are_each_evaluated_alone(arch, seed):
-    """``Evaluator.values`` (sides cached, products batched by shape) against ``value`` of each
-    term, for every score term of the last layer's first head, and for logit terms (one by one
-    inside ``values``)."""
+    """``Evaluator.values`` (sides cached, products over the distinct sides batched by shape,
+    streams shared along paths' common starts) against ``value`` of each term alone (nothing
+    cached or shared), for every score term of the last layer's first head, and for the logit
+    terms."""
     layer = max(i for i, n in enumerate(arch.heads) if n) if any(arch.heads) else None
     weights = ta.Weights.random(arch, d_model=5, d_head=2, d_vocab=6, n_ctx=4, seed=seed)
     model = ta.AttentionOnlyTransformer(weights)
@@ -87,8 +100,40 @@ def test_the_heap_is_trimmed_only_when_it_holds_enough_free(monkeypatch, free, m
     heap = _Heap(free)
     monkeypatch.setattr(budget, "_TRIM", heap.trim)
     monkeypatch.setattr(budget, "_FREE", heap if mallinfo else None)
+    monkeypatch.setattr(budget, "_trimmed_at", None)  # never trimmed yet
     budget.release_freed()
     assert heap.trims == trimmed
+
+
+MiB = 2**20
+STEP = budget.TRIM_STEP
+
+
+@pytest.mark.parametrize(
+    ("resident", "trims"),
+    [
+        # the resident set at each call (a trim returns nothing here), how many trims
+        ([100 * MiB] * 4, 1),  # the first call trims; nothing has grown since
+        ([100 * MiB, 100 * MiB + STEP - 1], 1),
+        ([100 * MiB, 100 * MiB + STEP], 2),
+        ([100 * MiB, 100 * MiB + STEP, 100 * MiB + STEP + 1], 2),  # measured from the trim
+        # not from the lowest point since (a large temporary mapped and unmapped)
+        ([100 * MiB, 60 * MiB, 100 * MiB + STEP - 1], 1),
+        ([100 * MiB, 60 * MiB, 100 * MiB + STEP], 2),
+        ([None, None, None], 3),  # no /proc: every call trims, as before
+    ],
+)
+def test_the_heap_is_trimmed_again_only_once_the_resident_set_has_grown(
+    monkeypatch, resident, trims
+):
+    heap, now = _Heap(2**30), [None]
+    monkeypatch.setattr(budget, "_TRIM", heap.trim)
+    monkeypatch.setattr(budget, "_FREE", heap)
+    monkeypatch.setattr(budget, "_resident", lambda: now[0])
+    monkeypatch.setattr(budget, "_trimmed_at", None)
+    for now[0] in resident:
+        budget.release_freed()
+    assert heap.trims == trims
 
 
 def test_without_malloc_trim_nothing_is_trimmed(monkeypatch):
@@ -116,13 +161,13 @@ def test_the_symbolic_checks_hold_a_batch_of_sides_at_a_time(monkeypatch):
     )
     model, tokens = ta.AttentionOnlyTransformer(weights), [[1, 2, 3, 4], [4, 3, 2, 1]]
     whole = ta.verify(model, tokens)
-    stacked, multiply = [], Evaluator._multiply
+    stacked, products = [], evaluation._Pairs.products
 
-    def spy(self, waiting, out):
-        stacked.append(sum(q.nbytes + k.nbytes for g in waiting.values() for _, q, k in g))
-        multiply(self, waiting, out)
+    def spy(self, ops):
+        stacked.append(sum(v.nbytes for v in self.queries.values + self.keys.values))
+        return products(self, ops)
 
-    monkeypatch.setattr(Evaluator, "_multiply", spy)
+    monkeypatch.setattr(evaluation._Pairs, "products", spy)
     monkeypatch.setattr(budget, "term_batch", lambda max_bytes: 2000)
     small = ta.verify(model, tokens)
     pair = 2 * 2 * 4 * 6 * 8  # a query and a key side [batch, seq, d_model], float64
@@ -131,3 +176,28 @@ def test_the_symbolic_checks_hold_a_batch_of_sides_at_a_time(monkeypatch):
         assert (a.name, a.expanded, a.exprs) == (b.name, b.expanded, b.exprs)
         for field in ("expanded_rel", "expr_rel", "sum_rel"):
             assert getattr(a, field) == pytest.approx(getattr(b, field), rel=1e-6, abs=1e-15)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=20),
+    st.sampled_from(["numpy", "torch"]),
+)
+def test_pair_products_equal_each_pairs_product(nq, nk, pairs, backend):
+    """Through the grid of distinct sides or the pairs' sides gathered, the same products."""
+    import torch
+
+    from tensoralgebra.numeric.stacks import pair_products
+
+    rng = np.random.default_rng(nq * 10 + nk)
+    queries, keys = rng.standard_normal((nq, 2, 3, 4)), rng.standard_normal((nk, 2, 3, 4))
+    q_index, k_index = [i % nq for i, _ in pairs], [j % nk for _, j in pairs]
+    if backend == "torch":
+        queries, keys = torch.from_numpy(queries), torch.from_numpy(keys)
+    out = pair_products(Bindings.ops_for(queries), queries, keys, q_index, k_index)
+    assert tuple(out.shape) == (len(pairs), 2, 3, 3)
+    for n, (i, j) in enumerate(zip(q_index, k_index)):
+        want = np.asarray(queries[i]) @ np.asarray(keys[j]).swapaxes(-1, -2)
+        np.testing.assert_allclose(np.asarray(out[n]), want, rtol=1e-12, atol=1e-12)

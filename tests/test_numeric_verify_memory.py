@@ -1,10 +1,11 @@
 """``verify``'s memory and its symbolic checks' cost: the estimate it refuses runs with against
 what it holds, the weights drawn without float64 copies, the helpers that keep large arrays
 out of whole temporaries, and the printed expressions not evaluated twice (with the same
-failures when a term's expression is broken)."""
+failures when a term's expression is broken), and everything freed by reference counting."""
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 
 import numpy as np
@@ -26,6 +27,35 @@ def small_model(heads, seed=0, dtype="float64"):
         ta.Architecture(heads), d_model=6, d_head=3, d_vocab=7, n_ctx=5, seed=seed, dtype=dtype
     )
     return ta.AttentionOnlyTransformer(weights)
+
+
+# --- freed as soon as unused ------------------------------------------------------------------
+
+
+def test_verify_and_expand_leave_no_reference_cycles():
+    # A cycle would hold what it reaches (an expansion's memo, a run's bindings and forward
+    # pass) until the cyclic collector ran, and each collection walks every object alive.
+    model = small_model((2, 2))
+    arch = ta.Architecture((2, 1), normalization="LN", biases=True, positional="shortformer")
+    real = ta.AttentionOnlyTransformer(
+        ta.Weights.random(arch, d_model=6, d_head=3, d_vocab=7, n_ctx=5, seed=0)
+    )
+    gc.collect()
+    gc.disable()
+    try:
+        assert ta.verify(model, TOKENS).ok
+        assert ta.verify(model, TOKENS, term_budget=4, expansion_limit=8, expr_limit=2).ok
+        assert ta.verify(real, TOKENS).ok
+        ta.expand(ta.scores(model.architecture, 1, 0))
+        ta.evaluate(ta.logits(model.architecture), model, model.run(np.array(TOKENS)))
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert unreachable == 0
+
+
+def test_the_resident_set_is_read():
+    assert budget._resident() is None or budget._resident() > 2**20
 
 
 # --- weights ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ a + b + c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import is_
@@ -75,6 +76,13 @@ def apply_rule(name: str, expr: Expr) -> Expr | None:
 
 
 def _dispatch(rules: Sequence[Rule]) -> dict[type, tuple[Rule, ...]]:
+    return _dispatch_of(tuple(rules))
+
+
+@functools.lru_cache(maxsize=64)
+def _dispatch_of(rules: tuple[Rule, ...]) -> dict[type, tuple[Rule, ...]]:
+    # (the expansion's passes ask for the same few rule lists on every expansion; the dict
+    # returned is only read)
     kinds = {k for fn in rules for k in fn.node_types}
     return {k: tuple(fn for fn in rules if k in fn.node_types) for k in kinds}
 
@@ -105,46 +113,57 @@ def innermost(
     # Leaf types no rule rewrites are left alone without a call: they are most of every tree.
     skip = frozenset({MatrixSymbol, Identity, Zero} - set(by_type))
 
-    def normalise(expr: Expr) -> Expr:
-        if type(expr) in skip:
-            return expr
-        if memo is not None:
-            hit = memo.get(id(expr))
-            if hit is not None:
-                return hit
-        out = expr
-        while True:
-            # map_children with the normal children (leaves, memoised normal forms) passed over
-            # inline: this loop runs once per node of every term.
-            children = out.children
-            if children:
-                new = [c if type(c) in skip or id(c) in normal else normalise(c) for c in children]
-                if not all(map(is_, new, children)):
-                    out = out.with_children(tuple(new))
-            if shortcut is not None:
-                done = shortcut(out)
-                if done is not None:
-                    out = done
-                    break
-            for fn in by_type.get(type(out), ()):
-                rewritten = fn(out)
-                if rewritten is not None:
-                    if record is not None:
-                        record(Application(fn.__name__, out, rewritten))
-                    out = rewritten
-                    break
-            else:
-                break  # no rule applies here, and the children are normal: done
-        if memo is not None:
-            key = id(out)
-            memo[key] = out
-            normal.add(key)
-            if out is not expr:
-                memo[id(expr)] = out
-                seen.append(expr)
-        return out
+    def strategy(expr: Expr) -> Expr:
+        # The recursion is a closure made per call and dropped after it: a function that
+        # refers to itself is a reference cycle, which would keep this pass's memo (and every
+        # tree it holds) alive until the cyclic collector ran.
+        def normalise(expr: Expr) -> Expr:
+            if type(expr) in skip:
+                return expr
+            if memo is not None:
+                hit = memo.get(id(expr))
+                if hit is not None:
+                    return hit
+            out = expr
+            while True:
+                # map_children with the normal children (leaves, memoised normal forms) passed
+                # over inline: this loop runs once per node of every term.
+                children = out.children
+                if children:
+                    new = [
+                        c if type(c) in skip or id(c) in normal else normalise(c) for c in children
+                    ]
+                    if not all(map(is_, new, children)):
+                        out = out.with_children(tuple(new))
+                if shortcut is not None:
+                    done = shortcut(out)
+                    if done is not None:
+                        out = done
+                        break
+                for fn in by_type.get(type(out), ()):
+                    rewritten = fn(out)
+                    if rewritten is not None:
+                        if record is not None:
+                            record(Application(fn.__name__, out, rewritten))
+                        out = rewritten
+                        break
+                else:
+                    break  # no rule applies here, and the children are normal: done
+            if memo is not None:
+                key = id(out)
+                memo[key] = out
+                normal.add(key)
+                if out is not expr:
+                    memo[id(expr)] = out
+                    seen.append(expr)
+            return out
 
-    return normalise
+        try:
+            return normalise(expr)
+        finally:
+            normalise = None
+
+    return strategy
 
 
 def at_root(fn: Rule, record: Recorder | None = None) -> Strategy:

@@ -22,6 +22,7 @@ import _weakref
 import threading
 import weakref
 from functools import partial
+from itertools import repeat
 
 #: Every live node by its type and fields (weakly: the table keeps nothing alive).
 _NODES: dict[tuple, weakref.ref] = {}
@@ -73,7 +74,20 @@ def is_live(kind: type, fields) -> bool:
 
 class Interning(type):
     """The metaclass of expression nodes: constructing one validates it (``__init__``), then
-    returns the interned equal node."""
+    returns the interned equal node.
+
+    A class whose only field is the tuple its constructor takes (``_KEYED_BY_ARGS``: products,
+    Kronecker products, sums) is looked up first when called with a tuple of nodes: the live
+    node with those operands is what validating and interning would give (validation depends
+    on the operands alone, and it passed when that node was made)."""
 
     def __call__(cls, *args, **kwargs):
+        if cls._KEYED_BY_ARGS and len(args) == 1 and not kwargs and type(args[0]) is tuple:
+            operands = args[0]
+            # (operands that are nodes: only their identity hash is ever called here)
+            if all(map(isinstance, map(type, operands), repeat(Interning))):
+                ref = _look_up((cls, operands))
+                found = None if ref is None else ref()
+                if found is not None:
+                    return found
         return interned(super().__call__(*args, **kwargs))

@@ -65,6 +65,7 @@ class Expr(metaclass=Interning):
 
     __slots__ = ("__weakref__", "cols", "rows")
     _fields: tuple[str, ...] = ()
+    _KEYED_BY_ARGS = False  # (see Interning)
 
     rows: AnySpace
     cols: AnySpace
@@ -218,6 +219,7 @@ class _Nary(Expr):
 
     __slots__ = ("args",)
     _fields = ("args",)
+    _KEYED_BY_ARGS = True  # constructed from the tuple of operands that is its one field
     _what = ""
 
     def _set_args(self, args: Iterable[Expr]) -> tuple[Expr, ...]:

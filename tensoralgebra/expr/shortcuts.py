@@ -41,6 +41,7 @@ from tensoralgebra.expr.nodes import (
     Transpose,
     Zero,
 )
+from tensoralgebra.expr.spaces import tensor
 
 #: The operand types that some rule of the distribute pass rewrites a product over: a product
 #: (flattened), a zero (eliminated), a sum (distributed over) or a Σ (pulled out).
@@ -211,7 +212,10 @@ def bilinear_product() -> Rule:
         factors = (p_q, p_k, _normal_chain(w_q_t + a_m + a_w_k, m.rows))
         if all(type(f) is Identity for f in factors):
             return Identity(expr.rows)
-        return Kron(factors)
+        # Chains of atoms act between plain spaces (no direct sums): the constructor's checks
+        # cannot fail, and its spaces are these.
+        rows, cols = tensor(tuple(map(_ROWS, factors))), tensor(tuple(map(_COLS, factors)))
+        return Kron.trusted(factors, rows, cols)
 
     return shortcut
 

@@ -149,7 +149,10 @@ def instantiate(expr: Expr, heads: Sequence[int]) -> Expr:
             out = done[id(node)] = _instantiate(node, heads, each)
         return out
 
-    return each(expr)
+    try:
+        return each(expr)
+    finally:
+        each = None  # a function that refers to itself is a cycle: this frees the memo now
 
 
 def _instantiate(expr: Expr, heads: Sequence[int], recurse: Callable[[Expr], Expr]) -> Expr:

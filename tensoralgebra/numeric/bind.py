@@ -120,6 +120,14 @@ class Bindings:
     says which (``None`` for numpy).
     """
 
+    @staticmethod
+    def ops_for(value):
+        """The backend operations for arrays like ``value`` (a numpy array or a torch
+        tensor, on its device)."""
+        if isinstance(value, np.ndarray):
+            return _Numpy()
+        return _Torch(value.device)
+
     def __init__(self, model, trace: Trace, backend: str = "numpy", device: object = None):
         validation.choice(backend, "backend", BACKENDS)
         if not isinstance(trace, Trace):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import math
+import os
 from collections.abc import Callable
 
 from tensoralgebra.architecture import Architecture
@@ -266,17 +267,40 @@ def release_freed() -> None:
     serves them from its heap once it has freed one as large (its mmap threshold adapts), and the
     heap's free pages then stay resident: at the shapes of a 4-layer, 8-head model the resident
     set grew by 6 MB a chunk, to twice what was in use, without this. Trimming walks the whole
-    heap, so it is skipped while the heap holds less than :data:`TRIM_FLOOR` free (small models,
-    whose chunks are small: there it would cost more than the memory it returns)."""
+    heap (a millisecond or more, at times tens), so it is done only when it may return
+    something: with at least :data:`TRIM_FLOOR` free in the heap, and the resident set grown by
+    :data:`TRIM_STEP` since the last trim. (Not since its lowest point: large temporaries are
+    mapped and unmapped whole, and the resident set's swings with them are no heap growth.)"""
+    global _trimmed_at
     if _TRIM is None:
         return
     if _FREE is not None and _FREE().fordblks < TRIM_FLOOR:
         return
+    resident = _resident()
+    if resident is not None and _trimmed_at is not None and resident - _trimmed_at < TRIM_STEP:
+        return
     _TRIM(0)
+    _trimmed_at = _resident()
 
 
 #: The free bytes in the C heap below which :func:`release_freed` leaves them there.
 TRIM_FLOOR = 2**22
+#: How far the resident set grows after a trim before :func:`release_freed` trims again.
+TRIM_STEP = 2**24
+_trimmed_at: int | None = None  # the resident set's size after the last trim (None: never)
+
+
+def _resident() -> int | None:
+    """The resident set's size in bytes (``None`` where ``/proc`` does not tell: every call
+    trims then)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class _MallInfo2(ctypes.Structure):

@@ -61,9 +61,12 @@ def term_errors(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for start in range(0, got.shape[1], step):
             g, w = got[:, start : start + step], want[:, start : start + step]
+            diff = np.subtract(g, w)
+            np.abs(diff, out=diff)  # (in place: one temporary of the block's size)
             # NaN wherever a row holds one, as errors()
-            err = np.maximum(err, np.max(np.abs(g - w), axis=1, initial=0.0))
-            own = np.maximum(own, np.max(np.abs(w), axis=1, initial=0.0))
+            err = np.maximum(err, np.max(diff, axis=1, initial=0.0))
+            top = np.maximum(np.max(w, axis=1, initial=-np.inf), -np.min(w, axis=1, initial=np.inf))
+            own = np.maximum(own, top)
         # A NaN ``whole`` is ignored, as Python's max ignores a NaN that comes second in scale().
         size = np.maximum(own, max(whole, floor) if whole == whole else floor)
         rel = np.where(size > 0, err / np.where(size > 0, size, 1.0), err)

@@ -25,6 +25,8 @@ form, transposes and sums over heads (instantiated with the model's heads) all e
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from tensoralgebra.errors import TensorAlgebraError
@@ -47,6 +49,7 @@ from tensoralgebra.expr.visitor import Visitor
 from tensoralgebra.numeric.arrays import warn_if_nonfinite
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.model import check_model
+from tensoralgebra.numeric.stacks import pair_products
 from tensoralgebra.symbols import W_E
 
 
@@ -134,33 +137,63 @@ class Evaluator:
         """The values of terms of one quantity (one shape), [len(exprs), ...] (see
         :meth:`value`). Score terms ``A_q ⊗ A_k ⊗ M`` of a concrete evaluator are taken through
         their sides (:meth:`score_sides`, kept as :meth:`remember` says), multiplied in batched
-        products, one per shape of sides, as soon as the sides waiting take ``batch_bytes``;
-        any other term is evaluated on its own."""
+        products (:func:`~tensoralgebra.numeric.stacks.pair_products`, each distinct side stacked
+        once), one per shape of sides, as soon as the sides waiting take ``batch_bytes``; any
+        other term is evaluated on its own."""
         out: list = [None] * len(exprs)
-        waiting: dict[tuple, list] = {}
-        held = 0
+        waiting: dict[tuple, _Pairs] = {}
+        held, flushed = 0, False
         for i, expr in enumerate(exprs):
-            if self.concrete and type(expr) is Kron and len(expr.args) == _factors(expr.cols) == 3:
+            factors = len(expr.args) if self.concrete and type(expr) is Kron else 0
+            if factors == 3 == _factors(expr.cols):
                 query, key = self.score_sides(*expr.args)
-                waiting.setdefault((query.shape, key.shape), []).append((i, query, key))
-                held += query.nbytes + key.nbytes
+                pairs = waiting.get((query.shape, key.shape))
+                if pairs is None:
+                    pairs = waiting[query.shape, key.shape] = _Pairs()
+                held += pairs.add(i, query, key)
                 if held >= self.batch_bytes:
                     self._multiply(waiting, out)
-                    held = 0
+                    held, flushed = 0, True
+            elif factors == 2 == _factors(expr.cols) == _factors(expr.rows):
+                out[i] = self.stream_term(*expr.args)
             else:
                 out[i] = self.value(expr)
         if len(exprs) == 1 and out[0] is not None:
             return out[0][None]  # one term (a logit term can be large): a view, not a copy
+        if not flushed and len(waiting) == 1:
+            [pairs] = waiting.values()
+            if len(pairs.at) == len(exprs):  # every term in one product, in order: the result
+                return pairs.products(self.b.ops)
         self._multiply(waiting, out)
         return self.b.ops.stack(out)
 
+    def stream_term(self, positions: Expr, model: Expr):
+        """``positions ⊗ model`` applied to its source, [batch, seq, dim]: from the source, a
+        factor of each chain at a time (they act on different axes, so in any order: a layer's
+        position factor beside its model factor), the streams on the way kept (:meth:`remember`)
+        for the terms that start the same way, as the paths through the same first heads do."""
+        ps = positions.args if type(positions) is Product else (positions,)
+        ms = model.args if type(model) is Product else (model,)
+        i, j = len(ps), len(ms) - 1
+        x = self.remember(("stream", (), ms[j:]), lambda: self.on_model(ms[j], _SOURCES))
+        while i or j:
+            p, m = (ps[i - 1] if i else None), (ms[j - 1] if j else None)
+            i, j = i - (p is not None), j - (m is not None)
+            if not (i or j):  # the term itself: its own, kept by no one else
+                return self._stream_step(p, m, x)
+            x = self.remember(
+                ("stream", ps[i:], ms[j:]), lambda p=p, m=m, x=x: self._stream_step(p, m, x)
+            )
+        return x
+
+    def _stream_step(self, p: Expr | None, m: Expr | None, x):
+        y = x if m is None else self.on_model(m, x)
+        return y if p is None else self.on_positions(p, y)
+
     def _multiply(self, waiting: dict, out: list) -> None:
         """The score terms of ``waiting`` sides into ``out``, a batched product per shape."""
-        stack = self.b.ops.stack
-        for group in waiting.values():
-            at, queries, keys = zip(*group)
-            products = stack(list(queries)) @ stack(list(keys)).swapaxes(-1, -2)
-            for i, value in zip(at, products):
+        for pairs in waiting.values():
+            for i, value in zip(pairs.at, pairs.products(self.b.ops)):
                 out[i] = value
         waiting.clear()
 
@@ -188,38 +221,43 @@ class Evaluator:
         # The expansion writes the query path's chain transposed, first: splitting after it
         # (where that is as narrow as anywhere) lets terms of one query path share their query
         # side, and terms of one key path their key side.
-        query_chain = next(
-            (i for i, f in enumerate(factors) if type(f) is not Transpose), len(factors)
-        )
+        query_chain = 0
+        for f in factors:
+            if type(f) is not Transpose:
+                break
+            query_chain += 1
         # The narrowest middle, and a matrix on each side where possible (no one-hots): the
         # same for every term whose factors act between the same spaces.
-        spaces = (m.rows, *[f.cols for f in factors], query_chain)
+        spaces = (m.rows, query_chain, *[f.cols for f in factors])
         split = self._splits.get(spaces)
         if split is None:
-            split = self._splits[spaces] = min(
-                range(len(factors) + 1),
-                key=lambda i: (
-                    _dim(spaces[i], self.b.sizes),
-                    i in (0, len(factors)),
-                    i != query_chain,
-                ),
-            )
+            split = self._splits[spaces] = self._split(spaces[:1] + spaces[2:], query_chain)
         left, right = factors[:split], factors[split:]
-        query = self.remember(
-            ("query", a_q, left, m.rows),
-            lambda: self.on_positions(a_q, self._side(left, m.rows, transpose=True)),
-        )
-        key = self.remember(
-            ("key", a_k, right, m.cols),
-            lambda: self.on_positions(a_k, self._side(right, m.cols, transpose=False)),
-        )
+        query_key, key_key = ("query", a_q, left, m.rows), ("key", a_k, right, m.cols)
+        query = self.cache.get(query_key)
+        if query is None:
+            query = self.remember(query_key, lambda: self._side(a_q, left, m.rows, transpose=True))
+        key = self.cache.get(key_key)
+        if key is None:
+            key = self.remember(key_key, lambda: self._side(a_k, right, m.cols, transpose=False))
         return query, key
 
-    def _side(self, factors: tuple, source, transpose: bool):
+    def _split(self, spaces: tuple, query_chain: int) -> int:
+        """Where a chain between ``spaces`` (its rows, then each factor's columns) is cut."""
+        last = len(spaces) - 1
+        return min(
+            range(len(spaces)),
+            key=lambda i: (_dim(spaces[i], self.b.sizes), i in (0, last), i != query_chain),
+        )
+
+    def _side(self, positions: Expr, factors: tuple, source, transpose: bool):
+        """A score term's side: ``positions ⊗ chain`` on its source, the chain of ``factors``
+        (transposed for the query side), as :meth:`stream_term` (sides of paths with a common
+        start share its streams)."""
         if not factors:
-            return self.one_hot(source)
+            return self.on_positions(positions, self.one_hot(source))
         chain = factors[0] if len(factors) == 1 else Product(factors)
-        return self.on_model(push_transpose(Transpose(chain)) if transpose else chain, _SOURCES)
+        return self.stream_term(positions, push_transpose(Transpose(chain)) if transpose else chain)
 
     def bilinear(self, query: Expr, form: Expr, key: Expr):
         """``F_q R_q M R_k^T F_k^T`` with the streams ``R_q``, ``R_k`` [batch, seq, d_model]."""
@@ -235,6 +273,50 @@ class Evaluator:
         return _total(parts)
 
 
+class _Pairs:
+    """Score terms waiting for their product: where each goes, and its query and key sides as
+    indices into the distinct sides (terms of one path share a side: each is stacked once)."""
+
+    def __init__(self):
+        self.at: list[int] = []
+        self.queries, self.keys = _Distinct(), _Distinct()
+
+    def add(self, i: int, query, key) -> int:
+        """Term ``i`` with sides ``query`` and ``key``; returns the bytes of sides new here."""
+        self.at.append(i)
+        return self.queries.add(query) + self.keys.add(key)
+
+    def products(self, ops):
+        return pair_products(
+            ops,
+            ops.stack(self.queries.values),
+            ops.stack(self.keys.values),
+            self.queries.index,
+            self.keys.index,
+        )
+
+
+class _Distinct:
+    """Arrays by identity (a cached side is one object wherever it is used), and for each
+    addition the index of its array."""
+
+    def __init__(self):
+        self.values: list = []
+        self.index: list[int] = []
+        self._position: dict[int, int] = {}
+
+    def add(self, value) -> int:
+        """Adds ``value``; returns its bytes if it is new here, else 0."""
+        at = self._position.get(id(value))
+        if at is not None:
+            self.index.append(at)
+            return 0
+        self._position[id(value)] = len(self.values)
+        self.index.append(len(self.values))
+        self.values.append(value)
+        return value.nbytes if hasattr(value, "nbytes") else value.numel() * value.itemsize
+
+
 # --- two-factor operators: streams [batch, seq, d] ----------------------------------------------
 
 
@@ -246,7 +328,7 @@ class _Linear(Visitor):
     refusal = "cannot evaluate {}"
 
     def __init__(self, evaluator: Evaluator):
-        self.ev = evaluator
+        self.ev = weakref.proxy(evaluator)  # (the evaluator holds its walkers: no cycle)
 
     def visit_Product(self, e: Product, x):
         for factor in reversed(e.args):
@@ -335,7 +417,7 @@ class _Scores(Visitor):
     """A score term or bilinear form's scores, [batch, seq, seq]; anything else is expanded."""
 
     def __init__(self, evaluator: Evaluator):
-        self.ev = evaluator
+        self.ev = weakref.proxy(evaluator)  # (the evaluator holds its walkers: no cycle)
 
     def visit_Sum(self, e: Sum):
         return _total([self(t) for t in e.args])

@@ -13,7 +13,8 @@ import torch
 
 from tensoralgebra.errors import ExpansionLimitError
 from tensoralgebra.expr.expand import cycle_collection_paused, expand
-from tensoralgebra.expr.traversal import count_terms
+from tensoralgebra.expr.expand import terms as expansion_terms
+from tensoralgebra.expr.traversal import count_terms, instantiate
 from tensoralgebra.numeric import budget
 from tensoralgebra.numeric import comparison as cmp
 from tensoralgebra.numeric.arrays import nonfinite_rows, worst
@@ -145,8 +146,13 @@ class ExpressionChecks:
 
     def _rule_based(self, factored, enumerate_terms, against, failures, notes) -> dict:
         values, want, bound = against
+        expanded = expand(factored, max_terms=None)
+        # (after the expansion: the enumerated terms' nodes are then found, not validated again)
         known = {t.expr: t for t in enumerate_terms()}
-        terms = flat_terms(expand(factored, max_terms=None), self.arch.heads)
+        if instantiate(factored, self.arch.heads) is factored:
+            terms = expansion_terms(expanded)  # no sum over heads to write out, in it or after
+        else:
+            terms = flat_terms(expanded, self.arch.heads)
         result = compare_terms(
             terms, known, values, self.evaluate_many, self.term_error(want, bound), cmp.name,
             "ta.expand", strict=True, batch_bytes=budget.term_batch(self.max_bytes),

@@ -14,6 +14,7 @@ import torch
 
 from tensoralgebra.expr.indices import Head
 from tensoralgebra.numeric import budget, stacks
+from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.restricted import final_streams
 from tensoralgebra.numeric.sides import head_sides
 from tensoralgebra.numeric.streamed import entry_errors, first_bad, tensor, worst_of
@@ -320,7 +321,8 @@ def pair_value(hs: HeadSides, i: int, j: int) -> np.ndarray:
 
 def pair_values(hs: HeadSides, pairs: list[tuple[int, int]]) -> np.ndarray:
     """The stacks' values of the terms of (query side, key side) ``pairs`` [len(pairs), batch,
-    seq, seq]: batched products, of as many pairs at a time as have sides of
+    seq, seq]: batched products (:func:`~tensoralgebra.numeric.stacks.pair_products`, each
+    distinct side taken once), of as many pairs at a time as have sides of
     :func:`~tensoralgebra.numeric.budget.term_batch` bytes."""
     i, j = zip(*pairs) if pairs else ((), ())
     qi, kj = hs.sides.rows(list(i)), hs.sides.rows(list(j))
@@ -328,11 +330,19 @@ def pair_values(hs: HeadSides, pairs: list[tuple[int, int]]) -> np.ndarray:
         return (hs.side("q", qi) @ hs.side("k", kj).transpose(-1, -2)).numpy()
     parts, start, step = [], 0, 1  # the step sized from the first pair's sides
     while start < len(pairs):
-        q, k = hs.side("q", qi[start : start + step]), hs.side("k", kj[start : start + step])
-        parts.append((q @ k.transpose(-1, -2)).numpy())
+        q_rows, q_index = np.unique(qi[start : start + step], return_inverse=True)
+        k_rows, k_index = np.unique(kj[start : start + step], return_inverse=True)
+        q, k = hs.side("q", q_rows), hs.side("k", k_rows)
+        products = stacks.pair_products(_TORCH, q, k, q_index.tolist(), k_index.tolist())
+        parts.append(products.numpy())
         start += step
-        step = max(1, budget.term_batch(hs.sides.run.max_bytes) // (q.nbytes // len(q) * 2))
+        # A pair's two sides, and up to two products (the grid may hold twice the pairs').
+        per_pair = 2 * (q.nbytes // len(q)) + 2 * products[0].nbytes
+        step = max(1, budget.term_batch(hs.sides.run.max_bytes) // per_pair)
     return np.concatenate(parts)
+
+
+_TORCH = Bindings.ops_for(torch.zeros(0))  # the sides here are torch tensors on the host
 
 
 def score_path(sides: LayerSides, head: int, i: int, j: int) -> ScorePath:

@@ -198,3 +198,21 @@ def block_product(ops, query, key):
     right = ops.permute(key, (1, 0, 2, 3)).reshape(batch, nk * seq, d)
     out = (left @ right.swapaxes(-1, -2)).reshape(batch, nq, seq, nk, seq)
     return ops.permute(out, (1, 3, 0, 2, 4))
+
+
+def pair_products(ops, queries, keys, q_index, k_index):
+    """``out[n] = queries[q_index[n]] @ keys[k_index[n]]^T`` [len(q_index), batch, seq, seq] for
+    stacks of sides [nq, batch, seq, d] and [nk, batch, seq, d]: the whole grid in one
+    :func:`block_product` when it is at most twice as many products as the pairs (terms that
+    share their sides, as an expansion's do), else each pair's sides gathered and multiplied.
+
+    >>> import numpy as np
+    >>> from tensoralgebra.numeric.bind import Bindings
+    >>> q, k = np.arange(12.0).reshape(3, 1, 2, 2), np.ones((2, 1, 2, 2))
+    >>> out = pair_products(Bindings.ops_for(q), q, k, [2, 0], [1, 1])
+    >>> out.shape, bool((out[0] == q[2] @ k[1].swapaxes(-1, -2)).all())
+    ((2, 1, 2, 2), True)
+    """
+    if len(queries) * len(keys) <= 2 * len(q_index):
+        return block_product(ops, queries, keys)[q_index, k_index]
+    return queries[q_index] @ keys[k_index].swapaxes(-1, -2)

@@ -42,6 +42,7 @@ import numpy as np
 
 from tensoralgebra import validation
 from tensoralgebra.errors import TensorAlgebraError
+from tensoralgebra.expr.expand import cycle_collection_paused
 from tensoralgebra.expr.nodes import Expr
 from tensoralgebra.expr.spaces import POSITIONS, VOCAB, Space
 from tensoralgebra.numeric import budget
@@ -98,6 +99,10 @@ def verify(
     even where that takes more than ``term_budget``); each check's
     ``checked`` and ``checked_how`` say which. The sums of all terms are always exact and
     complete.
+
+    Python's cyclic garbage collector is paused while ``verify`` runs (as while ``ta.expand``
+    does), and restored when it returns: nothing it makes forms a reference cycle, so all it
+    drops is freed at once, and each collection would walk every object made since the last.
     """
     model = check_model(model, "verify")
     arch = model.architecture
@@ -138,8 +143,10 @@ def verify(
     checked = per_term and expansion is None
     budget.check_verify(arch, top, checked, need, max_bytes, limits["term_budget"], limits)
     limits["chunk"], limits["block"] = budget.verify_chunks(need, n, max_bytes)
-    # Overflow is reported by the checks themselves, with where it happened.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    # Overflow is reported by the checks themselves, with where it happened. The cyclic garbage
+    # collector waits until the end: a run makes no reference cycles (everything it drops is
+    # freed at once), and each collection would walk every object made since the last one.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), cycle_collection_paused():
         reference = model.record(array) if trace is None else trace
         run = Run(model, array, reference, Bindings(model, reference, backend), tol, limits)
         checks = run.all(top, per_term) if target is None else [run.given(expansion, target, top)]
