@@ -36,9 +36,13 @@ import threads  # first: sizes the thread pools before numpy and torch load
 
 def _configure(parser) -> None:
     parser.add_argument(
-        "--large", action="store_true", help="also the shapes of a 4-layer model of 8 (6) heads"
+        "--large",
+        action="store_true",
+        help="also 6 layers of 4 heads, and the shapes of a 4-layer model of 6 and of 8 heads",
     )
-    parser.add_argument("--case", type=int, help="one --large case, in this process (a child)")
+    parser.add_argument(
+        "--case", choices=("6x4", "4x6", "4x8"), help="one --large case, in this process (a child)"
+    )
 
 
 ARGS = threads.options(__doc__.splitlines()[0], _configure)
@@ -78,8 +82,8 @@ def main() -> None:
     for heads in ((4,) * 3, (4,) * 4, (4,) * 5):
         verify_against_floor(heads)
     if LARGE:
-        for heads in (6, 8):
-            large_in_child(heads)
+        for case in LARGE_CASES:
+            large_in_child(case)
 
 
 def stacks_against_loops() -> None:
@@ -237,32 +241,40 @@ def verify_against_floor(heads) -> None:
 
 
 LARGE_SIZES = {"d_model": 512, "d_head": 64, "d_vocab": 48262, "n_ctx": 1024}
+#: The ``--large`` cases, each in a fresh process: layers, heads per layer, sizes and dtype (tokens
+#: [2, 64] in all): six layers of four heads at the small cases' widths, and the shapes of a
+#: 4-layer model of 6 and of 8 heads (attn-only-4l's).
+LARGE_CASES = {
+    "6x4": (6, 4, {**SCALE, "n_ctx": 64}, "float64"),
+    "4x6": (4, 6, LARGE_SIZES, "float32"),
+    "4x8": (4, 8, LARGE_SIZES, "float32"),
+}
 
 
-def large_in_child(heads: int) -> None:
-    """``--case heads`` in a fresh process, so that its peak resident set is its own."""
+def large_in_child(case: str) -> None:
+    """``--case case`` in a fresh process, so that its peak resident set is its own."""
     import subprocess
 
-    argv = [sys.executable, __file__, "--threads", str(THREADS), "--case", str(heads)]
+    argv = [sys.executable, __file__, "--threads", str(THREADS), "--case", case]
     subprocess.run(argv, check=True)
 
 
-def large_case(heads: int) -> None:
-    """``ta.verify`` at the shapes of a 4-layer model of ``heads`` heads per layer (d_model 512,
-    d_head 64, d_vocab 48,262, n_ctx 1,024, float32, random weights), tokens [2, 64], the
-    default budgets: time, the process's peak resident set (Python and torch included) and
-    the estimate ``verify`` checks its budget with, part by part, against what it grew."""
+def large_case(case: str) -> None:
+    """``ta.verify`` of one of :data:`LARGE_CASES` (random weights, tokens [2, 64], the default
+    budgets): time, the process's peak resident set (Python and torch included) and the
+    estimate ``verify`` checks its budget with, part by part, against what it grew."""
     import resource
 
-    arch = ta.Architecture(heads=(heads,) * 4)
+    layers, heads, shapes, dtype = LARGE_CASES[case]
+    arch = ta.Architecture(heads=(heads,) * layers)
     start = time.perf_counter()
-    weights = ta.Weights.random(arch, **LARGE_SIZES, dtype="float32", seed=0)
+    weights = ta.Weights.random(arch, **shapes, dtype=dtype, seed=0)
     model = ta.AttentionOnlyTransformer(weights)
     del weights  # as the command line does: the model holds its own parameters
     drawn = time.perf_counter() - start
-    tokens = np.random.default_rng(0).integers(0, LARGE_SIZES["d_vocab"], size=(2, 64))
-    sizes = {**LARGE_SIZES, "batch": 2, "seq": 64, "itemsize": 4, "max_bytes": 2**30}
-    sizes["on_host"] = True
+    tokens = np.random.default_rng(0).integers(0, shapes["d_vocab"], size=(2, 64))
+    sizes = {**shapes, "batch": 2, "seq": 64, "itemsize": np.dtype(dtype).itemsize}
+    sizes |= {"max_bytes": 2**30, "on_host": True}
     parts = budget.verify_parts(arch, None, True, sizes)
     with PeakRSS() as rss:
         start = time.perf_counter()
@@ -270,13 +282,11 @@ def large_case(heads: int) -> None:
         ours = time.perf_counter() - start
     assert report.ok, report.table()
     top = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    sample = next(c for c in report.checks if c.name == f"scores L3H{heads - 1}")
-    print(
-        f"verify 4x{heads}, d_model 512, d_head 64, d_vocab 48,262, n_ctx 1,024, seq 64, "
-        f"batch 2, float32, default budgets:"
-    )
+    last = next(c for c in report.checks if c.name == f"scores L{layers - 1}H{heads - 1}")
+    shown = ", ".join(f"{k} {v:,}" for k, v in shapes.items())
+    print(f"verify {case}, {shown}, seq 64, batch 2, {dtype}, default budgets:")
     print(f"  random weights and model {drawn:.1f} s; verify {ours:.0f} s, ok")
-    print(f"  last-layer head: {sample.checked_how}")
+    print(f"  last-layer head: {last.checked_how}")
     print(
         f"  peak RSS of the process {top / 2**30:.2f} GiB = {top / 1e9:.2f} GB (goal ≤ 1 GB; "
         f"before verify {rss.start / 2**30:.2f} GiB)"
@@ -293,4 +303,4 @@ if __name__ == "__main__":
         main()
     else:
         print(threads.stated(THREADS))
-        large_case(int(CASE))
+        large_case(CASE)

@@ -25,31 +25,34 @@ form, transposes and sums over heads (instantiated with the model's heads) all e
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from tensoralgebra.errors import TensorAlgebraError
-from tensoralgebra.expr.expand import expand, terms
 from tensoralgebra.expr.nodes import (
     Bilinear,
     Expr,
-    Identity,
     Kron,
-    MatrixSymbol,
     Product,
     Sum,
     Transpose,
-    Zero,
 )
-from tensoralgebra.expr.rules import TRANSPOSE_RULES
 from tensoralgebra.expr.spaces import Space
 from tensoralgebra.expr.traversal import instantiate
-from tensoralgebra.expr.visitor import Visitor
 from tensoralgebra.numeric.arrays import warn_if_nonfinite
 from tensoralgebra.numeric.bind import Bindings
 from tensoralgebra.numeric.model import check_model
 from tensoralgebra.numeric.stacks import pair_products
+from tensoralgebra.numeric.walkers import (
+    SOURCES,
+    Apply,
+    OnModel,
+    OnPositions,
+    Scores,
+    dimension,
+    factor_count,
+    push_transpose,
+    total,
+)
 from tensoralgebra.symbols import W_E
 
 
@@ -69,10 +72,11 @@ def evaluate(expr: Expr, model, trace, backend: str = "numpy"):
 class Evaluator:
     """Evaluates expressions against one :class:`~tensoralgebra.numeric.bind.Bindings`.
 
-    Four walkers share the work, each a :class:`~tensoralgebra.expr.visitor.Visitor` over the
-    node types it can evaluate: :attr:`apply` (two-factor operators on the inputs or a stream),
-    :attr:`on_model` (model-space matrices), :attr:`on_positions` (operators on positions) and
-    :attr:`scores` (three-factor operators and bilinear forms).
+    Four walkers (:mod:`~tensoralgebra.numeric.walkers`) share the work, each a
+    :class:`~tensoralgebra.expr.visitor.Visitor` over the node types it can evaluate:
+    :attr:`apply` (two-factor operators on the inputs or a stream), :attr:`on_model`
+    (model-space matrices), :attr:`on_positions` (operators on positions) and :attr:`scores`
+    (three-factor operators and bilinear forms).
     """
 
     def __init__(
@@ -87,10 +91,10 @@ class Evaluator:
         # concrete: every expression given has no sum over heads left (enumerated terms, or
         # terms of an instantiated expansion), so none is walked again to write them out.
         self.concrete = concrete
-        self.apply = _Apply(self)
-        self.on_model = _OnModel(self)
-        self.on_positions = _OnPositions(self)
-        self.scores = _Scores(self)
+        self.apply = Apply(self)
+        self.on_model = OnModel(self)
+        self.on_positions = OnPositions(self)
+        self.scores = Scores(self)
         self.cache_bytes = cache_bytes
         self._splits: dict[tuple, int] = {}  # where score_term splits, by the factors' spaces
         self.clear()
@@ -122,9 +126,9 @@ class Evaluator:
             raise TensorAlgebraError(f"evaluate takes an expression, got {type(expr).__name__}")
         if not self.concrete:
             expr = instantiate(expr, self.b.architecture.heads)
-        n = _factors(expr.cols)
-        if n == 2 and _factors(expr.rows) == 2:
-            return self.apply(expr, _SOURCES)
+        n = factor_count(expr.cols)
+        if n == 2 and factor_count(expr.rows) == 2:
+            return self.apply(expr, SOURCES)
         if n == 3 or isinstance(expr, Bilinear):
             return self.scores(expr)
         raise TensorAlgebraError(
@@ -145,7 +149,7 @@ class Evaluator:
         held, flushed = 0, False
         for i, expr in enumerate(exprs):
             factors = len(expr.args) if self.concrete and type(expr) is Kron else 0
-            if factors == 3 == _factors(expr.cols):
+            if factors == 3 == factor_count(expr.cols):
                 query, key = self.score_sides(*expr.args)
                 pairs = waiting.get((query.shape, key.shape))
                 if pairs is None:
@@ -154,7 +158,7 @@ class Evaluator:
                 if held >= self.batch_bytes:
                     self._multiply(waiting, out)
                     held, flushed = 0, True
-            elif factors == 2 == _factors(expr.cols) == _factors(expr.rows):
+            elif factors == 2 == factor_count(expr.cols) == factor_count(expr.rows):
                 out[i] = self.stream_term(*expr.args)
             else:
                 out[i] = self.value(expr)
@@ -175,7 +179,7 @@ class Evaluator:
         ps = positions.args if type(positions) is Product else (positions,)
         ms = model.args if type(model) is Product else (model,)
         i, j = len(ps), len(ms) - 1
-        x = self.remember(("stream", (), ms[j:]), lambda: self.on_model(ms[j], _SOURCES))
+        x = self.remember(("stream", (), ms[j:]), lambda: self.on_model(ms[j], SOURCES))
         while i or j:
             p, m = (ps[i - 1] if i else None), (ms[j - 1] if j else None)
             i, j = i - (p is not None), j - (m is not None)
@@ -205,7 +209,7 @@ class Evaluator:
 
     def zeros(self, rows, x):
         d = Space.of(rows.parts[0].factors[-1]).dims(self.b.sizes)
-        like = self.b.matrix(W_E) if x is _SOURCES else x
+        like = self.b.matrix(W_E) if x is SOURCES else x
         return self.b.ops.zeros((self.b.batch, self.b.seq, d), like)
 
     def score_term(self, a_q: Expr, a_k: Expr, m: Expr):
@@ -247,7 +251,7 @@ class Evaluator:
         last = len(spaces) - 1
         return min(
             range(len(spaces)),
-            key=lambda i: (_dim(spaces[i], self.b.sizes), i in (0, last), i != query_chain),
+            key=lambda i: (dimension(spaces[i], self.b.sizes), i in (0, last), i != query_chain),
         )
 
     def _side(self, positions: Expr, factors: tuple, source, transpose: bool):
@@ -261,7 +265,7 @@ class Evaluator:
 
     def bilinear(self, query: Expr, form: Expr, key: Expr):
         """``F_q R_q M R_k^T F_k^T`` with the streams ``R_q``, ``R_k`` [batch, seq, d_model]."""
-        r_q, r_k = self.apply(query, _SOURCES), self.apply(key, _SOURCES)
+        r_q, r_k = self.apply(query, SOURCES), self.apply(key, SOURCES)
         forms = form.args if type(form) is Sum else (form,)
         parts = []
         for f in forms:
@@ -270,7 +274,7 @@ class Evaluator:
             f_q, f_k, m = f.args
             left = self.on_positions(f_q, self.on_model(push_transpose(Transpose(m)), r_q))
             parts.append(left @ self.on_positions(f_k, r_k).swapaxes(-1, -2))
-        return _total(parts)
+        return total(parts)
 
 
 class _Pairs:
@@ -315,155 +319,3 @@ class _Distinct:
         self.index.append(len(self.values))
         self.values.append(value)
         return value.nbytes if hasattr(value, "nbytes") else value.numel() * value.itemsize
-
-
-# --- two-factor operators: streams [batch, seq, d] ----------------------------------------------
-
-
-class _Linear(Visitor):
-    """What the three stream walkers share once their own leaves are handled: a product acts
-    factor by factor from the right, a sum adds, a transpose is pushed down by the rules, a zero
-    gives zeros of its rows' width; any other node is refused with :attr:`refusal`."""
-
-    refusal = "cannot evaluate {}"
-
-    def __init__(self, evaluator: Evaluator):
-        self.ev = weakref.proxy(evaluator)  # (the evaluator holds its walkers: no cycle)
-
-    def visit_Product(self, e: Product, x):
-        for factor in reversed(e.args):
-            x = self(factor, x)
-        return x
-
-    def visit_Sum(self, e: Sum, x):
-        return _total([self(t, x) for t in e.args])
-
-    def visit_Transpose(self, e: Transpose, x):
-        pushed = push_transpose(e)
-        return self.visit_Expr(e, x) if pushed is e else self(pushed, x)
-
-    def visit_Zero(self, e: Zero, x):
-        return self.ev.zeros(e.rows, x)
-
-    def visit_Expr(self, e: Expr, x):
-        raise TensorAlgebraError(self.refusal.format(e))
-
-
-class _Apply(_Linear):
-    """``e`` applied to ``x``: a stream [batch, seq, d], or ``_SOURCES`` (the one-hots)."""
-
-    refusal = "cannot apply {} to a residual stream"
-
-    def visit_Kron(self, e: Kron, x):
-        if len(e.args) != 2:
-            return self.visit_Expr(e, x)
-        return self.ev.on_positions(e.args[0], self.ev.on_model(e.args[1], x))
-
-    def visit_Identity(self, e: Identity, x):
-        return self.ev.one_hot(Space(e.space.factors[-1:])) if x is _SOURCES else x
-
-
-class _OnModel(_Linear):
-    """``x W^T`` for a model-space operator ``W`` = ``e``: [batch, seq, dim(e.rows)]."""
-
-    refusal = "cannot evaluate {} as a matrix on the model space"
-
-    def visit_MatrixSymbol(self, e: MatrixSymbol, x):
-        m = self.ev.b.matrix(e)
-        return m.T[self.ev.b.source(e.cols)] if x is _SOURCES else x @ m.T
-
-    def visit_Transpose(self, e: Transpose, x):
-        if not isinstance(e.arg, MatrixSymbol):
-            return super().visit_Transpose(e, x)
-        m = self.ev.b.matrix(e.arg)
-        return m[self.ev.b.source(e.cols)] if x is _SOURCES else x @ m
-
-    def visit_Identity(self, e: Identity, x):
-        return self.ev.one_hot(e.space) if x is _SOURCES else x
-
-
-class _OnPositions(_Linear):
-    """``P y`` for an operator ``P`` = ``e`` on positions, ``y`` [batch, seq, d]."""
-
-    refusal = "cannot evaluate {} as an operator on positions"
-
-    def visit_Identity(self, e: Identity, y):
-        return y
-
-    def visit_MatrixSymbol(self, e: MatrixSymbol, y):
-        if e.name == "N":  # diag(1/σ): each position's row scaled
-            return self.ev.b.inverse_scale(e) * y
-        if e.name == "1":  # [positions × one]: the constant row at every position
-            return self.ev.b.ones() @ y
-        return self.ev.b.pattern(e) @ y
-
-    def visit_Transpose(self, e: Transpose, y):
-        if not isinstance(e.arg, MatrixSymbol):
-            return super().visit_Transpose(e, y)
-        if e.arg.name == "N":  # diagonal: its own transpose
-            return self.visit_MatrixSymbol(e.arg, y)
-        if e.arg.name == "1":  # 1ᵀ sums the positions
-            return self.ev.b.ones().swapaxes(-1, -2) @ y
-        return self.ev.b.pattern(e.arg).swapaxes(-1, -2) @ y
-
-    def visit_Zero(self, e: Zero, y):
-        return y * 0  # keeps y's width: a zero on positions leaves the model axis alone
-
-
-# --- three-factor operators: scores [batch, seq, seq] -------------------------------------------
-
-
-class _Scores(Visitor):
-    """A score term or bilinear form's scores, [batch, seq, seq]; anything else is expanded."""
-
-    def __init__(self, evaluator: Evaluator):
-        self.ev = weakref.proxy(evaluator)  # (the evaluator holds its walkers: no cycle)
-
-    def visit_Sum(self, e: Sum):
-        return _total([self(t) for t in e.args])
-
-    def visit_Kron(self, e: Kron):
-        return self.ev.score_term(*e.args) if len(e.args) == 3 else self.visit_Expr(e)
-
-    def visit_Bilinear(self, e: Bilinear):
-        return self.ev.bilinear(e.query, e.form, e.key)
-
-    def visit_Zero(self, e: Zero):
-        b = self.ev.b
-        return b.ops.zeros((b.batch, b.seq, b.seq), b.matrix(W_E))
-
-    def visit_Expr(self, e: Expr):
-        expanded = terms(expand(e, max_terms=None))
-        if expanded == (e,):
-            raise TensorAlgebraError(f"cannot evaluate {e} as a score term")
-        return _total([self(t) for t in expanded])
-
-
-def push_transpose(e: Transpose) -> Expr:
-    """The transpose ``e`` pushed one level down by the first of the expansion's transpose rules
-    (:data:`~tensoralgebra.expr.rules.TRANSPOSE_RULES`) that applies: ``(ab)^T = b^T a^T``,
-    ``(a^T)^T = a``, ...; ``e`` itself when none does (a transposed symbol)."""
-    for rule in TRANSPOSE_RULES:
-        out = rule(e)
-        if out is not None:
-            return out
-    return e
-
-
-def _factors(space) -> int:
-    return len(space.parts[0].factors)
-
-
-def _dim(space, sizes) -> int:
-    return sum(part.dims(sizes) for part in space.parts)
-
-
-def _total(values: list):
-    out = values[0]
-    for v in values[1:]:
-        out = out + v
-    return out
-
-
-# The source inputs (token one-hots, position one-hots) before any factor has acted on them.
-_SOURCES = object()
