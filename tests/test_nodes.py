@@ -26,8 +26,9 @@ from tensoralgebra.expr import (
     product,
 )
 from tensoralgebra.expr.interning import is_live
+from tensoralgebra.expr.nodes import Bilinear, _check_bilinear
 from tensoralgebra.expr.spaces import MODEL, POS, POSITIONS, VOCAB
-from tensoralgebra.symbols import W_E, W_OV, W_U, A, W_pos
+from tensoralgebra.symbols import W_E, W_OV, W_QK, W_U, A, Id_positions, W_pos
 
 P, M, V = Space.of(POSITIONS), Space.of(MODEL), Space.of(VOCAB)
 
@@ -124,6 +125,25 @@ def test_operands_that_are_no_nodes_get_the_constructors_error(operands, error, 
     for kind in (Product, Kron, Sum):
         with pytest.raises(error, match=fragment):
             kind(operands)
+
+
+def test_a_form_refilled_with_operands_on_the_same_spaces_keeps_its_typing():
+    """``Bilinear.with_children`` skips validation only where it cannot fail: the spaces it
+    keeps are the ones validation gives; operands on other spaces are validated (and refused
+    when they do not fit)."""
+    stream = Kron((Id_positions, W_E))
+    form = Kron((Id_positions, Id_positions, W_QK((1, 0))))
+    scores = Bilinear(stream, form, stream)
+    through_a_head = Kron((A((0, 1)), Product((W_OV((0, 1)), W_E))))  # the same spaces
+    refilled = scores.with_children((through_a_head, form, stream))
+    assert refilled.children == (through_a_head, form, stream)
+    assert refilled.shape == _check_bilinear(through_a_head, form, stream)
+    positions = Kron((Id_positions, W_pos))  # reads the position source: other spaces
+    assert scores.with_children((stream, form, positions)).shape == _check_bilinear(
+        stream, form, positions
+    )
+    with pytest.raises(SpaceMismatchError, match="reads a query stream"):
+        scores.with_children((Kron((Id_positions, W_U)), form, stream))
 
 
 def test_sum_order_matters_structurally():

@@ -214,6 +214,15 @@ class Transpose(Expr):
         return Transpose(*children)
 
 
+def _on_the_same_spaces(new: tuple[Expr, ...], old: tuple[Expr, ...]) -> bool:
+    """Whether operands ``new`` act between the spaces ``old`` do, one for one."""
+    return (
+        len(new) == len(old)
+        and list(map(_ROWS, new)) == list(map(_ROWS, old))
+        and list(map(_COLS, new)) == list(map(_COLS, old))
+    )
+
+
 class _Nary(Expr):
     """A node over two or more operands stored in ``args``."""
 
@@ -237,12 +246,7 @@ class _Nary(Expr):
         return self.args
 
     def with_children(self, children: tuple[Expr, ...]) -> Expr:
-        old = self.args
-        if (
-            len(children) == len(old)
-            and list(map(_ROWS, children)) == list(map(_ROWS, old))
-            and list(map(_COLS, children)) == list(map(_COLS, old))
-        ):
+        if _on_the_same_spaces(children, self.args):
             # Operands replaced by operands on the same spaces cannot break the typing this node
             # was validated with: rewriting inside a tree skips re-validating every ancestor.
             return self.trusted(tuple(children), self.rows, self.cols)
@@ -392,7 +396,21 @@ class Bilinear(Expr):
         return (self.query, self.form, self.key)
 
     def with_children(self, children: tuple[Expr, ...]) -> Expr:
+        if _on_the_same_spaces(children, self.children):  # (as for products: typed already)
+            return self.trusted(tuple(children), self.rows, self.cols)
         return Bilinear(*children)
+
+    @classmethod
+    def trusted(cls, children: tuple[Expr, ...], rows: AnySpace, cols: AnySpace) -> Bilinear:
+        """The form over ``(query, form, key)`` with the spaces given, unchecked (see
+        :meth:`_Nary.trusted`)."""
+        node = object.__new__(cls)
+        _set(node, "query", children[0])
+        _set(node, "form", children[1])
+        _set(node, "key", children[2])
+        _set(node, "rows", rows)
+        _set(node, "cols", cols)
+        return interned(node)
 
 
 def _factors(space: AnySpace, n: int, who: Expr, what: str) -> list[tuple]:

@@ -126,7 +126,9 @@ def distribute(expr: Expr, kind: type) -> Expr | None:
     children = expr.children
     choices = [a.args if type(a) is Sum else (a,) for a in children]
     rows, cols = expr.rows, expr.cols
-    if kind in (Product, Kron) and all(_on_own_spaces(a) for a in children if type(a) is Sum):
+    if kind in (Product, Kron, Bilinear) and all(
+        _on_own_spaces(a) for a in children if type(a) is Sum
+    ):
         # Every term swaps operands for ones on the same spaces: the node's typing holds for
         # each (as in ``with_children``), checked once per sum rather than once per term.
         terms = tuple([kind.trusted(chosen, rows, cols) for chosen in itertools.product(*choices)])
