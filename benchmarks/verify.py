@@ -214,12 +214,15 @@ def verify_against_floor(heads) -> None:
     checked = sum(c.checked or 0 for c in report.checks)
     every = all(c.checked == c.terms for c in report.checks if c.checked is not None)
     symbolic = ours_cpu - streamed_cpu
+    # Below 4 layers the stacks take milliseconds, and the symbolic checks' cost (at most
+    # expansion_limit and expr_limit terms a quantity) is what the ratio shows.
+    goal = "goal ≤ 5×" if len(heads) >= 4 else "no goal: the symbolic checks' cost per quantity"
     name = "x".join(map(str, (len(heads), heads[0])))
     print(f"verify {name}, d_model 32, d_head 8, d_vocab 50, seq 16, batch 2 (least of {RUNS}):")
     print(f"  every term once with the stacks ({n:,} terms): CPU {floor_cpu:.3f} s")
     print(
         f"  verify, {checked:,} terms checked one by one ({'all' if every else 'a sample'}): "
-        f"CPU {ours_cpu:.3f} s -> ratio {ours_cpu / floor_cpu:.1f}× (goal ≤ 5×); "
+        f"CPU {ours_cpu:.3f} s -> ratio {ours_cpu / floor_cpu:.1f}× ({goal}); "
         f"wall {ours_wall:.3f} s against {floor_wall:.3f} s -> {ours_wall / floor_wall:.1f}×"
     )
     print(
