@@ -114,7 +114,7 @@ class Evaluator:
         value = self.cache.get(key)
         if value is None:
             value = compute()
-            size = value.nbytes if hasattr(value, "nbytes") else value.numel() * value.itemsize
+            size = _nbytes(value)
             if self.cached + size <= self.cache_bytes:
                 self.cache[key] = value
                 self.cached += size
@@ -318,4 +318,9 @@ class _Distinct:
         self._position[id(value)] = len(self.values)
         self.index.append(len(self.values))
         self.values.append(value)
-        return value.nbytes if hasattr(value, "nbytes") else value.numel() * value.itemsize
+        return _nbytes(value)
+
+
+def _nbytes(value) -> int:
+    """The bytes of a numpy array or a torch tensor."""
+    return value.nbytes if hasattr(value, "nbytes") else value.numel() * value.itemsize

@@ -333,16 +333,14 @@ def pair_values(hs: HeadSides, pairs: list[tuple[int, int]]) -> np.ndarray:
         q_rows, q_index = np.unique(qi[start : start + step], return_inverse=True)
         k_rows, k_index = np.unique(kj[start : start + step], return_inverse=True)
         q, k = hs.side("q", q_rows), hs.side("k", k_rows)
-        products = stacks.pair_products(_TORCH, q, k, q_index.tolist(), k_index.tolist())
+        ops = Bindings.ops_for(q)  # (torch tensors on the host)
+        products = stacks.pair_products(ops, q, k, q_index.tolist(), k_index.tolist())
         parts.append(products.numpy())
         start += step
         # A pair's two sides, and up to two products (the grid may hold twice the pairs').
         per_pair = 2 * (q.nbytes // len(q)) + 2 * products[0].nbytes
         step = max(1, budget.term_batch(hs.sides.run.max_bytes) // per_pair)
     return np.concatenate(parts)
-
-
-_TORCH = Bindings.ops_for(torch.zeros(0))  # the sides here are torch tensors on the host
 
 
 def score_path(sides: LayerSides, head: int, i: int, j: int) -> ScorePath:
